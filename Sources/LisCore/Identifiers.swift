@@ -1,0 +1,99 @@
+/// A named site such as `nyc`, `london` or `sydney` (DESIGN §1).
+public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+    public static func < (a: RegionID, b: RegionID) -> Bool { a.name < b.name }
+    public init(from decoder: Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(name) }
+}
+
+/// One `lis` daemon. Belongs to exactly one region; stable for its lifetime.
+public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+    public static func < (a: NodeID, b: NodeID) -> Bool { a.name < b.name }
+}
+
+/// The name of a volume (a VM disk or a file). Also its NBD export name.
+public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let name: String
+    public init(_ name: String) { self.name = name }
+    public var description: String { name }
+    public static func < (a: VolumeName, b: VolumeName) -> Bool { a.name < b.name }
+
+    /// Why a string cannot be a volume name, or nil if it can. Names travel in NBD export
+    /// names, URLs and file names, so they are kept to a portable alphabet.
+    public static func problem(with name: String) -> String? {
+        if name.isEmpty { return "a volume name must not be empty" }
+        if name.utf8.count > 128 { return "a volume name must be at most 128 bytes" }
+        let allowed = name.utf8.allSatisfy { c in
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39)
+                || c == 0x2D || c == 0x5F || c == 0x2E
+        }
+        if !allowed { return "a volume name may contain only letters, digits, '-', '_' and '.'" }
+        if name.hasPrefix(".") || name.hasPrefix("-") { return "a volume name must not start with '.' or '-'" }
+        return nil
+    }
+}
+
+/// The index of a block within its volume: byte offset / block size.
+public struct BlockID: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let index: UInt64
+    public init(_ index: UInt64) { self.index = index }
+    public var description: String { String(index) }
+    public static func < (a: BlockID, b: BlockID) -> Bool { a.index < b.index }
+}
+
+/// A block of a volume: the unit of lease, heat, migration and transfer.
+public struct BlockKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let volume: VolumeName
+    public let block: BlockID
+    public init(_ volume: VolumeName, _ block: BlockID) {
+        self.volume = volume
+        self.block = block
+    }
+    public var description: String { "\(volume):\(block)" }
+    public static func < (a: BlockKey, b: BlockKey) -> Bool {
+        a.volume != b.volume ? a.volume < b.volume : a.block < b.block
+    }
+}
+
+/// A block's ballot. Only grows; every steal takes a new one; an acceptor that has promised
+/// epoch `e` refuses everything older, which is what fences an old holder.
+public struct Epoch: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+    public static let zero = Epoch(0)
+    public var next: Epoch { Epoch(value + 1) }
+    public var description: String { "e\(value)" }
+    public static func < (a: Epoch, b: Epoch) -> Bool { a.value < b.value }
+}
+
+/// A point on a node's monotonic clock, in microseconds. The core never reads a clock: the
+/// shell (the node runtime or the simulator) passes `now` into every step.
+public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var us: Int64
+    public init(us: Int64) { self.us = us }
+    public static func ms(_ ms: Double) -> Instant { Instant(us: Int64((ms * 1000).rounded())) }
+    public static let zero = Instant(us: 0)
+    public var ms: Double { Double(us) / 1000 }
+    public var description: String { "\(ms)ms" }
+    public static func < (a: Instant, b: Instant) -> Bool { a.us < b.us }
+    public static func + (a: Instant, d: Duration) -> Instant { Instant(us: a.us + d.us) }
+    public static func - (a: Instant, b: Instant) -> Duration { Duration(us: a.us - b.us) }
+}
+
+/// A span of time in microseconds. Fractional milliseconds matter: a local write takes about
+/// 0.1 ms, which the seed's whole-millisecond arithmetic rounded to zero.
+public struct Duration: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var us: Int64
+    public init(us: Int64) { self.us = us }
+    public static func ms(_ ms: Double) -> Duration { Duration(us: Int64((ms * 1000).rounded())) }
+    public static let zero = Duration(us: 0)
+    public var ms: Double { Double(us) / 1000 }
+    public var description: String { "\(ms)ms" }
+    public static func < (a: Duration, b: Duration) -> Bool { a.us < b.us }
+    public static func + (a: Duration, b: Duration) -> Duration { Duration(us: a.us + b.us) }
+}

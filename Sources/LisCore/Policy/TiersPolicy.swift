@@ -1,0 +1,49 @@
+/// The seed's rule made exact (DESIGN §4, `policy = "tiers"`): a write is *slow* by the factor
+/// remote latency / expected local latency, in fractional units; the block is stolen once
+/// enough slow writes of a tier fall within the window. A write counts in the highest tier its
+/// factor reaches; tiers are cumulative (a ≥10× write is also ≥5×).
+public struct TiersPolicy: Sendable, Equatable {
+    public var tiers: [MigrationTier]
+    public var windowMs: Double
+
+    public init(migration: MigrationConfig, policy: PolicyConfig) {
+        tiers = migration.tiers
+        windowMs = policy.slowWriteWindowMs
+    }
+
+    /// A decision to steal and the numbers behind it.
+    public struct Decision: Sendable, Equatable {
+        public var tier: MigrationTier
+        public var slowWrites: Int
+        public var minFactor: Double
+        public var localMs: Double
+        public var reason: String
+    }
+
+    /// The slowest factor a write needs to count at all, or nil if no tier exists.
+    public var lowestFactor: Double? { tiers.map(\.minFactor).min() }
+    /// The factor of the highest tier: a pending write past it is as slow as any can count.
+    public var highestFactor: Double? { tiers.map(\.minFactor).max() }
+
+    /// Whether the samples justify a steal now.
+    public func evaluate(samples: some Collection<BlockHeat.LatencySample>, localMs: Double, now: Instant) -> Decision? {
+        precondition(localMs > 0, "local latency has a positive floor")
+        let recent = samples.filter { (now - $0.issuedAt).ms <= windowMs }
+        for tier in tiers.sorted(by: { $0.minFactor > $1.minFactor }) {
+            let slow = recent.filter { $0.latencyMs / localMs >= tier.minFactor }
+            guard slow.count >= tier.slowWrites else { continue }
+            let factors = slow.map { $0.latencyMs / localMs }
+            let minFactor = factors.min() ?? 0
+            let reason = "tiers: \(slow.count) writes ≥\(Self.fmt(tier.minFactor))× slower than local "
+                + "(≥\(Self.fmt(minFactor))×: remote ≥\(Self.fmt(minFactor * localMs)) ms vs local \(Self.fmt(localMs)) ms), "
+                + "tier needs \(tier.slowWrites)"
+            return Decision(tier: tier, slowWrites: slow.count, minFactor: minFactor, localMs: localMs, reason: reason)
+        }
+        return nil
+    }
+
+    static func fmt(_ x: Double) -> String {
+        let r = (x * 100).rounded() / 100
+        return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+}

@@ -1,0 +1,100 @@
+/// Who waits for the answer to an operation a holder serves.
+enum ReplyTarget: Hashable, Sendable {
+    case client(ClientRequestID)
+    case peer(NodeID, RequestID)
+}
+
+/// An operation waiting at this node until it can serve the block or learns who does.
+struct QueuedOp: Hashable, Sendable {
+    var op: BlockOp
+    var reply: ReplyTarget
+}
+
+/// This node's role as the block's holder at `epoch`.
+struct Holding: Sendable {
+    struct PendingWrite: Sendable {
+        var tally: QuorumTally
+        var reply: ReplyTarget
+        var write: BlockWrite
+        var position: LogPosition
+        var startedAt: Instant
+    }
+    struct PendingRead: Sendable {
+        var tally: QuorumTally
+        var reply: ReplyTarget
+        var offset: UInt32
+        var length: UInt32
+    }
+    var epoch: Epoch
+    var quorumRegions: [RegionID]
+    var pendingWrites: [Version: PendingWrite] = [:]
+    var pendingReads: [UInt64: PendingRead] = [:]
+}
+
+/// A steal this node runs for a block (DESIGN §3 steps 1–4).
+struct Steal: Sendable {
+    enum Phase: Hashable, Sendable {
+        /// Step 1: Hive CAS to `stealing` under way.
+        case claiming(HiveCallID)
+        /// Step 2: waiting for a majority of the last active term's Q2 to promise.
+        case fencing
+        /// Step 3: waiting for the bytes this node lacks from `source`.
+        case transferring(source: NodeID)
+        /// Step 3: waiting for this node's own Q2 to store the block under the new epoch.
+        case installing
+        /// Step 4: Hive CAS to `active` under way.
+        case activating(HiveCallID)
+    }
+    var phase: Phase
+    /// The record Hive had when the steal began (nil: never moved) and the one it claims.
+    var expected: LeaseRecord?
+    var claim: LeaseRecord
+    var reason: String
+    var startedAt: Instant
+    var fenceTally: QuorumTally
+    var fenceReplies: [NodeID: LogPosition] = [:]
+    var transfer: (payload: Payload, upTo: LogPosition)?
+    var best: LogPosition = .empty
+    var installTally: QuorumTally?
+    var casRetries = 1
+}
+
+/// Everything one node knows and does about one block.
+struct BlockState: Sendable {
+    /// The highest epoch this node promised (durable). It refuses anything older.
+    var promised: Epoch = .zero
+    /// This node's copy of the block (as acceptor, holder or async copy).
+    var position: LogPosition = .empty
+    /// The newest lease record seen from Hive (responses and watch); nil: none seen.
+    var route: LeaseRecord?
+    /// A newer holder learned from a fence or a redirect, before Hive says so.
+    var hint: (holder: NodeID, epoch: Epoch)?
+    var holding: Holding?
+    /// The last epoch this node held the block at; a former holder answers a fence with data.
+    var lastHeld: Epoch?
+    var steal: Steal?
+    /// Operations waiting for this node's steal to finish.
+    var queue: [QueuedOp] = []
+    /// Operations waiting to learn the holder from Hive.
+    var parked: [QueuedOp] = []
+    var lookupInFlight = false
+    var heat = BlockHeat()
+    /// The last time this block moved (seen here) or this node tried to steal it.
+    var lastMoveOrAttempt: Instant?
+}
+
+/// An operation this node forwarded and whose reply it awaits.
+struct Outgoing: Sendable {
+    var key: BlockKey
+    var op: BlockOp
+    var client: ClientRequestID
+    var issuedAt: Instant
+    var target: NodeID
+    var hops: Int
+}
+
+/// A client flush waiting for a majority of every involved region to sync.
+struct PendingFlush: Sendable {
+    var client: ClientRequestID
+    var tally: QuorumTally
+}

@@ -1,0 +1,79 @@
+/// What every node knows of the cluster's shape: its nodes by region, its volumes, and the
+/// inter-region round-trip times (from the topology, later from heartbeats).
+public struct ClusterMap: Sendable {
+    /// Nodes of each region, sorted by `NodeID`; the first is the region's *home node*.
+    public private(set) var nodesByRegion: [RegionID: [NodeID]]
+    public private(set) var regionOfNode: [NodeID: RegionID]
+    public var volumes: [VolumeName: VolumeSpec]
+    /// Round-trip time between two regions in milliseconds; used to pick the nearest region.
+    public var rttMs: @Sendable (RegionID, RegionID) -> Double
+
+    public init(nodes: [(NodeID, RegionID)], volumes: [VolumeSpec], rttMs: @escaping @Sendable (RegionID, RegionID) -> Double) {
+        var byRegion: [RegionID: [NodeID]] = [:]
+        var region: [NodeID: RegionID] = [:]
+        for (node, r) in nodes {
+            byRegion[r, default: []].append(node)
+            region[node] = r
+        }
+        for r in byRegion.keys { byRegion[r]!.sort() }
+        nodesByRegion = byRegion
+        regionOfNode = region
+        self.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
+        self.rttMs = rttMs
+    }
+
+    /// All regions with at least one node, sorted.
+    public var regions: [RegionID] { nodesByRegion.keys.sorted() }
+
+    public func region(of node: NodeID) -> RegionID {
+        guard let r = regionOfNode[node] else { preconditionFailure("unknown node \(node)") }
+        return r
+    }
+
+    public func nodes(in region: RegionID) -> [NodeID] { nodesByRegion[region] ?? [] }
+
+    /// The node that holds a region's never-moved blocks and takes its region's writes first.
+    public func homeNode(of region: RegionID) -> NodeID? { nodesByRegion[region]?.first }
+
+    /// The regions whose majorities form Q2 for a holder in `region` (DESIGN §3): the region
+    /// itself, plus for `survive = region` the nearest other allowed region that has nodes.
+    public func quorumRegions(for region: RegionID, volume: VolumeSpec) -> [RegionID] {
+        guard volume.survive == .region else { return [region] }
+        let partner = regions
+            .filter { $0 != region && volume.allows($0) }
+            .min { a, b in
+                let (ra, rb) = (rttMs(region, a), rttMs(region, b))
+                return ra != rb ? ra < rb : a < b
+            }
+        return partner.map { [region, $0] } ?? [region]
+    }
+
+    /// The lease of a block that was never moved: its volume's home node at epoch 0.
+    public func homeRecord(of key: BlockKey) -> LeaseRecord? {
+        guard let volume = volumes[key.volume], let home = homeNode(of: volume.home) else { return nil }
+        let term = ActiveTerm(epoch: .zero, holder: home, quorumRegions: quorumRegions(for: volume.home, volume: volume))
+        return LeaseRecord(epoch: .zero, holder: home, quorumRegions: term.quorumRegions, state: .active, lastActive: term)
+    }
+
+    /// Every node in the given regions, in a fixed order.
+    public func nodes(inRegions regions: [RegionID]) -> [NodeID] { regions.flatMap { nodes(in: $0) } }
+}
+
+/// Counts replies from a quorum that needs a majority of nodes in each of several regions.
+public struct QuorumTally: Sendable, Equatable {
+    private var needed: [RegionID: Int]
+    private var have: [RegionID: Set<NodeID>] = [:]
+
+    public init(regions: [RegionID], map: ClusterMap) {
+        needed = Dictionary(uniqueKeysWithValues: regions.map { ($0, map.nodes(in: $0).count / 2 + 1) })
+    }
+
+    /// Records a reply; returns true once every region has its majority.
+    @discardableResult
+    public mutating func add(_ node: NodeID, region: RegionID) -> Bool {
+        if needed[region] != nil { have[region, default: []].insert(node) }
+        return isComplete
+    }
+
+    public var isComplete: Bool { needed.allSatisfy { (region, n) in (have[region]?.count ?? 0) >= n } }
+}

@@ -1,0 +1,76 @@
+/// Identifies an operation a node forwards to a holder; unique per origin node.
+public struct RequestID: Hashable, Sendable, CustomStringConvertible {
+    public var origin: NodeID
+    public var seq: UInt64
+    public init(origin: NodeID, seq: UInt64) {
+        self.origin = origin
+        self.seq = seq
+    }
+    public var description: String { "\(origin)#\(seq)" }
+}
+
+/// An operation on its way from the node a client talks to, to the block's holder.
+public struct ForwardedOp: Hashable, Sendable {
+    public var id: RequestID
+    public var key: BlockKey
+    public var op: BlockOp
+    public init(id: RequestID, key: BlockKey, op: BlockOp) {
+        self.id = id
+        self.key = key
+        self.op = op
+    }
+}
+
+/// The holder's answer to a forwarded operation.
+public enum ForwardResult: Hashable, Sendable {
+    /// The write is on the holder's Q2 at this version.
+    case written(LogPosition)
+    case read(Payload)
+    /// This node does not serve the block; here is the newest lease it knows.
+    case redirect(LeaseRecord?)
+    /// The operation failed for a reason retrying elsewhere will not fix.
+    case failed(ClientError)
+}
+
+/// Messages between nodes (LisWire encodes them). Every case is safe to receive twice.
+public enum PeerMessage: Hashable, Sendable {
+    /// A client operation forwarded to the node believed to hold the block.
+    case forward(ForwardedOp)
+    case forwardReply(RequestID, ForwardResult)
+    /// Holder → Q2 member: store this write at `position` (Paxos phase 2a).
+    case accept(BlockKey, position: LogPosition, write: BlockWrite)
+    /// Q2 member → holder: stored (`ok`), or refused because it promised `promised`.
+    case accepted(BlockKey, position: LogPosition, ok: Bool, promised: Epoch)
+    /// Stealer → last active Q2: promise `epoch` and stop accepting older ones (phase 1a).
+    /// `have` is the stealer's own copy, so the old holder can send only what it lacks.
+    case fence(BlockKey, epoch: Epoch, have: LogPosition)
+    /// Q2 member → stealer: promised, with its copy's position; the old holder also sends
+    /// the transfer (phase 1b). `promised` is set when it refused (it promised higher).
+    case fenced(BlockKey, epoch: Epoch, position: LogPosition, transfer: Payload?, refusedFor: Epoch?)
+    /// Stealer → any up-to-date copy: send what I lack (when the old holder did not answer).
+    case transferRequest(BlockKey, epoch: Epoch, have: LogPosition, upTo: LogPosition)
+    case transferReply(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition)
+    /// Stealer → its own Q2: make the transferred block durable under `epoch`.
+    case install(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition)
+    case installed(BlockKey, epoch: Epoch, ok: Bool, promised: Epoch)
+    /// Holder → one node in every other region: a committed write, in order (async copy).
+    case replicate(BlockKey, position: LogPosition, write: BlockWrite)
+    /// Holder → Q2: confirm no newer epoch was promised, so a read is not stale.
+    case readCheck(BlockKey, epoch: Epoch, nonce: UInt64)
+    case readChecked(BlockKey, epoch: Epoch, nonce: UInt64, ok: Bool)
+    /// Origin → a holder it wrote to: make every acknowledged write durable (NBD `FLUSH`).
+    case flush(UInt64)
+    case flushed(UInt64)
+}
+
+/// A peer message with its sender and the sender's hybrid logical clock.
+public struct PeerEnvelope: Hashable, Sendable {
+    public var from: NodeID
+    public var hlc: HLCTimestamp
+    public var message: PeerMessage
+    public init(from: NodeID, hlc: HLCTimestamp, message: PeerMessage) {
+        self.from = from
+        self.hlc = hlc
+        self.message = message
+    }
+}

@@ -1,0 +1,374 @@
+// The steal (DESIGN §3): Hive CAS to `stealing` → fence the last active Q2 → transfer what is
+// missing and make it durable on this node's Q2 → Hive CAS to `active`. Also the fenced side,
+// Hive answers and watches, and the peer message dispatcher.
+extension NodeCore {
+    mutating func onPeer(_ from: NodeID, _ message: PeerMessage) {
+        switch message {
+        case .forward(let op): onForward(from, op)
+        case .forwardReply(let request, let result): onForwardReply(from, request, result)
+        case .accept(let key, let position, let write): onAccept(from, key, position, write)
+        case .accepted(let key, let position, let ok, let promised): onAccepted(from, key, position, ok: ok, promised: promised)
+        case .fence(let key, let epoch, let have): onFence(from, key, epoch, have)
+        case .fenced(let key, let epoch, let position, let transfer, let refusedFor):
+            onFenced(from, key, epoch, position, transfer, refusedFor)
+        case .transferRequest(let key, let epoch, let have, let upTo): onTransferRequest(from, key, epoch, have, upTo)
+        case .transferReply(let key, let epoch, let transfer, let upTo): onTransferReply(from, key, epoch, transfer, upTo)
+        case .install(let key, let epoch, let transfer, let upTo): onInstall(from, key, epoch, transfer, upTo)
+        case .installed(let key, let epoch, let ok, let promised): onInstalled(from, key, epoch, ok, promised)
+        case .replicate(let key, let position, let write): onReplicate(key, position, write)
+        case .readCheck(let key, let epoch, let nonce): onReadCheck(from, key, epoch, nonce)
+        case .readChecked(let key, let epoch, let nonce, let ok): onReadChecked(from, key, epoch, nonce, ok: ok)
+        case .flush(let flush): onPeerFlush(from, flush)
+        case .flushed(let flush): flushAcked(flush, by: from)
+        }
+    }
+
+    // MARK: Deciding
+
+    /// Asks the policy whether to steal the block now, within the rules no policy overrides:
+    /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
+    /// cooldown, pinning, and never a steal within the holder's own region.
+    mutating func considerSteal(_ key: BlockKey) {
+        guard let state = blocks[key], state.steal == nil, state.holding == nil,
+            let volume = volume(key), volume.allows(region),
+            stealsInFlight < migration.maxConcurrentMigrations,
+            let holder = believedHolder(key), holder != id, map.region(of: holder) != region
+        else { return }
+        if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
+        guard let decision = policy.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
+        startSteal(key, reason: decision.reason)
+    }
+
+    mutating func startSteal(_ key: BlockKey, reason: String) {
+        guard let volume = volume(key), let base = record(key) else { return }
+        var state = blocks[key]!
+        let expected = state.route
+        let claim = LeaseRecord(
+            epoch: Epoch(max(base.epoch, state.promised).value + 1), holder: id,
+            quorumRegions: map.quorumRegions(for: region, volume: volume), state: .stealing,
+            lastActive: base.state == .active ? base.term : base.lastActive, stealerPosition: state.position)
+        let call = hiveCall(key, .compareAndSet(key, expected: expected, new: claim))
+        state.steal = Steal(
+            phase: .claiming(call), expected: expected, claim: claim, reason: reason, startedAt: now,
+            fenceTally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map))
+        state.lastMoveOrAttempt = now
+        blocks[key] = state
+        stealsInFlight += 1
+        effects.append(.event(.stealStarted(key, from: base.holder, reason: reason)))
+    }
+
+    // MARK: Hive
+
+    mutating func onHive(_ call: HiveCallID, _ response: HiveResponse) {
+        guard let key = hiveCalls.removeValue(forKey: call) else { return }
+        switch response {
+        case .record(_, let record):
+            if let record { learn(key, record) }
+            blocks[key, default: BlockState()].lookupInFlight = false
+            let parked = blocks[key]!.parked
+            blocks[key]!.parked.removeAll()
+            for queued in parked { dispatch(key, queued) }
+        case .swapped(_, let ok, let current):
+            onSwapped(key, call, ok: ok, current: current)
+        case .unavailable(_, let reason):
+            if let steal = blocks[key]?.steal, steal.phase == .claiming(call) {
+                abandonSteal(key, reason: "hive unavailable: \(reason)")
+            } else if let steal = blocks[key]?.steal, steal.phase == .activating(call) {
+                // The claim is ours and the block is durable here: keep asking to activate.
+                activate(key)
+            } else {
+                blocks[key]?.lookupInFlight = false
+                let parked = blocks[key]?.parked ?? []
+                blocks[key]?.parked.removeAll()
+                for queued in parked { reply(queued.reply, .failed(.unavailable)) }
+            }
+        }
+    }
+
+    mutating func onSwapped(_ key: BlockKey, _ call: HiveCallID, ok: Bool, current: LeaseRecord?) {
+        guard var steal = blocks[key]?.steal else { return }
+        switch steal.phase {
+        case .claiming(call):
+            guard ok else {
+                if let current { learn(key, current) }
+                // A stale cache is the usual cause: try once more against Hive's record.
+                if steal.casRetries > 0, let current, current.state == .active, current.holder != id,
+                    map.region(of: current.holder) != region
+                {
+                    steal.casRetries -= 1
+                    steal.expected = current
+                    steal.claim.epoch = Epoch(max(current.epoch, blocks[key]!.promised).value + 1)
+                    steal.claim.lastActive = current.term
+                    steal.fenceTally = QuorumTally(regions: current.quorumRegions, map: map)
+                    steal.fenceReplies.removeAll()
+                    steal.transfer = nil
+                    steal.phase = .claiming(hiveCall(key, .compareAndSet(key, expected: current, new: steal.claim)))
+                    blocks[key]!.steal = steal
+                } else {
+                    abandonSteal(key, reason: "hive refused the claim; holder is \(current.map(\.description) ?? "home")")
+                }
+                return
+            }
+            learn(key, steal.claim)
+            steal.phase = .fencing
+            blocks[key]!.steal = steal
+            fence(key)
+        case .activating(call):
+            guard ok else {
+                if let current { learn(key, current) }
+                abandonSteal(key, reason: "hive refused activation; record is \(current.map(\.description) ?? "none")")
+                return
+            }
+            finishSteal(key, steal)
+        default:
+            return
+        }
+    }
+
+    /// Learns a record from Hive (a response or the watch). A newer active record means the
+    /// block moved: its cooldown starts and its old latency samples no longer apply.
+    mutating func learn(_ key: BlockKey, _ record: LeaseRecord) {
+        var state = blocks[key, default: BlockState()]
+        let old = state.route
+        guard old == nil || record.epoch > old!.epoch || (record.epoch == old!.epoch && record.state == .active) else { return }
+        state.route = record
+        if record.state == .active, old?.epoch != record.epoch || old?.state != .active {
+            state.lastMoveOrAttempt = max(state.lastMoveOrAttempt ?? now, now)
+            state.heat.clearSamples()
+        }
+        blocks[key] = state
+        // A claim alone fences nothing (the stealer's fence does); a newer active record means
+        // this node's term is over.
+        if let h = state.holding, record.state == .active, h.epoch < record.epoch, record.holder != id { stopHolding(key) }
+        // A claim on a term this node is an acceptor of: the watch is as good as the stealer's
+        // fence (Hive says the epoch is the stealer's), and usually much closer.
+        if record.state == .stealing, record.holder != id, record.epoch > state.promised,
+            map.nodes(inRegions: record.lastActive.quorumRegions).contains(id)
+        {
+            onFence(record.holder, key, record.epoch, record.stealerPosition)
+        }
+    }
+
+    mutating func learnHint(_ key: BlockKey, _ record: LeaseRecord) {
+        var state = blocks[key, default: BlockState()]
+        if let route = state.route, route.epoch >= record.epoch { return }
+        if let hint = state.hint, hint.epoch >= record.epoch { return }
+        state.hint = (record.holder, record.epoch)
+        blocks[key] = state
+    }
+
+    // MARK: Fencing
+
+    mutating func fence(_ key: BlockKey) {
+        guard var steal = blocks[key]?.steal, steal.phase == .fencing else { return }
+        let epoch = steal.claim.epoch
+        // This node promises its own claim first: it is a member of its own Q2.
+        if blocks[key]!.promised < epoch {
+            blocks[key]!.promised = epoch
+            effects.append(.persistPromise(key, epoch))
+        }
+        let targets = map.nodes(inRegions: steal.claim.lastActive.quorumRegions)
+        if targets.contains(id) {
+            steal.fenceTally.add(id, region: region)
+            steal.fenceReplies[id] = blocks[key]!.position
+        }
+        blocks[key]!.steal = steal
+        for node in targets where node != id && steal.fenceReplies[node] == nil {
+            send(node, .fence(key, epoch: epoch, have: blocks[key]!.position))
+        }
+        effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
+        if steal.fenceTally.isComplete { fenceComplete(key) }
+    }
+
+    /// An acceptor's side: promise the newer epoch, stop serving, report what it has.
+    mutating func onFence(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ have: LogPosition) {
+        var state = blocks[key, default: BlockState()]
+        guard epoch >= state.promised else {
+            send(from, .fenced(key, epoch: epoch, position: state.position, transfer: nil, refusedFor: state.promised))
+            return
+        }
+        let wasHolder = state.holding != nil
+        let heldBefore = state.lastHeld != nil
+        if epoch > state.promised {
+            state.promised = epoch
+            effects.append(.persistPromise(key, epoch))
+        }
+        if state.hint.map({ $0.epoch < epoch }) ?? true { state.hint = (from, epoch) }
+        blocks[key] = state
+        if wasHolder { stopHolding(key) }
+        let position = blocks[key]!.position
+        // A former holder sends what the stealer lacks right away, saving a round trip; other
+        // acceptors only report their position.
+        let transfer: Payload? = heldBefore && position > have ? .transfer(key, after: have, upTo: position) : nil
+        send(from, .fenced(key, epoch: epoch, position: position, transfer: transfer, refusedFor: nil))
+        // Operations queued here for a steal this node lost go to the new holder.
+        if state.steal == nil {
+            let queued = blocks[key]!.queue
+            blocks[key]!.queue.removeAll()
+            for op in queued { redispatch(key, op) }
+        }
+    }
+
+    mutating func onFenced(
+        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ position: LogPosition, _ transfer: Payload?, _ refusedFor: Epoch?
+    ) {
+        // A promise may arrive before Hive's answer to the claim: an acceptor saw the claim
+        // through the watch. Keep it until the claim is confirmed.
+        guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch else { return }
+        switch steal.phase {
+        case .claiming, .fencing: break
+        default: return
+        }
+        if let refusedFor {
+            abandonSteal(key, reason: "fence refused: \(from) promised \(refusedFor)")
+            return
+        }
+        steal.fenceReplies[from] = position
+        if let transfer, position > (steal.transfer?.upTo ?? .empty) { steal.transfer = (transfer, position) }
+        steal.fenceTally.add(from, region: map.region(of: from))
+        blocks[key]!.steal = steal
+        if steal.phase == .fencing, steal.fenceTally.isComplete { fenceComplete(key) }
+    }
+
+    /// A majority of the last active Q2 promised: every acknowledged write is at or below the
+    /// highest position they reported. Get the bytes up to it, then install.
+    mutating func fenceComplete(_ key: BlockKey) {
+        guard var steal = blocks[key]?.steal, steal.phase == .fencing else { return }
+        let best = steal.fenceReplies.values.max() ?? .empty
+        steal.best = best
+        let mine = blocks[key]!.position
+        if mine == best {
+            blocks[key]!.steal = steal
+            install(key, payload: nil, upTo: best)
+        } else if let transfer = steal.transfer, transfer.upTo == best {
+            blocks[key]!.steal = steal
+            install(key, payload: transfer.payload, upTo: best)
+        } else {
+            // Pull from the nearest copy that has the best position.
+            let source = steal.fenceReplies.keys.filter { steal.fenceReplies[$0] == best }.min { a, b in
+                let (ra, rb) = (map.rttMs(region, map.region(of: a)), map.rttMs(region, map.region(of: b)))
+                return ra != rb ? ra < rb : a < b
+            }!
+            steal.phase = .transferring(source: source)
+            blocks[key]!.steal = steal
+            send(source, .transferRequest(key, epoch: steal.claim.epoch, have: mine, upTo: best))
+        }
+    }
+
+    mutating func onTransferRequest(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ have: LogPosition, _ upTo: LogPosition) {
+        let state = blocks[key, default: BlockState()]
+        guard state.promised <= epoch, state.position == upTo else { return }
+        send(from, .transferReply(key, epoch: epoch, transfer: .transfer(key, after: have, upTo: upTo), upTo: upTo))
+    }
+
+    mutating func onTransferReply(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition) {
+        guard let steal = blocks[key]?.steal, steal.claim.epoch == epoch, steal.phase == .transferring(source: from),
+            upTo == steal.best
+        else { return }
+        install(key, payload: transfer, upTo: upTo)
+    }
+
+    // MARK: Installing on the new Q2
+
+    mutating func install(_ key: BlockKey, payload: Payload?, upTo: LogPosition) {
+        guard var steal = blocks[key]?.steal else { return }
+        effects.append(.installTransfer(key, payload, upTo: upTo))
+        blocks[key]!.position = upTo
+        var tally = QuorumTally(regions: steal.claim.quorumRegions, map: map)
+        tally.add(id, region: region)
+        steal.installTally = tally
+        steal.phase = .installing
+        blocks[key]!.steal = steal
+        for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
+            send(node, .install(key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), upTo: upTo))
+        }
+        if tally.isComplete { activate(key) }
+    }
+
+    mutating func onInstall(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition) {
+        var state = blocks[key, default: BlockState()]
+        guard epoch >= state.promised else {
+            send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised))
+            return
+        }
+        state.promised = epoch
+        state.position = upTo
+        blocks[key] = state
+        if let h = state.holding, h.epoch < epoch { stopHolding(key) }
+        effects.append(.installTransfer(key, transfer, upTo: upTo))
+        send(from, .installed(key, epoch: epoch, ok: true, promised: epoch))
+    }
+
+    mutating func onInstalled(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ ok: Bool, _ promised: Epoch) {
+        guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch, steal.phase == .installing else { return }
+        guard ok else {
+            abandonSteal(key, reason: "install refused: \(from) promised \(promised)")
+            return
+        }
+        steal.installTally?.add(from, region: map.region(of: from))
+        blocks[key]!.steal = steal
+        if steal.installTally?.isComplete == true { activate(key) }
+    }
+
+    mutating func activate(_ key: BlockKey) {
+        guard var steal = blocks[key]?.steal else { return }
+        var active = steal.claim
+        active.state = .active
+        active.lastActive = active.term
+        steal.phase = .activating(hiveCall(key, .compareAndSet(key, expected: steal.claim, new: active)))
+        blocks[key]!.steal = steal
+    }
+
+    /// Hive says the block is active here: serve it, and everything that waited for it.
+    mutating func finishSteal(_ key: BlockKey, _ steal: Steal) {
+        var active = steal.claim
+        active.state = .active
+        active.lastActive = active.term
+        var state = blocks[key]!
+        state.steal = nil
+        state.route = active
+        state.hint = nil
+        state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions)
+        state.lastHeld = active.epoch
+        state.lastMoveOrAttempt = now
+        state.heat.clearSamples()
+        let queued = state.queue
+        state.queue.removeAll()
+        blocks[key] = state
+        stealsInFlight -= 1
+        effects.append(.event(.holding(key, active.epoch)))
+        effects.append(.event(.moved(
+            key, epoch: active.epoch, from: steal.claim.lastActive.holder, stealMs: (now - steal.startedAt).ms,
+            reason: steal.reason)))
+        for op in queued { dispatch(key, op) }
+    }
+
+    mutating func abandonSteal(_ key: BlockKey, reason: String) {
+        guard blocks[key]?.steal != nil else { return }
+        blocks[key]!.steal = nil
+        stealsInFlight -= 1
+        effects.append(.event(.stealAbandoned(key, reason: reason)))
+        let queued = blocks[key]!.queue
+        blocks[key]!.queue.removeAll()
+        for op in queued { redispatch(key, op) }
+    }
+
+    /// Messages of a steal may be lost: resend what is still unanswered.
+    mutating func resendSteal(_ key: BlockKey, _ epoch: Epoch) {
+        guard let steal = blocks[key]?.steal, steal.claim.epoch == epoch else { return }
+        switch steal.phase {
+        case .fencing:
+            fence(key)
+        case .transferring(let source):
+            send(source, .transferRequest(key, epoch: epoch, have: blocks[key]!.position, upTo: steal.best))
+            effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
+        case .installing:
+            for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
+                send(node, .install(key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), upTo: steal.best))
+            }
+            effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
+        case .claiming, .activating:
+            effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
+        }
+    }
+}

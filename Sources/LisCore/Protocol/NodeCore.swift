@@ -1,0 +1,161 @@
+/// One node's protocol state for every block it touches: holder, acceptor, async copy,
+/// forwarder and stealer in one deterministic state machine (DESIGN §3).
+///
+/// The shell calls `step(_:now:wallMs:)` with each input and applies the returned effects in
+/// order. Nothing here reads a clock, draws a random number or does I/O, so the simulator
+/// and the node runtime drive exactly this code.
+public struct NodeCore: Sendable {
+    public let id: NodeID
+    public let region: RegionID
+    public private(set) var map: ClusterMap
+    public let migration: MigrationConfig
+    public let policy: TiersPolicy
+    /// Resend interval for a steal's fence, transfer and install messages.
+    public var stealResendMs: Double = 2000
+    /// How often the local persist latency is measured again.
+    public var probeIntervalMs: Double = 10000
+    /// Bounds: an operation redirected this many times fails; a block queues at most this many.
+    public static let maxHops = 8
+    public static let maxQueuedPerBlock = 4096
+
+    var hlc = HybridLogicalClock()
+    var blocks: [BlockKey: BlockState] = [:]
+    var outgoing: [RequestID: Outgoing] = [:]
+    var hiveCalls: [HiveCallID: BlockKey] = [:]
+    var flushes: [UInt64: PendingFlush] = [:]
+    var syncWaits: [UInt64: UInt64] = [:]
+    var peerFlushes: [UInt64: (NodeID, UInt64)] = [:]
+    var probes: [UInt64: Instant] = [:]
+    var remoteWriteHolders: Set<NodeID> = []
+    public internal(set) var local: LocalLatency
+    public internal(set) var stealsInFlight = 0
+    var nextSeq: UInt64 = 1
+    var nextToken: UInt64 = 1
+
+    var effects: [NodeEffect] = []
+    var now: Instant = .zero
+    var wallMs: Int64 = 0
+
+    public init(id: NodeID, map: ClusterMap, migration: MigrationConfig, policy: PolicyConfig) {
+        self.id = id
+        self.region = map.region(of: id)
+        self.map = map
+        self.migration = migration
+        self.policy = TiersPolicy(migration: migration, policy: policy)
+        self.local = LocalLatency(floorMs: policy.localLatencyFloorMs)
+    }
+
+    /// Measures local latency at once and keeps measuring it. Call once when the node starts.
+    public mutating func start(now: Instant, wallMs: Int64) -> [NodeEffect] {
+        begin(now, wallMs)
+        startProbe()
+        return effects
+    }
+
+    public mutating func step(_ input: NodeInput, now: Instant, wallMs: Int64) -> [NodeEffect] {
+        begin(now, wallMs)
+        switch input {
+        case .client(let id, let key, let op): onClient(id, key, op)
+        case .clientFlush(let id): onClientFlush(id)
+        case .peer(let envelope):
+            _ = hlc.receive(envelope.hlc, physicalMs: wallMs)
+            onPeer(envelope.from, envelope.message)
+        case .hive(let call, let response): onHive(call, response)
+        case .hiveWatch(let key, let record): learn(key, record)
+        case .timer(let timer): onTimer(timer)
+        case .synced(let token): onSynced(token)
+        case .probed(let token):
+            if let started = probes.removeValue(forKey: token) { local.observe((now - started).ms) }
+        }
+        return effects
+    }
+
+    private mutating func begin(_ now: Instant, _ wallMs: Int64) {
+        effects.removeAll(keepingCapacity: true)
+        self.now = now
+        self.wallMs = wallMs
+    }
+
+    /// Starts a steal of the block now, whatever the policy says (an operator's request, a test).
+    /// The protocol's rules still apply: Hive may refuse the claim (pinning, a lost race).
+    public mutating func requestSteal(_ key: BlockKey, reason: String, now: Instant, wallMs: Int64) -> [NodeEffect] {
+        begin(now, wallMs)
+        if blocks[key]?.steal == nil, blocks[key]?.holding == nil { startSteal(key, reason: reason) }
+        return effects
+    }
+
+    // MARK: Read-only views for shells, checkers and tests
+
+    /// The epoch this node serves the block at, if it serves it.
+    public func servingEpoch(_ key: BlockKey) -> Epoch? {
+        guard let state = blocks[key], let h = state.holding, h.epoch == state.promised else { return nil }
+        return h.epoch
+    }
+    public func promised(_ key: BlockKey) -> Epoch { blocks[key]?.promised ?? .zero }
+    public func position(_ key: BlockKey) -> LogPosition { blocks[key]?.position ?? .empty }
+    public func heat(_ key: BlockKey) -> BlockHeat? { blocks[key]?.heat }
+    public func isStealing(_ key: BlockKey) -> Bool { blocks[key]?.steal != nil }
+    public var hlcLast: HLCTimestamp { hlc.last }
+
+    // MARK: Effect helpers
+
+    mutating func send(_ to: NodeID, _ message: PeerMessage) {
+        precondition(to != id, "a node does not message itself")
+        effects.append(.send(to, PeerEnvelope(from: id, hlc: hlc.now(physicalMs: wallMs), message: message)))
+    }
+
+    mutating func token() -> UInt64 {
+        defer { nextToken += 1 }
+        return nextToken
+    }
+
+    mutating func hiveCall(_ key: BlockKey, _ request: HiveRequest) -> HiveCallID {
+        let call = token()
+        hiveCalls[call] = key
+        effects.append(.hive(call, request))
+        return call
+    }
+
+    mutating func reply(_ target: ReplyTarget, _ result: ForwardResult) {
+        switch target {
+        case .peer(let node, let request): send(node, .forwardReply(request, result))
+        case .client(let client):
+            switch result {
+            case .written(let v): effects.append(.reply(client, .written(v)))
+            case .read(let p): effects.append(.reply(client, .read(p)))
+            case .failed(let e): effects.append(.reply(client, .failed(e)))
+            case .redirect: preconditionFailure("a local client is re-dispatched, never redirected")
+            }
+        }
+    }
+
+    func volume(_ key: BlockKey) -> VolumeSpec? { map.volumes[key.volume] }
+
+    /// The newest known lease record: Hive's, or the volume's home if it never moved.
+    func record(_ key: BlockKey) -> LeaseRecord? { blocks[key]?.route ?? map.homeRecord(of: key) }
+
+    /// Where to send an operation on the block: the newest holder known from Hive or hints.
+    func believedHolder(_ key: BlockKey) -> NodeID? {
+        let rec = record(key)
+        if let hint = blocks[key]?.hint, hint.epoch > (rec?.epoch ?? .zero) { return hint.holder }
+        return rec?.holder
+    }
+
+    // MARK: Probes
+
+    mutating func startProbe() {
+        let t = token()
+        probes[t] = now
+        effects.append(.probe(t))
+        effects.append(.armTimer(.probe, at: now + .ms(probeIntervalMs)))
+    }
+
+    mutating func onTimer(_ timer: TimerID) {
+        switch timer {
+        case .probe: startProbe()
+        case .slowWrite(let request): onSlowWriteTimer(request)
+        case .stealResend(let key, let epoch): resendSteal(key, epoch)
+        case .forwardRetry(let request): retryForward(request)
+        }
+    }
+}

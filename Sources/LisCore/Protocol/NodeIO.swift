@@ -1,0 +1,89 @@
+/// Identifies a client request in the shell that submitted it (an NBD cookie, a trace op).
+public typealias ClientRequestID = UInt64
+
+/// Why a client operation failed.
+public enum ClientError: String, Hashable, Sendable {
+    /// No holder could be reached or agreed on in time; the client may retry.
+    case unavailable
+    /// A bounded queue is full; the client may retry.
+    case busy
+    /// The block or range is not part of the volume.
+    case outOfRange
+}
+
+/// What the node tells the client.
+public enum ClientResult: Hashable, Sendable {
+    case written(LogPosition)
+    /// The data, possibly still a `Payload.read` for the shell to fill from local storage.
+    case read(Payload)
+    case flushed
+    case failed(ClientError)
+}
+
+/// A timer a node arms; it comes back as `NodeInput.timer` at or after its instant.
+public enum TimerID: Hashable, Sendable {
+    /// A forwarded write is still unanswered: it is already slow (its latency is at least the
+    /// time elapsed), so the policy may count it now rather than a round trip later.
+    case slowWrite(RequestID)
+    /// Resend a steal's outstanding messages (a reply may have been lost).
+    case stealResend(BlockKey, Epoch)
+    /// Retry a forwarded operation that met a redirect loop or an unknown holder.
+    case forwardRetry(RequestID)
+    /// Measure the local persist latency again.
+    case probe
+}
+
+/// Everything that can happen to a node. The shell passes `now` along with each input.
+public enum NodeInput: Hashable, Sendable {
+    /// A client operation on one block, from a local client (NBD, a trace).
+    case client(ClientRequestID, BlockKey, BlockOp)
+    /// A client asks that every write acknowledged so far be durable (NBD `FLUSH`).
+    case clientFlush(ClientRequestID)
+    case peer(PeerEnvelope)
+    case hive(HiveCallID, HiveResponse)
+    /// Hive's watch reports a block's new lease record.
+    case hiveWatch(BlockKey, LeaseRecord)
+    case timer(TimerID)
+    /// A `sync` effect completed: everything persisted before it is durable.
+    case synced(UInt64)
+    /// A `probe` effect completed.
+    case probed(UInt64)
+}
+
+/// What the shell must do, in order. Persist effects come before the sends that depend on them:
+/// a shell applies the list front to back and does not reorder.
+public enum NodeEffect: Hashable, Sendable {
+    /// Durably record that this node promised `epoch` for the block (fsync before what follows).
+    case persistPromise(BlockKey, Epoch)
+    /// Store a write at `position` (the log entry replaces anything at or after that version).
+    /// `durable`: fsync before what follows (FUA).
+    case persistWrite(BlockKey, LogPosition, BlockWrite, durable: Bool)
+    /// Store a transfer durably; afterwards this node's copy is at `upTo`.
+    /// `nil`: nothing to add; only make the copy durable.
+    case installTransfer(BlockKey, Payload?, upTo: LogPosition)
+    /// Make everything stored so far durable, then report `NodeInput.synced(token)`.
+    case sync(UInt64)
+    /// Persist a small record and report `NodeInput.probed(token)`, to measure local latency.
+    case probe(UInt64)
+    /// Send a message; `Payload.read`/`.transfer` inside it are filled from storage first.
+    case send(NodeID, PeerEnvelope)
+    case hive(HiveCallID, HiveRequest)
+    case reply(ClientRequestID, ClientResult)
+    case armTimer(TimerID, at: Instant)
+    /// Something observers (logs, the simulator's checkers, the dashboard) want to know.
+    case event(NodeEvent)
+}
+
+/// A decision or a change of a block's lease, for logs, checkers and explanations.
+public enum NodeEvent: Hashable, Sendable {
+    /// This node starts serving the block at `epoch` (lazily at epoch 0, or after a steal).
+    case holding(BlockKey, Epoch)
+    /// This node stopped serving the block: it promised a newer epoch.
+    case fenced(BlockKey, Epoch)
+    /// The policy decided to steal; the Hive CAS is under way.
+    case stealStarted(BlockKey, from: NodeID, reason: String)
+    /// The steal succeeded; the block is held here at `epoch`.
+    case moved(BlockKey, epoch: Epoch, from: NodeID, stealMs: Double, reason: String)
+    /// The steal stopped without moving the block (lost a race, refused, pinned).
+    case stealAbandoned(BlockKey, reason: String)
+}

@@ -1,0 +1,43 @@
+/// Block contents as they travel in messages and replies. The core orders writes but never
+/// holds block contents: where it needs stored bytes it names them (`read`, `transfer`) and the
+/// shell that applies the effect fills them in from its storage before the message leaves.
+public enum Payload: Hashable, Sendable {
+    /// Concrete bytes (a write's data, or a reference already resolved by a shell).
+    case bytes([UInt8])
+    /// `length` bytes at `offset` within the block, as stored by the sending node.
+    case read(BlockKey, offset: UInt32, length: UInt32)
+    /// What the receiver lacks: the sender's log after `after` up to `upTo`, or the whole
+    /// block when the sender's log does not contain `after` (the shell decides).
+    case transfer(BlockKey, after: LogPosition, upTo: LogPosition)
+
+    public var isResolved: Bool { if case .bytes = self { true } else { false } }
+}
+
+/// One write to one block, as the holder orders it.
+public struct BlockWrite: Hashable, Sendable {
+    public var offset: UInt32
+    public var length: UInt32
+    /// Force unit access: durable on Q2 before the acknowledgement (NBD `FUA`).
+    public var fua: Bool
+    public var data: Payload
+    public init(offset: UInt32, length: UInt32, fua: Bool = false, data: Payload) {
+        self.offset = offset
+        self.length = length
+        self.fua = fua
+        self.data = data
+    }
+}
+
+/// An operation on one block. A shell splits a client request that spans blocks.
+public enum BlockOp: Hashable, Sendable {
+    case write(BlockWrite)
+    case read(offset: UInt32, length: UInt32)
+
+    public var isWrite: Bool { if case .write = self { true } else { false } }
+    public var length: UInt32 {
+        switch self {
+        case .write(let w): w.length
+        case .read(_, let length): length
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import LisCore
+
+/// The scenarios `Scenario.builtIn(_:seed:)` generates. To add one, write a function from a
+/// seed to a `Scenario` below and list it in `all`.
+enum BuiltInScenarios {
+    /// A generator and the name it is called by.
+    struct Entry: Sendable {
+        let name: String
+        let make: @Sendable (UInt64) -> Scenario
+    }
+
+    static let all: [Entry] = [
+        Entry(name: "sydney-student", make: sydneyStudent(seed:)),
+    ]
+
+    /// The seed text's example: a VM hosted in NYC boots there, then a student in Sydney edits
+    /// documents on it for ten minutes. A good policy moves the 16 document blocks to Sydney
+    /// and leaves the OS blocks, which Sydney only reads, in NYC.
+    ///
+    /// * 0–60 s, client `vm-boot` in `nyc`: reads blocks 0–255 once in order, in 64 KiB reads
+    ///   evenly spaced over [0, 60 000) ms, and 200 random 4 KiB writes within those blocks at
+    ///   uniformly random times in the same window.
+    /// * 60–660 s, client `student` in `sydney`: every 50 ms a 4 KiB write to a random document
+    ///   block (900–915), and every 200 ms a 64 KiB read of a random OS block (0–255).
+    ///
+    /// Operations at the same time keep this order: boot reads, boot writes, student writes,
+    /// student reads (so at t = 60 000, 60 200, … the student's write precedes its read).
+    @Sendable static func sydneyStudent(seed: UInt64) -> Scenario {
+        let nyc = RegionID("nyc")
+        let sydney = RegionID("sydney")
+        let volume = VolumeSpec(
+            name: VolumeName("vm-100-disk-0"), sizeBytes: 1 << 30, blockSizeBytes: 1 << 20,
+            home: nyc, survive: .node)
+        let page: UInt64 = 4096
+        let chunk: UInt64 = 64 * 1024
+        let osBlocks: UInt64 = 256
+        let documentBlocks: ClosedRange<UInt64> = 900...915
+        let bootEndUs: UInt64 = 60_000_000
+        let studentEndUs: UInt64 = 660_000_000
+
+        func op(_ tUs: UInt64, _ region: RegionID, _ client: String, _ kind: OpKind, _ offset: UInt64, _ length: UInt64)
+            -> TraceOp
+        {
+            TraceOp(
+                tMs: Double(tUs) / 1000, region: region, client: client, op: kind, volume: volume.name,
+                offset: offset, length: length)
+        }
+
+        var random = SeededRandom(seed: seed)
+        // One stream per source, so that changing how one source draws leaves the others alone.
+        var bootWriteRandom = random.fork()
+        var studentWriteRandom = random.fork()
+        var studentReadRandom = random.fork()
+
+        let bootReadCount = osBlocks * volume.blockSizeBytes / chunk
+        let bootReads = (0..<bootReadCount).map { i in
+            op(i * bootEndUs / bootReadCount, nyc, "vm-boot", .read, i * chunk, chunk)
+        }
+        let bootWrites = (0..<200).map { _ in
+            let tUs = draw(&bootWriteRandom, below: bootEndUs)
+            let offset = draw(&bootWriteRandom, below: osBlocks * volume.blockSizeBytes / page) * page
+            return op(tUs, nyc, "vm-boot", .write, offset, page)
+        }
+        let studentWrites = stride(from: bootEndUs, to: studentEndUs, by: 50_000).map { tUs in
+            let block = documentBlocks.lowerBound + draw(&studentWriteRandom, below: UInt64(documentBlocks.count))
+            let pageIndex = draw(&studentWriteRandom, below: volume.blockSizeBytes / page)
+            let offset = block * volume.blockSizeBytes + pageIndex * page
+            return op(tUs, sydney, "student", .write, offset, page)
+        }
+        let studentReads = stride(from: bootEndUs, to: studentEndUs, by: 200_000).map { tUs in
+            let block = draw(&studentReadRandom, below: osBlocks)
+            let chunkIndex = draw(&studentReadRandom, below: volume.blockSizeBytes / chunk)
+            let offset = block * volume.blockSizeBytes + chunkIndex * chunk
+            return op(tUs, sydney, "student", .read, offset, chunk)
+        }
+
+        return Scenario(
+            name: "sydney-student", topology: DefaultTopology.topology, topologyTOML: DefaultTopology.toml,
+            regions: [nyc, RegionID("london"), sydney], nodesPerRegion: 1, hiveRegion: nyc, volumes: [volume],
+            trace: mergedByTime([bootReads, bootWrites, studentWrites, studentReads]))
+    }
+
+    /// The sources' operations sorted by time; ties keep source order, then order within the
+    /// source. The index is part of the key because `sort` does not promise stability.
+    static func mergedByTime(_ sources: [[TraceOp]]) -> [TraceOp] {
+        sources.joined().enumerated()
+            .sorted { ($0.element.tMs, $0.offset) < ($1.element.tMs, $1.offset) }
+            .map(\.element)
+    }
+
+    /// A number in `0..<bound` (Lemire's multiply-shift, without the rejection step: the bias
+    /// is below bound / 2^64). Written out rather than `random(in:using:)`, whose algorithm the
+    /// standard library does not promise, so a seed gives the same trace on every toolchain.
+    static func draw(_ random: inout SeededRandom, below bound: UInt64) -> UInt64 {
+        bound.multipliedFullWidth(by: random.next()).high
+    }
+}

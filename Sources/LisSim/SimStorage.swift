@@ -1,0 +1,104 @@
+import LisCore
+
+/// One entry of a simulated block's write log. `tag` names the client write that produced it,
+/// which is all a checker needs to know about the bytes.
+struct SimLogEntry: Equatable {
+    var position: LogPosition
+    var tag: UInt64
+    var offset: UInt32
+    var length: UInt32
+}
+
+/// A node's simulated disk: per block, the log of writes it stores. Block contents are the log
+/// replayed; the checkers compare logs by (position, tag).
+struct SimStorage {
+    private(set) var logs: [BlockKey: [SimLogEntry]] = [:]
+    private(set) var promises: [BlockKey: Epoch] = [:]
+
+    mutating func promise(_ key: BlockKey, _ epoch: Epoch) { promises[key] = epoch }
+
+    /// Stores a write at its position; later entries (from a superseded epoch) are dropped.
+    mutating func write(_ key: BlockKey, _ position: LogPosition, tag: UInt64, offset: UInt32, length: UInt32) {
+        var log = logs[key] ?? []
+        while let last = log.last, last.position.version >= position.version { log.removeLast() }
+        log.append(SimLogEntry(position: position, tag: tag, offset: offset, length: length))
+        logs[key] = log
+    }
+
+    func position(_ key: BlockKey) -> LogPosition { logs[key]?.last?.position ?? .empty }
+
+    func entry(_ key: BlockKey, version: Version) -> SimLogEntry? {
+        guard let log = logs[key] else { return nil }
+        // Versions are dense from 1 in a complete log; fall back to a search otherwise.
+        let i = Int(version) - 1
+        if i >= 0, i < log.count, log[i].position.version == version { return log[i] }
+        return log.first { $0.position.version == version }
+    }
+
+    /// How many recent writes per block a node keeps replayable (a bounded log, as a real
+    /// node keeps); a receiver further behind gets a whole-block copy.
+    static let logRetention = 256
+
+    /// What a transfer after `after` up to `upTo` carries: the suffix when this log contains
+    /// `after` and the suffix is retained, else the whole block.
+    func export(_ key: BlockKey, after: LogPosition, upTo: LogPosition) -> (whole: Bool, entries: [SimLogEntry]) {
+        let log = (logs[key] ?? []).filter { $0.position.version <= upTo.version }
+        let suffix = log.filter { $0.position.version > after.version }
+        let anchored = after == .empty || entry(key, version: after.version)?.position == after
+        if anchored && suffix.count <= Self.logRetention && (log.count <= Self.logRetention || after != .empty) {
+            return (false, suffix)
+        }
+        return (true, log)
+    }
+
+    /// Installs a transfer: a whole-block copy replaces the log, a suffix extends it.
+    mutating func install(_ key: BlockKey, whole: Bool, entries: [SimLogEntry]) {
+        if whole {
+            logs[key] = entries
+            return
+        }
+        guard let first = entries.first else { return }
+        var log = logs[key] ?? []
+        while let last = log.last, last.position.version >= first.position.version { log.removeLast() }
+        log.append(contentsOf: entries)
+        logs[key] = log
+    }
+}
+
+/// How the simulator puts its log entries into a `Payload` (the core treats it as opaque bytes).
+enum SimPayloadCodec {
+    static func encodeTag(_ tag: UInt64) -> [UInt8] { withUnsafeBytes(of: tag.littleEndian) { Array($0) } }
+
+    static func decodeTag(_ bytes: [UInt8]) -> UInt64 {
+        precondition(bytes.count == 8, "a simulated write carries an 8-byte tag")
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    static func encodeTransfer(whole: Bool, _ entries: [SimLogEntry]) -> [UInt8] {
+        var out: [UInt8] = [whole ? 1 : 0]
+        out.reserveCapacity(1 + entries.count * 32)
+        for e in entries {
+            for v in [e.position.epoch.value, e.position.version, e.tag, UInt64(e.offset) << 32 | UInt64(e.length)] {
+                withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+            }
+        }
+        return out
+    }
+
+    static func decodeTransfer(_ bytes: [UInt8]) -> (whole: Bool, entries: [SimLogEntry]) {
+        precondition(!bytes.isEmpty && (bytes.count - 1) % 32 == 0, "malformed simulated transfer")
+        var entries: [SimLogEntry] = []
+        bytes.withUnsafeBytes { raw in
+            var i = 1
+            while i < bytes.count {
+                func u64(_ at: Int) -> UInt64 { UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+                let packed = u64(i + 24)
+                entries.append(SimLogEntry(
+                    position: LogPosition(epoch: Epoch(u64(i)), version: u64(i + 8)), tag: u64(i + 16),
+                    offset: UInt32(packed >> 32), length: UInt32(packed & 0xFFFF_FFFF)))
+                i += 32
+            }
+        }
+        return (bytes[0] == 1, entries)
+    }
+}

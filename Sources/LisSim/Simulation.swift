@@ -1,0 +1,448 @@
+import Foundation
+import LisCore
+
+/// Runs LisCore nodes for a whole scenario on one thread and a virtual clock: a seeded event
+/// queue, a region latency matrix with jitter and link bandwidth, simulated disks, a
+/// linearizable Hive located in one region, and online safety checks (DESIGN §2 "LisSim").
+///
+/// Same scenario, seed and parameters → the same event trace, byte for byte (`digest`).
+public final class Simulation {
+    enum Event {
+        case traceOp(Int)
+        case input(Int, NodeInput)
+        case hiveArrive(Int, HiveCallID, HiveRequest)
+        case clientReply(ClientRequestID, ClientResult)
+    }
+
+    struct SimNode {
+        var core: NodeCore
+        var storage = SimStorage()
+        var region: RegionID
+        var lastSentHLC: HLCTimestamp = .zero
+    }
+
+    struct ClientOp {
+        var index: Int
+        var remaining: Int
+        var failed = false
+        var local = true
+    }
+
+    struct Link {
+        var busyUntil = Instant.zero
+        var lastArrival = Instant.zero
+    }
+
+    public let scenario: Scenario
+    public let seed: UInt64
+    public let parameters: SimParameters
+    let map: ClusterMap
+    var nodes: [SimNode] = []
+    var nodeIndex: [NodeID: Int] = [:]
+    var queue = EventQueue<Event>()
+    var now = Instant.zero
+    var links: [Link]
+    var hiveRecords: [BlockKey: LeaseRecord] = [:]
+    let hiveRegion: RegionID
+    var networkRandom: SeededRandom
+    var diskRandom: SeededRandom
+    var digest = TraceDigest()
+    /// Receives every line of the event trace, if set (`lis sim run --trace FILE`).
+    public var traceSink: ((String) -> Void)?
+
+    var clientOps: [ClientOp] = []
+    var partOwner: [ClientRequestID: Int] = [:]
+    var partKey: [ClientRequestID: BlockKey] = [:]
+    var nextRequest: ClientRequestID = 1
+    var outstandingOps = 0
+    var issuedOps = 0
+
+    var holders: [BlockKey: [Epoch: Int]] = [:]
+    var acked: [BlockKey: [(LogPosition, UInt64)]] = [:]
+    var pendingTransferBytes: [Int: [BlockKey: UInt64]] = [:]
+    var report: SimReport
+    var regionSlot: [RegionID: Int] = [:]
+
+    public init(scenario: Scenario, seed: UInt64, parameters: SimParameters = SimParameters()) {
+        self.scenario = scenario
+        self.seed = seed
+        self.parameters = parameters
+        var root = SeededRandom(seed: seed)
+        networkRandom = root.fork()
+        diskRandom = root.fork()
+        hiveRegion = scenario.hiveRegion
+        var members: [(NodeID, RegionID)] = []
+        for region in scenario.regions {
+            for i in 1...scenario.nodesPerRegion { members.append((NodeID("\(region.name)-\(i)"), region)) }
+        }
+        let topology = scenario.topology
+        map = ClusterMap(nodes: members, volumes: scenario.volumes) { a, b in topology.rttMs(a, b) ?? 1000 }
+        for (i, (id, region)) in members.enumerated() {
+            nodes.append(SimNode(
+                core: NodeCore(id: id, map: map, migration: scenario.migration, policy: scenario.policy), region: region))
+            nodeIndex[id] = i
+        }
+        links = Array(repeating: Link(), count: members.count * members.count)
+        report = SimReport(scenario: scenario.name, seed: seed, policy: scenario.policy.name.rawValue)
+        for (i, region) in scenario.regions.enumerated() {
+            regionSlot[region] = i
+            report.regions.append(SimReport.RegionStats(region: region))
+        }
+    }
+
+    /// Plays the whole trace and returns the report.
+    public func run() -> SimReport {
+        let started = Date()
+        for i in nodes.indices {
+            apply(i, nodes[i].core.start(now: now, wallMs: 0), at: now)
+        }
+        for (i, op) in scenario.trace.enumerated() { queue.schedule(at: .ms(op.tMs), .traceOp(i)) }
+        let lastIssue = Instant.ms(scenario.trace.last?.tMs ?? 0)
+        let deadline = lastIssue + .ms(parameters.drainMs)
+        while let (at, event) = queue.pop() {
+            if at > deadline { break }
+            if issuedOps == scenario.trace.count && outstandingOps == 0 { break }
+            now = at
+            handle(event)
+            report.events += 1
+        }
+        for op in clientOps where op.remaining > 0 {
+            report.regions[regionSlot[scenario.trace[op.index].region]!].failed += 1
+        }
+        finishReport()
+        report.wallSeconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    // MARK: Events
+
+    func handle(_ event: Event) {
+        switch event {
+        case .traceOp(let i):
+            record("\(now.us) op \(i)")
+            submit(i)
+        case .input(let n, let input):
+            record("\(now.us) \(nodes[n].core.id) \(input)")
+            let effects = nodes[n].core.step(input, now: now, wallMs: now.us / 1000)
+            apply(n, effects, at: now)
+        case .hiveArrive(let n, let call, let request):
+            record("\(now.us) hive \(nodes[n].core.id) \(call) \(request)")
+            hive(n, call, request)
+        case .clientReply(let request, let result):
+            record("\(now.us) reply \(request) \(result)")
+            clientReply(request, result)
+        }
+    }
+
+    func submit(_ index: Int) {
+        let op = scenario.trace[index]
+        issuedOps += 1
+        let candidates = map.nodes(in: op.region)
+        let node = nodeIndex[candidates[Int(stableHash(op.client) % UInt64(candidates.count))]]!
+        let arrive = now + .ms(parameters.clientLinkMs)
+        var parts: [(BlockKey, BlockOp)] = []
+        switch op.op {
+        case .flush:
+            let request = nextRequest
+            nextRequest += 1
+            partOwner[request] = clientOps.count
+            clientOps.append(ClientOp(index: index, remaining: 1))
+            outstandingOps += 1
+            queue.schedule(at: arrive, .input(node, .clientFlush(request)))
+            return
+        case .read, .write:
+            let blockSize = map.volumes[op.volume]!.blockSizeBytes
+            var offset = op.offset
+            let end = op.offset + op.length
+            while offset < end {
+                let block = offset / blockSize
+                let within = UInt32(offset - block * blockSize)
+                let length = UInt32(min(end, (block + 1) * blockSize) - offset)
+                let key = BlockKey(op.volume, BlockID(block))
+                parts.append((key, op.op == .read
+                    ? .read(offset: within, length: length)
+                    : .write(BlockWrite(offset: within, length: length, data: .bytes([])))))
+                offset += UInt64(length)
+            }
+        }
+        let owner = clientOps.count
+        clientOps.append(ClientOp(index: index, remaining: parts.count))
+        outstandingOps += 1
+        for (key, var blockOp) in parts {
+            let request = nextRequest
+            nextRequest += 1
+            partOwner[request] = owner
+            partKey[request] = key
+            if case .write(var w) = blockOp {
+                w.data = .bytes(SimPayloadCodec.encodeTag(request))
+                blockOp = .write(w)
+            }
+            queue.schedule(at: arrive, .input(node, .client(request, key, blockOp)))
+        }
+    }
+
+    func clientReply(_ request: ClientRequestID, _ result: ClientResult) {
+        guard let owner = partOwner.removeValue(forKey: request) else { return }
+        let key = partKey.removeValue(forKey: request)
+        var op = clientOps[owner]
+        let traceOp = scenario.trace[op.index]
+        switch result {
+        case .failed: op.failed = true
+        case .written(let position):
+            if let key, let holder = holders[key]?[position.epoch], nodes[holder].region != traceOp.region { op.local = false }
+        case .read, .flushed: break
+        }
+        op.remaining -= 1
+        clientOps[owner] = op
+        guard op.remaining == 0 else { return }
+        outstandingOps -= 1
+        let latency = (now - .ms(traceOp.tMs)).ms
+        var stats = report.regions[regionSlot[traceOp.region]!]
+        if op.failed {
+            stats.failed += 1
+        } else {
+            switch traceOp.op {
+            case .write:
+                stats.writes += 1
+                stats.writeLatenciesMs.append(latency)
+                if op.local { stats.localWrites += 1 }
+            case .read:
+                stats.reads += 1
+                stats.readLatenciesMs.append(latency)
+            case .flush:
+                stats.flushes += 1
+            }
+        }
+        report.regions[regionSlot[traceOp.region]!] = stats
+        report.ops += 1
+    }
+
+    // MARK: Effects
+
+    func apply(_ n: Int, _ effects: [NodeEffect], at start: Instant) {
+        var cursor = start
+        for effect in effects {
+            switch effect {
+            case .persistPromise(let key, let epoch):
+                nodes[n].storage.promise(key, epoch)
+                cursor = cursor + .ms(draw(parameters.fsyncMs))
+            case .persistWrite(let key, let position, let write, let durable):
+                guard case .bytes(let tag) = write.data else { preconditionFailure("writes carry their data") }
+                nodes[n].storage.write(key, position, tag: SimPayloadCodec.decodeTag(tag), offset: write.offset, length: write.length)
+                cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
+            case .installTransfer(let key, let payload, let upTo):
+                var bytes: UInt64 = 0
+                if let payload {
+                    guard case .bytes(let raw) = payload else { preconditionFailure("transfers arrive resolved") }
+                    let (whole, entries) = SimPayloadCodec.decodeTransfer(raw)
+                    nodes[n].storage.install(key, whole: whole, entries: entries)
+                    bytes = transferBytes(key, whole: whole, entries)
+                }
+                if nodes[n].storage.position(key) != upTo {
+                    violation("\(nodes[n].core.id) installed \(key) at \(nodes[n].storage.position(key)), core expects \(upTo)")
+                }
+                cursor = cursor + .ms(draw(parameters.fsyncMs) + Double(bytes) / parameters.diskBytesPerMs)
+            case .sync(let token):
+                queue.schedule(at: cursor + .ms(draw(parameters.fsyncMs)), .input(n, .synced(token)))
+            case .probe(let token):
+                queue.schedule(at: cursor + .ms(draw(parameters.diskWriteMs)), .input(n, .probed(token)))
+            case .send(let to, let envelope):
+                checkHLC(n, envelope)
+                let target = nodeIndex[to]!
+                let (message, bytes) = resolve(n, envelope.message, to: target)
+                var resolved = envelope
+                resolved.message = message
+                queue.schedule(at: deliver(from: n, to: target, bytes: bytes, at: cursor), .input(target, .peer(resolved)))
+            case .hive(let call, let request):
+                queue.schedule(at: cursor + oneWay(nodes[n].region, hiveRegion), .hiveArrive(n, call, request))
+            case .reply(let request, let result):
+                var result = result
+                if case .read(let payload) = result { result = .read(resolveRead(n, payload)) }
+                if case .written(let position) = result, let key = partKey[request] {
+                    acked[key, default: []].append((position, request))
+                }
+                queue.schedule(at: cursor + .ms(parameters.clientLinkMs), .clientReply(request, result))
+            case .armTimer(let timer, let at):
+                queue.schedule(at: max(at, cursor), .input(n, .timer(timer)))
+            case .event(let event):
+                observe(n, event)
+            }
+        }
+    }
+
+    func observe(_ n: Int, _ event: NodeEvent) {
+        switch event {
+        case .holding(let key, let epoch):
+            if let other = holders[key]?[epoch], other != n {
+                violation("two holders of \(key) at \(epoch): \(nodes[other].core.id) and \(nodes[n].core.id)")
+            }
+            holders[key, default: [:]][epoch] = n
+        case .moved(let key, let epoch, let from, let stealMs, let reason):
+            checkAckedWrites(n, key, epoch)
+            let bytes = pendingTransferBytes[n]?.removeValue(forKey: key) ?? 0
+            report.moves.append(SimReport.Move(
+                tMs: now.ms, key: key, from: map.region(of: from), to: nodes[n].region, reason: reason,
+                stealMs: stealMs, transferBytes: bytes))
+        case .stealAbandoned:
+            report.abandonedSteals += 1
+        case .fenced, .stealStarted:
+            break
+        }
+    }
+
+    /// Every acknowledged write of the block must be in the new holder's copy, unchanged.
+    func checkAckedWrites(_ n: Int, _ key: BlockKey, _ epoch: Epoch) {
+        for (position, tag) in acked[key] ?? [] {
+            report.checkedOps += 1
+            let entry = nodes[n].storage.entry(key, version: position.version)
+            if entry?.position != position || entry?.tag != tag {
+                violation("\(nodes[n].core.id) activated \(key) at \(epoch) without acknowledged write \(tag) at \(position)")
+            }
+        }
+    }
+
+    /// A node's clock never goes back: every message it sends carries a newer timestamp.
+    func checkHLC(_ n: Int, _ envelope: PeerEnvelope) {
+        if envelope.hlc <= nodes[n].lastSentHLC {
+            violation("HLC of \(envelope.from) went back: \(envelope.hlc) after \(nodes[n].lastSentHLC)")
+        }
+        nodes[n].lastSentHLC = envelope.hlc
+    }
+
+    /// One line of the event trace: digested, and passed to the sink if there is one.
+    func record(_ line: String) {
+        digest.add(line)
+        traceSink?(line)
+    }
+
+    func violation(_ message: String) {
+        report.violations.append("t=\(now.ms)ms \(message)")
+    }
+
+    // MARK: Payloads
+
+    /// Fills the storage references in an outgoing message and returns its size on the wire.
+    func resolve(_ n: Int, _ message: PeerMessage, to target: Int) -> (PeerMessage, Int) {
+        let header = parameters.messageHeaderBytes
+        switch message {
+        case .forward(let op):
+            return (message, header + (op.op.isWrite ? Int(op.op.length) : 0))
+        case .forwardReply(let request, .read(let payload)):
+            guard case .read(_, _, let length) = payload else { return (message, header) }
+            return (.forwardReply(request, .read(resolveRead(n, payload))), header + Int(length))
+        case .accept(_, _, let write), .replicate(_, _, let write):
+            return (message, header + Int(write.length))
+        case .fenced(let key, let epoch, let position, .some(let payload), let refused):
+            let (resolved, bytes) = resolveTransfer(n, payload)
+            pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
+            return (.fenced(key, epoch: epoch, position: position, transfer: resolved, refusedFor: refused), header + bytes)
+        case .transferReply(let key, let epoch, let payload, let upTo):
+            let (resolved, bytes) = resolveTransfer(n, payload)
+            pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
+            return (.transferReply(key, epoch: epoch, transfer: resolved, upTo: upTo), header + bytes)
+        case .install(let key, let epoch, let payload, let upTo):
+            let (resolved, bytes) = resolveTransfer(n, payload)
+            return (.install(key, epoch: epoch, transfer: resolved, upTo: upTo), header + bytes)
+        default:
+            return (message, header)
+        }
+    }
+
+    func resolveRead(_ n: Int, _ payload: Payload) -> Payload {
+        // Reads are not checked for content here; the reply costs its length on the wire.
+        payload.isResolved ? payload : .bytes([])
+    }
+
+    func resolveTransfer(_ n: Int, _ payload: Payload) -> (Payload, Int) {
+        guard case .transfer(let key, let after, let upTo) = payload else { return (payload, 0) }
+        let (whole, entries) = nodes[n].storage.export(key, after: after, upTo: upTo)
+        return (.bytes(SimPayloadCodec.encodeTransfer(whole: whole, entries)), Int(transferBytes(key, whole: whole, entries)))
+    }
+
+    /// A whole-block copy moves the block; a suffix moves the bytes of its writes.
+    func transferBytes(_ key: BlockKey, whole: Bool, _ entries: [SimLogEntry]) -> UInt64 {
+        if whole && !entries.isEmpty { return map.volumes[key.volume]!.blockSizeBytes }
+        return entries.reduce(0) { $0 + UInt64($1.length) + 32 }
+    }
+
+    // MARK: Network and Hive
+
+    func oneWay(_ a: RegionID, _ b: RegionID) -> Duration {
+        let rtt = map.rttMs(a, b)
+        return .ms(rtt / 2 * (1 + parameters.jitterFraction * networkRandom.unit()))
+    }
+
+    /// When a message of `bytes` sent at `at` arrives: links are FIFO (TCP), serialise at
+    /// their bandwidth, and add propagation delay with jitter.
+    func deliver(from: Int, to: Int, bytes: Int, at: Instant) -> Instant {
+        let i = from * nodes.count + to
+        let sameRegion = nodes[from].region == nodes[to].region
+        let bandwidth = sameRegion ? parameters.lanBytesPerMs : parameters.wanBytesPerMs
+        let depart = max(at, links[i].busyUntil)
+        let serialised = depart + .ms(Double(bytes) / bandwidth)
+        links[i].busyUntil = serialised
+        let arrival = max(serialised + oneWay(nodes[from].region, nodes[to].region), links[i].lastArrival)
+        links[i].lastArrival = arrival
+        return arrival
+    }
+
+    /// Hive applies calls one at a time in arrival order: linearizable by construction.
+    func hive(_ n: Int, _ call: HiveCallID, _ request: HiveRequest) {
+        let done = now + .ms(parameters.hiveCommitMs)
+        let response: HiveResponse
+        var changed: (BlockKey, LeaseRecord)?
+        switch request {
+        case .get(let key):
+            response = .record(key, hiveRecords[key])
+        case .compareAndSet(let key, let expected, let new):
+            let current = hiveRecords[key]
+            if let volume = map.volumes[key.volume], !volume.allows(map.region(of: new.holder)) {
+                response = .unavailable(key, reason: "\(key.volume) is pinned to \(volume.allowedRegions ?? [])")
+            } else if current == expected {
+                hiveRecords[key] = new
+                response = .swapped(key, ok: true, current: new)
+                changed = (key, new)
+            } else {
+                response = .swapped(key, ok: false, current: current)
+            }
+        }
+        queue.schedule(at: done + oneWay(hiveRegion, nodes[n].region), .input(n, .hive(call, response)))
+        if let (key, record) = changed {
+            for i in nodes.indices where i != n {
+                queue.schedule(at: done + oneWay(hiveRegion, nodes[i].region), .input(i, .hiveWatch(key, record)))
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    func draw(_ range: ClosedRange<Double>) -> Double {
+        range.lowerBound + (range.upperBound - range.lowerBound) * diskRandom.unit()
+    }
+
+    func stableHash(_ s: String) -> UInt64 {
+        var d = TraceDigest()
+        d.add(s)
+        return d.value
+    }
+
+    func finishReport() {
+        report.digest = digest.hex
+        report.simSeconds = now.ms / 1000
+        // Writes from the new holder's region issued before each move, since the block's
+        // previous move: the slow writes the policy waited for plus those caught in flight.
+        var previousMove: [BlockKey: Double] = [:]
+        for i in report.moves.indices {
+            let move = report.moves[i]
+            let since = previousMove[move.key] ?? -1
+            let blockSize = map.volumes[move.key.volume]!.blockSizeBytes
+            let start = move.key.block.index * blockSize
+            report.moves[i].slowWritesBefore = scenario.trace.lazy.filter { op in
+                op.op == .write && op.region == move.to && op.volume == move.key.volume
+                    && op.tMs > since && op.tMs < move.tMs
+                    && op.offset < start + blockSize && op.offset + op.length > start
+            }.count
+            previousMove[move.key] = move.tMs
+        }
+    }
+}

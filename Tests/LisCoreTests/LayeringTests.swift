@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// STYLE.md's layering, checked on the sources so it cannot rot: LisCore is pure (no I/O,
+/// clocks, randomness, tasks or logging) and LisSim reaches the outside world only through
+/// files it is asked to read or write.
+@Suite struct LayeringTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func sources(of module: String) throws -> [(String, String)] {
+        let dir = root.appendingPathComponent("Sources/\(module)")
+        let files = FileManager.default.enumerator(atPath: dir.path)?.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") } ?? []
+        return try files.sorted().map { ($0, try String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8)) }
+    }
+
+    static func imports(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { line in
+            let l = line.trimmingCharacters(in: .whitespaces)
+            guard l.hasPrefix("import ") || l.hasPrefix("@testable import ") else { return nil }
+            return l.split(separator: " ").last.map(String.init)
+        }
+    }
+
+    @Test func coreImportsNothingWithEffects() throws {
+        let allowed: Set<String> = ["DequeModule", "HeapModule", "OrderedCollections", "Collections", "TOMLKit"]
+        let files = try Self.sources(of: "LisCore")
+        #expect(files.count > 5)
+        for (file, text) in files {
+            for module in Self.imports(text) {
+                #expect(allowed.contains(module), "LisCore/\(file) imports \(module)")
+            }
+        }
+    }
+
+    @Test func coreCallsNoClockRandomnessIOOrTasks() throws {
+        let forbidden = [
+            "Date(", "ContinuousClock", "SuspendingClock", "DispatchTime", ".random(", "SystemRandomNumberGenerator",
+            "Task {", "Task.detached", "DispatchQueue", "FileManager", "fopen(", "print(", "Logger(",
+        ]
+        for (file, text) in try Self.sources(of: "LisCore") {
+            for word in forbidden {
+                #expect(!text.contains(word), "LisCore/\(file) uses \(word)")
+            }
+        }
+    }
+
+    @Test func simulatorUsesOnlyTheCore() throws {
+        let allowed: Set<String> = ["LisCore", "Foundation", "TOMLKit", "DequeModule", "HeapModule", "OrderedCollections", "Collections"]
+        for (file, text) in try Self.sources(of: "LisSim") {
+            for module in Self.imports(text) {
+                #expect(allowed.contains(module), "LisSim/\(file) imports \(module)")
+            }
+        }
+    }
+}

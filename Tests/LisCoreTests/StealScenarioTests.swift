@@ -1,0 +1,217 @@
+@testable import LisCore
+import Testing
+
+/// The steal of DESIGN §3, one message at a time, between a New York holder and a Sydney
+/// writer, with a Hive kept by the test. Reads like the protocol's story.
+@Suite struct StealScenarioTests {
+    static let nyc = NodeID("nyc-1")
+    static let sydney = NodeID("sydney-1")
+    static let volume = VolumeSpec(
+        name: VolumeName("vm"), sizeBytes: 64 << 20, blockSizeBytes: 1 << 20, home: RegionID("nyc"))
+    static let key = BlockKey(VolumeName("vm"), BlockID(7))
+
+    static func cluster() -> (NodeCore, NodeCore) {
+        let map = ClusterMap(
+            nodes: [(nyc, RegionID("nyc")), (sydney, RegionID("sydney"))], volumes: [volume]
+        ) { a, b in a == b ? 0.5 : 230 }
+        return (
+            NodeCore(id: nyc, map: map, migration: MigrationConfig(), policy: PolicyConfig()),
+            NodeCore(id: sydney, map: map, migration: MigrationConfig(), policy: PolicyConfig())
+        )
+    }
+
+    static func write(_ tag: UInt8) -> BlockOp {
+        .write(BlockWrite(offset: 4096 * UInt32(tag), length: 4096, data: .bytes([tag])))
+    }
+
+    /// The messages in a list of effects, in order.
+    static func sent(_ effects: [NodeEffect]) -> [(NodeID, PeerEnvelope)] {
+        effects.compactMap { if case .send(let to, let e) = $0 { (to, e) } else { nil } }
+    }
+
+    static func hiveCalls(_ effects: [NodeEffect]) -> [(HiveCallID, HiveRequest)] {
+        effects.compactMap { if case .hive(let id, let r) = $0 { (id, r) } else { nil } }
+    }
+
+    static func events(_ effects: [NodeEffect]) -> [NodeEvent] {
+        effects.compactMap { if case .event(let e) = $0 { e } else { nil } }
+    }
+
+    @Test func sydneyStealsABlockAfterThreeSlowWrites() throws {
+        var (nyc, sydney) = Self.cluster()
+        var t = Instant.ms(0)
+        _ = nyc.start(now: t, wallMs: 0)
+        _ = sydney.start(now: t, wallMs: 0)
+
+        // 1. Three writes from Sydney are forwarded to New York, which holds the never-moved
+        //    block at epoch 0 and answers each after a Pacific crossing.
+        for tag in UInt8(1)...3 {
+            let out = sydney.step(.client(UInt64(tag), Self.key, Self.write(tag)), now: t, wallMs: t.us / 1000)
+            let forwards = Self.sent(out)
+            #expect(forwards.count == 1 && forwards[0].0 == Self.nyc)
+            t = t + .ms(115)
+            let atNYC = nyc.step(.peer(forwards[0].1), now: t, wallMs: t.us / 1000)
+            if tag == 1 { #expect(Self.events(atNYC).contains(.holding(Self.key, .zero))) }
+            #expect(atNYC.contains { if case .persistWrite(Self.key, LogPosition(epoch: .zero, version: UInt64(tag)), _, _) = $0 { true } else { false } })
+            let replies = Self.sent(atNYC)
+            // The reply, and the async copy for Sydney's region.
+            #expect(replies.count == 2)
+            t = t + .ms(115)
+            var atSydney: [NodeEffect] = []
+            for (_, envelope) in replies { atSydney += sydney.step(.peer(envelope), now: t, wallMs: t.us / 1000) }
+            #expect(atSydney.contains(.reply(UInt64(tag), .written(LogPosition(epoch: .zero, version: UInt64(tag))))))
+            // 2. The third slow write tips the ≥10× tier: Sydney claims the block in Hive.
+            let claims = Self.hiveCalls(atSydney)
+            #expect(claims.count == (tag == 3 ? 1 : 0))
+            if tag == 3 {
+                guard case .compareAndSet(_, let expected, let claim) = claims[0].1 else {
+                    Issue.record("expected a CAS")
+                    return
+                }
+                #expect(expected == nil, "a never-moved block has no record yet")
+                #expect(claim.epoch == Epoch(1) && claim.holder == Self.sydney && claim.state == .stealing)
+                #expect(claim.lastActive.holder == Self.nyc && claim.lastActive.epoch == .zero)
+                #expect(Self.events(atSydney).contains { if case .stealStarted = $0 { true } else { false } })
+
+                // 3. Hive accepts; Sydney promises epoch 1 itself and fences New York.
+                t = t + .ms(230)
+                let fenceOut = sydney.step(.hive(claims[0].0, .swapped(Self.key, ok: true, current: claim)), now: t, wallMs: t.us / 1000)
+                #expect(fenceOut.first == .persistPromise(Self.key, Epoch(1)), "promise durably before fencing")
+                let fences = Self.sent(fenceOut)
+                #expect(fences.count == 1 && fences[0].0 == Self.nyc)
+                guard case .fence(_, let epoch, let have) = fences[0].1.message else {
+                    Issue.record("expected a fence")
+                    return
+                }
+                #expect(epoch == Epoch(1))
+                // The async copies of writes 1 and 2 arrived; the copy of write 3 is behind its
+                // reply, and a node that is stealing ignores async copies.
+                #expect(have == LogPosition(epoch: .zero, version: 2))
+
+                // 4. New York promises, stops serving, and sends what Sydney lacks.
+                t = t + .ms(115)
+                let fencedOut = nyc.step(.peer(fences[0].1), now: t, wallMs: t.us / 1000)
+                #expect(fencedOut.first == .persistPromise(Self.key, Epoch(1)))
+                #expect(Self.events(fencedOut).contains(.fenced(Self.key, Epoch(1))))
+                #expect(nyc.servingEpoch(Self.key) == nil)
+
+                let v2 = LogPosition(epoch: .zero, version: 2)
+                let v3 = LogPosition(epoch: .zero, version: 3)
+                guard case .fenced(_, _, v3, .transfer(Self.key, v2, v3), nil) = Self.sent(fencedOut)[0].1.message else {
+                    Issue.record("expected New York's promise with the transfer of write 3")
+                    return
+                }
+
+                // 5. With New York's promise and write 3 (the shell fills the transfer from its
+                //    storage), Sydney makes its copy durable and asks Hive to activate.
+                t = t + .ms(115)
+                let installOut = sydney.step(.peer(Self.sent(fencedOut)[0].1), now: t, wallMs: t.us / 1000)
+                #expect(installOut.first == .installTransfer(Self.key, .transfer(Self.key, after: v2, upTo: v3), upTo: v3))
+                let activate = Self.hiveCalls(installOut)
+                guard activate.count == 1, case .compareAndSet(_, _, let active) = activate[0].1 else {
+                    Issue.record("expected the activation CAS")
+                    return
+                }
+                #expect(active.state == .active && active.epoch == Epoch(1))
+
+                // 6. Hive activates: Sydney serves the block at epoch 1. The steal took two Hive
+                //    round trips and one fence round trip: 3 × 230 ms.
+                t = t + .ms(230)
+                let done = sydney.step(.hive(activate[0].0, .swapped(Self.key, ok: true, current: active)), now: t, wallMs: t.us / 1000)
+                #expect(Self.events(done).contains(.holding(Self.key, Epoch(1))))
+                #expect(Self.events(done).contains { if case .moved(Self.key, Epoch(1), Self.nyc, let ms, _) = $0 { ms == 690 } else { false } })
+                #expect(sydney.servingEpoch(Self.key) == Epoch(1))
+
+                // 7. Sydney's next write is local: persisted at epoch 1, acknowledged at once.
+                let local = sydney.step(.client(99, Self.key, Self.write(9)), now: t, wallMs: t.us / 1000)
+                #expect(local.contains(.reply(99, .written(LogPosition(epoch: Epoch(1), version: 4)))))
+            }
+        }
+    }
+
+    /// Hive sits in New York, next to the holder. New York learns of Sydney's claim from Hive's
+    /// watch and promises at once, so its answer crosses the Pacific while Hive's reply does:
+    /// the steal costs two Hive round trips, not three.
+    @Test func theWatchFencesTheOldHolderBeforeTheStealersFenceArrives() {
+        var (nyc, sydney) = Self.cluster()
+        var t = Instant.ms(0)
+        // New York holds the block with two writes; Sydney's async copy has the first.
+        _ = nyc.step(.client(1, Self.key, Self.write(1)), now: t, wallMs: 0)
+        _ = nyc.step(.client(2, Self.key, Self.write(2)), now: t, wallMs: 0)
+        let v1 = LogPosition(epoch: .zero, version: 1)
+        let v2 = LogPosition(epoch: .zero, version: 2)
+        let copy = PeerEnvelope(from: Self.nyc, hlc: .zero, message: .replicate(Self.key, position: v1, write: BlockWrite(offset: 4096, length: 4096, data: .bytes([1]))))
+        _ = sydney.step(.peer(copy), now: t, wallMs: 0)
+        #expect(sydney.position(Self.key) == v1)
+
+        // Sydney claims (the test stands in for the policy).
+        let claimOut = sydney.requestSteal(Self.key, reason: "test", now: t, wallMs: 0)
+        guard case .compareAndSet(_, nil, let claim)? = Self.hiveCalls(claimOut).first?.1 else {
+            Issue.record("expected the claim")
+            return
+        }
+        #expect(claim.stealerPosition == v1)
+
+        // Hive commits the claim; its watch reaches New York first.
+        t = t + .ms(116)
+        let watched = nyc.step(.hiveWatch(Self.key, claim), now: t, wallMs: t.us / 1000)
+        #expect(watched.first == .persistPromise(Self.key, Epoch(1)))
+        let answer = Self.sent(watched)
+        #expect(answer.count == 1 && answer[0].0 == Self.sydney)
+        #expect(answer[0].1.message == .fenced(Self.key, epoch: Epoch(1), position: v2, transfer: .transfer(Self.key, after: v1, upTo: v2), refusedFor: nil))
+
+        // The promise and Hive's reply reach Sydney together; the promise may come first.
+        t = t + .ms(114)
+        let early = sydney.step(.peer(answer[0].1), now: t, wallMs: t.us / 1000)
+        #expect(early.isEmpty, "kept until Hive confirms the claim")
+        let confirmed = sydney.step(.hive(Self.hiveCalls(claimOut)[0].0, .swapped(Self.key, ok: true, current: claim)), now: t, wallMs: t.us / 1000)
+        #expect(Self.sent(confirmed).isEmpty, "no fence needed: New York already promised")
+        #expect(confirmed.contains(.installTransfer(Self.key, .transfer(Self.key, after: v1, upTo: v2), upTo: v2)))
+        #expect(Self.hiveCalls(confirmed).count == 1, "straight on to activation")
+    }
+
+    @Test func aFencedHolderRefusesTheStaleEpoch() {
+        var (nyc, _) = Self.cluster()
+        let t = Instant.ms(1)
+        // New York holds the block at epoch 0 after a local write.
+        _ = nyc.step(.client(1, Self.key, Self.write(1)), now: t, wallMs: 1)
+        #expect(nyc.servingEpoch(Self.key) == .zero)
+        // Sydney's fence for epoch 2 arrives; New York promises it.
+        let fence = PeerEnvelope(from: Self.sydney, hlc: .zero, message: .fence(Self.key, epoch: Epoch(2), have: .empty))
+        _ = nyc.step(.peer(fence), now: t, wallMs: 1)
+        #expect(nyc.promised(Self.key) == Epoch(2))
+
+        // A write at the old epoch is refused, naming the promise.
+        let stale = PeerEnvelope(
+            from: Self.sydney, hlc: .zero,
+            message: .accept(Self.key, position: LogPosition(epoch: Epoch(1), version: 2), write: BlockWrite(offset: 0, length: 4096, data: .bytes([2]))))
+        let out = nyc.step(.peer(stale), now: t, wallMs: 1)
+        #expect(Self.sent(out).map(\.1.message) == [.accepted(Self.key, position: LogPosition(epoch: Epoch(1), version: 2), ok: false, promised: Epoch(2))])
+        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "nothing stale is stored")
+
+        // An older fence is refused too, and a forwarded write is redirected to the stealer.
+        let oldFence = PeerEnvelope(from: Self.sydney, hlc: .zero, message: .fence(Self.key, epoch: Epoch(1), have: .empty))
+        let refused = Self.sent(nyc.step(.peer(oldFence), now: t, wallMs: 1))
+        #expect(refused.count == 1)
+        if case .fenced(_, _, _, _, let refusedFor) = refused[0].1.message { #expect(refusedFor == Epoch(2)) } else { Issue.record("expected fenced") }
+        let forward = PeerEnvelope(
+            from: Self.sydney, hlc: .zero,
+            message: .forward(ForwardedOp(id: RequestID(origin: Self.sydney, seq: 1), key: Self.key, op: Self.write(3))))
+        let redirect = Self.sent(nyc.step(.peer(forward), now: t, wallMs: 1))
+        guard case .forwardReply(_, .redirect(let record)) = redirect.first?.1.message else {
+            Issue.record("expected a redirect")
+            return
+        }
+        #expect(record?.holder == Self.sydney && record?.epoch == Epoch(2))
+    }
+
+    @Test func outOfRangeOperationsFail() {
+        var (nyc, _) = Self.cluster()
+        let beyond = BlockKey(VolumeName("vm"), BlockID(64))
+        #expect(nyc.step(.client(1, beyond, Self.write(1)), now: .zero, wallMs: 0) == [.reply(1, .failed(.outOfRange))])
+        let tooLong = BlockOp.read(offset: (1 << 20) - 4096, length: 8192)
+        #expect(nyc.step(.client(2, Self.key, tooLong), now: .zero, wallMs: 0) == [.reply(2, .failed(.outOfRange))])
+        let unknown = BlockKey(VolumeName("nope"), BlockID(0))
+        #expect(nyc.step(.client(3, unknown, Self.write(1)), now: .zero, wallMs: 0) == [.reply(3, .failed(.outOfRange))])
+    }
+}

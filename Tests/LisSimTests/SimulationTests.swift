@@ -1,0 +1,100 @@
+import LisCore
+import Testing
+
+@testable import LisSim
+
+/// The seed's story, computed by the real protocol: Sydney's document blocks move to Sydney
+/// after a few slow writes, its OS blocks stay in New York, and nothing is lost on the way.
+@Suite struct SydneyStudentTests {
+    static let report = Simulation(scenario: Scenario.builtIn("sydney-student", seed: 1)!, seed: 1).run()
+
+    @Test func exactlyTheDocumentBlocksMoveToSydney() {
+        let moved = Self.report.moves.map(\.key.block.index).sorted()
+        #expect(moved == Array(900...915), "each of the 16 document blocks moves once; no OS block moves")
+        #expect(Self.report.moves.allSatisfy { $0.from == RegionID("nyc") && $0.to == RegionID("sydney") })
+    }
+
+    @Test func movesFollowAFewSlowWrites() {
+        let slow = Self.report.slowWritesBeforeMove
+        #expect(slow.p50 <= 4)
+        #expect(slow.max <= 6)
+        #expect(Self.report.moves.allSatisfy { $0.slowWritesBefore >= 3 }, "the ≥10× tier needs three slow writes")
+    }
+
+    @Test func sydneyWritesAtLocalSpeed() throws {
+        let sydney = try #require(Self.report.regions.first { $0.region == RegionID("sydney") })
+        #expect(sydney.writes == 12_000 && sydney.failed == 0)
+        #expect(sydney.localWriteFraction >= 0.95)
+        #expect(SimReport.percentile(sydney.writeLatenciesMs, 50) < 1)
+        // The slow writes were real WAN round trips.
+        #expect(SimReport.percentile(sydney.writeLatenciesMs, 100) > 229.8)
+        // OS reads still cross the Pacific: those blocks stayed in New York.
+        #expect(SimReport.percentile(sydney.readLatenciesMs, 50) > 229.8)
+    }
+
+    @Test func stealTimesAreWhatTheMessagesCost() {
+        // Two Hive round trips (Hive is in New York); New York's promise and transfer ride on
+        // Hive's watch and cross the Pacific alongside Hive's first reply. Plus fsyncs and the
+        // transfer: at least 2 × 229.8 ms, and varying with jitter.
+        let times = Self.report.moves.map(\.stealMs)
+        #expect(times.allSatisfy { $0 >= 2 * 229.8 && $0 < 2 * 229.8 * 1.05 + 30 }, "\(times)")
+        #expect(Set(times).count > 8, "steal times are measured, not a constant")
+    }
+
+    @Test func safetyHeld() {
+        #expect(Self.report.violations.isEmpty, "\(Self.report.violations.prefix(3))")
+        #expect(Self.report.checkedOps > 0)
+    }
+}
+
+@Suite struct DeterminismTests {
+    static func shortScenario(seed: UInt64) -> Scenario {
+        var scenario = Scenario.builtIn("sydney-student", seed: seed)!
+        scenario.trace = scenario.trace.filter { $0.tMs < 75_000 }
+        return scenario
+    }
+
+    @Test func sameSeedSameTraceOtherSeedOtherTrace() {
+        func trace(_ seed: UInt64) -> ([String], String) {
+            let sim = Simulation(scenario: Self.shortScenario(seed: seed), seed: seed)
+            var lines: [String] = []
+            sim.traceSink = { lines.append($0) }
+            let digest = sim.run().digest
+            return (lines, digest)
+        }
+        let (a, digestA) = trace(5)
+        let (b, digestB) = trace(5)
+        let (_, digestC) = trace(6)
+        #expect(a.count > 10_000)
+        #expect(a == b, "byte-identical event trace")
+        #expect(digestA == digestB)
+        #expect(digestA != digestC)
+    }
+}
+
+/// Several nodes per region: writes commit on a majority of the holder's region, and the
+/// steal fences a majority of the old region and installs on a majority of the new one.
+@Suite struct MultiNodeRegionTests {
+    @Test func stealsWorkWithThreeNodesPerRegion() throws {
+        var scenario = DeterminismTests.shortScenario(seed: 3)
+        scenario.nodesPerRegion = 3
+        let report = Simulation(scenario: scenario, seed: 3).run()
+        #expect(report.violations.isEmpty, "\(report.violations.prefix(3))")
+        #expect(report.moves.count == 16)
+        #expect(report.checkedOps > 0)
+        let sydney = try #require(report.regions.first { $0.region == RegionID("sydney") })
+        // Local writes now wait for an in-region quorum: about one 0.5 ms round trip.
+        #expect(SimReport.percentile(sydney.writeLatenciesMs, 50) > 0.5)
+        #expect(SimReport.percentile(sydney.writeLatenciesMs, 50) < 1)
+    }
+
+    @Test func surviveRegionWritesWaitForTheNearestRegion() throws {
+        var scenario = DeterminismTests.shortScenario(seed: 4)
+        scenario.volumes[0].survive = .region
+        let report = Simulation(scenario: scenario, seed: 4).run()
+        #expect(report.violations.isEmpty)
+        let nyc = try #require(report.regions.first { $0.region == RegionID("nyc") })
+        // New York's Q2 includes London (80.5 ms away), the nearest other region.
+        #expect(SimReport.percentile(nyc.writeLatenciesMs, 50) > 80.5)
+    }
+}
