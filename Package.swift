@@ -12,7 +12,12 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure, deterministic state machines and the policy: no clocks, randomness, I/O or logging.
@@ -32,11 +37,38 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // The NBD protocol: handshake and transmission state machine, codec, channel handler.
+        .target(
+            name: "LisNBD",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // The node runtime: the only module that touches the OS (sockets, files, SQLite).
+        .target(
+            name: "LisNode",
+            dependencies: [
+                "LisCore", "LisNBD", "LisHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // The HTTP API (and later the dashboard) over a node, as routes on an interface.
+        .target(
+            name: "LisHTTP",
+            dependencies: [
+                "LisCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]
+        ),
         .executableTarget(
             name: "lis",
             dependencies: [
-                "LisCore", "LisSim",
+                "LisCore", "LisSim", "LisNode", "LisHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
@@ -44,6 +76,22 @@ let package = Package(
             dependencies: ["LisCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .testTarget(name: "LisSimTests", dependencies: ["LisSim", "LisCore"]),
+        .testTarget(
+            name: "LisNBDTests",
+            dependencies: [
+                "LisNBD",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "LisNodeTests",
+            dependencies: [
+                "LisNode", "LisCore", "LisHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The README's test command: builds Lis and runs every test suite.
-# It installs what the tests need, so it works on a fresh machine.
+# The README's test command: builds Lis and runs every test suite, then the node's end-to-end
+# tests with real NBD clients. It installs what the tests need (apt packages: qemu-utils,
+# nbdkit, libnbd-bin, fio, python3-libnbd), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/install-deps.sh
 
 log=$(mktemp)
 sim=$(mktemp)
@@ -31,6 +33,9 @@ print(f"sydney-student: {len(moved)} moves, slow writes before move {d['slow_wri
       f"sydney p50 {d['regions']['sydney']['p50_write_ms']} ms, violations {d['safety']['violations']}")
 sys.exit(0 if ok else 1)
 PY
+
+echo "== the node with real NBD clients"
+scripts/test-node.sh
 
 total=$(grep -oE 'Test run with [0-9]+ tests' "$log" | grep -oE '[0-9]+' | head -n 1)
 echo "swift test: $total passed, 0 failed"

@@ -2,6 +2,11 @@
 public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let name: String
     public init(_ name: String) { self.name = name }
+
+    /// What is wrong with `name` as a region (or node) name, or nil if nothing is.
+    public static func problem(with name: String) -> String? {
+        TOMLReader.isValidName(name) ? nil : "must be \(TOMLReader.nameForm), got \"\(name)\""
+    }
     public var description: String { name }
     public static func < (a: RegionID, b: RegionID) -> Bool { a.name < b.name }
     public init(from decoder: Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }

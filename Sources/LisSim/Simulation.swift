@@ -227,8 +227,13 @@ public final class Simulation {
                 nodes[n].storage.promise(key, epoch)
                 cursor = cursor + .ms(draw(parameters.fsyncMs))
             case .persistWrite(let key, let position, let write, let durable):
-                guard case .bytes(let tag) = write.data else { preconditionFailure("writes carry their data") }
-                nodes[n].storage.write(key, position, tag: SimPayloadCodec.decodeTag(tag), offset: write.offset, length: write.length)
+                let tag: UInt64
+                switch write.data {
+                case .bytes(let bytes): tag = SimPayloadCodec.decodeTag(bytes)
+                case .zeros: tag = 0
+                default: preconditionFailure("simulated writes carry a tag or zeros, got \(write.data)")
+                }
+                nodes[n].storage.write(key, position, tag: tag, offset: write.offset, length: write.length)
                 cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
             case .installTransfer(let key, let payload, let upTo):
                 var bytes: UInt64 = 0

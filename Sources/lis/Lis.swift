@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Lis: ParsableCommand {
+struct Lis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lis",
         abstract: "Lis: a geo-distributed block store in which data lives where it is used.",
@@ -10,7 +10,7 @@ struct Lis: ParsableCommand {
             writing blocks held far away, it steals their leases, so hot blocks follow their users \
             and cold blocks stay put.
             """,
-        subcommands: [Sim.self]
+        subcommands: [Serve.self, Volume.self, Sim.self]
     )
 }
 

@@ -89,6 +89,15 @@ extension NodeCore {
             blocks[key] = state
             effects.append(.event(.holding(key, .zero)))
         }
+        // After a restart: Hive names this node the active holder and it promised nothing newer.
+        if state.holding == nil, state.steal == nil, let route = state.route, route.holder == id, route.state == .active,
+            route.epoch == state.promised
+        {
+            state.holding = Holding(epoch: route.epoch, quorumRegions: route.quorumRegions)
+            state.lastHeld = route.epoch
+            blocks[key] = state
+            effects.append(.event(.holding(key, route.epoch)))
+        }
         guard let holding = state.holding, holding.epoch == state.promised else { return false }
         switch queued.op {
         case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)

@@ -84,6 +84,24 @@ public struct NodeCore: Sendable {
         return effects
     }
 
+    /// What a node recovered from its own storage when it restarts: its durable promises and
+    /// the positions of its copies. Call before the first step.
+    public mutating func restore(promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition]) {
+        for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
+        for (key, position) in positions { blocks[key, default: BlockState()].position = position }
+    }
+
+    /// Volumes were created, resized or deleted (from Hive). Deleted volumes' blocks are forgotten.
+    public mutating func setVolumes(_ volumes: [VolumeSpec]) {
+        map.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
+        blocks = blocks.filter { map.volumes[$0.key.volume] != nil }
+    }
+
+    /// The number of blocks this node serves now.
+    public var servedBlocks: Int {
+        blocks.values.count { state in state.holding.map { $0.epoch == state.promised } ?? false }
+    }
+
     // MARK: Read-only views for shells, checkers and tests
 
     /// The epoch this node serves the block at, if it serves it.

@@ -4,13 +4,25 @@
 public enum Payload: Hashable, Sendable {
     /// Concrete bytes (a write's data, or a reference already resolved by a shell).
     case bytes([UInt8])
+    /// `length` zero bytes (NBD `WRITE_ZEROES` and `TRIM`); the shell may punch a hole.
+    case zeros
+    /// Bytes the shell holds under this handle (a network buffer it received), so large
+    /// writes are not copied on their way through the core. Only the shell that created the
+    /// handle can resolve it; it does so before the payload leaves the node.
+    case external(UInt64)
     /// `length` bytes at `offset` within the block, as stored by the sending node.
     case read(BlockKey, offset: UInt32, length: UInt32)
     /// What the receiver lacks: the sender's log after `after` up to `upTo`, or the whole
     /// block when the sender's log does not contain `after` (the shell decides).
     case transfer(BlockKey, after: LogPosition, upTo: LogPosition)
 
-    public var isResolved: Bool { if case .bytes = self { true } else { false } }
+    /// Whether the payload is self-contained (can cross the network as it is).
+    public var isResolved: Bool {
+        switch self {
+        case .bytes, .zeros: true
+        case .read, .transfer, .external: false
+        }
+    }
 }
 
 /// One write to one block, as the holder orders it.

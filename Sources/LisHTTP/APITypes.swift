@@ -1,0 +1,202 @@
+// The JSON bodies of the API. Property names are the JSON keys, snake_case, field for field, so
+// a reader of the API docs and of this file sees the same names and no CodingKeys can drift.
+// Responses write every key, with `null` for an absent optional, so clients see a fixed shape.
+
+/// `GET /v1/status`: who this node is, where it listens and what it serves.
+public struct NodeStatus: Codable, Sendable, Equatable {
+    public var node_id: String
+    public var region: String
+    /// The `lis` version, such as `0.1.0`.
+    public var version: String
+    public var uptime_seconds: Double
+    public var data_dir: String
+    /// The Hive engine: `embedded` (SQLite) or `etcd`.
+    public var hive: String
+    public var nbd_unix_socket: String?
+    /// `host:port`, or nil if NBD over TCP is off.
+    public var nbd_tcp_address: String?
+    public var http_address: String
+    public var volumes: Int
+    /// Blocks whose lease this node holds.
+    public var held_blocks: Int
+    /// Open NBD connections.
+    public var open_connections: Int
+
+    public init(
+        node_id: String, region: String, version: String, uptime_seconds: Double, data_dir: String, hive: String,
+        nbd_unix_socket: String?, nbd_tcp_address: String?, http_address: String, volumes: Int, held_blocks: Int,
+        open_connections: Int
+    ) {
+        self.node_id = node_id
+        self.region = region
+        self.version = version
+        self.uptime_seconds = uptime_seconds
+        self.data_dir = data_dir
+        self.hive = hive
+        self.nbd_unix_socket = nbd_unix_socket
+        self.nbd_tcp_address = nbd_tcp_address
+        self.http_address = http_address
+        self.volumes = volumes
+        self.held_blocks = held_blocks
+        self.open_connections = open_connections
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case node_id, region, version, uptime_seconds, data_dir, hive, nbd_unix_socket, nbd_tcp_address
+        case http_address, volumes, held_blocks, open_connections
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(node_id, forKey: .node_id)
+        try c.encode(region, forKey: .region)
+        try c.encode(version, forKey: .version)
+        try c.encode(uptime_seconds, forKey: .uptime_seconds)
+        try c.encode(data_dir, forKey: .data_dir)
+        try c.encode(hive, forKey: .hive)
+        try c.encode(nbd_unix_socket, forKey: .nbd_unix_socket)
+        try c.encode(nbd_tcp_address, forKey: .nbd_tcp_address)
+        try c.encode(http_address, forKey: .http_address)
+        try c.encode(volumes, forKey: .volumes)
+        try c.encode(held_blocks, forKey: .held_blocks)
+        try c.encode(open_connections, forKey: .open_connections)
+    }
+}
+
+/// A volume as the API shows it (`VolumeSpec` with its block count).
+public struct VolumeInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var size_bytes: UInt64
+    public var block_size_bytes: UInt64
+    public var home: String
+    /// `node` or `region`.
+    public var survive: String
+    /// nil (JSON `null`): every region may hold the volume's blocks.
+    public var allowed_regions: [String]?
+    /// `ceil(size_bytes / block_size_bytes)`.
+    public var blocks: UInt64
+
+    public init(
+        name: String, size_bytes: UInt64, block_size_bytes: UInt64, home: String, survive: String,
+        allowed_regions: [String]?, blocks: UInt64
+    ) {
+        self.name = name
+        self.size_bytes = size_bytes
+        self.block_size_bytes = block_size_bytes
+        self.home = home
+        self.survive = survive
+        self.allowed_regions = allowed_regions
+        self.blocks = blocks
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case name, size_bytes, block_size_bytes, home, survive, allowed_regions, blocks
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(size_bytes, forKey: .size_bytes)
+        try c.encode(block_size_bytes, forKey: .block_size_bytes)
+        try c.encode(home, forKey: .home)
+        try c.encode(survive, forKey: .survive)
+        try c.encode(allowed_regions, forKey: .allowed_regions)
+        try c.encode(blocks, forKey: .blocks)
+    }
+}
+
+/// `POST /v1/volumes`. Only `name` and `size` are required; the rest fall back to the node's
+/// `[volume]` defaults and its own region. Unknown fields are refused (a misspelt
+/// `blocksize` must not silently become the default block size).
+public struct CreateVolumeRequest: Codable, Sendable, Equatable {
+    public var name: String
+    /// `"20G"`, `"1GiB"` or `1073741824`.
+    public var size: SizeValue
+    public var block_size: SizeValue?
+    public var home: String?
+    /// `"node"` or `"region"`.
+    public var survive: String?
+    public var allowed_regions: [String]?
+
+    public init(
+        name: String, size: SizeValue, block_size: SizeValue? = nil, home: String? = nil, survive: String? = nil,
+        allowed_regions: [String]? = nil
+    ) {
+        self.name = name
+        self.size = size
+        self.block_size = block_size
+        self.home = home
+        self.survive = survive
+        self.allowed_regions = allowed_regions
+    }
+
+    /// The body as a person would write it, for 400 messages.
+    public static let expectedShape =
+        #"{"name": "vm-100-disk-0", "size": "20G", "block_size": "1M" (optional), "home": "REGION" (optional), "survive": "node" or "region" (optional), "allowed_regions": ["REGION", ...] (optional)}"#
+
+    private enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, size, block_size, home, survive, allowed_regions
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try UnknownField.check(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        size = try c.decode(SizeValue.self, forKey: .size)
+        block_size = try c.decodeIfPresent(SizeValue.self, forKey: .block_size)
+        home = try c.decodeIfPresent(String.self, forKey: .home)
+        survive = try c.decodeIfPresent(String.self, forKey: .survive)
+        allowed_regions = try c.decodeIfPresent([String].self, forKey: .allowed_regions)
+    }
+
+    // Encoding (the CLI's side) leaves out absent optionals, so the node applies its defaults.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(size, forKey: .size)
+        try c.encodeIfPresent(block_size, forKey: .block_size)
+        try c.encodeIfPresent(home, forKey: .home)
+        try c.encodeIfPresent(survive, forKey: .survive)
+        try c.encodeIfPresent(allowed_regions, forKey: .allowed_regions)
+    }
+}
+
+/// `POST /v1/volumes/{name}/resize`: the new size. Volumes only grow.
+public struct ResizeVolumeRequest: Codable, Sendable, Equatable {
+    public var size: SizeValue
+
+    public init(size: SizeValue) { self.size = size }
+
+    /// The body as a person would write it, for 400 messages.
+    public static let expectedShape = #"{"size": "40G"}"#
+
+    private enum CodingKeys: String, CodingKey, CaseIterable { case size }
+
+    public init(from decoder: any Decoder) throws {
+        try UnknownField.check(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        size = try decoder.container(keyedBy: CodingKeys.self).decode(SizeValue.self, forKey: .size)
+    }
+}
+
+/// A JSON object key that the request type does not have.
+struct UnknownField: Error {
+    var name: String
+    var known: [String]
+
+    /// Throws if the object being decoded has a key outside `known`. Does nothing for a value
+    /// that is not an object; the keyed container that follows reports that.
+    static func check(_ decoder: any Decoder, known: [String]) throws {
+        guard let object = try? decoder.container(keyedBy: AnyKey.self) else { return }
+        // Sorted so the message names the same key every time.
+        if let unknown = object.allKeys.map(\.stringValue).sorted().first(where: { !known.contains($0) }) {
+            throw UnknownField(name: unknown, known: known)
+        }
+    }
+
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+}

@@ -1,0 +1,96 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The API's routes over a `NodeAPI`:
+///
+/// | method and path | success |
+/// | --- | --- |
+/// | `GET /v1/status` | 200 `NodeStatus` |
+/// | `GET /v1/volumes` | 200 `[VolumeInfo]` |
+/// | `POST /v1/volumes` (`CreateVolumeRequest`) | 201 `VolumeInfo`, `Location: /v1/volumes/{name}` |
+/// | `GET /v1/volumes/{name}` | 200 `VolumeInfo`, 404 if there is none |
+/// | `DELETE /v1/volumes/{name}` | 204 |
+/// | `POST /v1/volumes/{name}/resize` (`ResizeVolumeRequest`) | 200 `VolumeInfo` |
+///
+/// Every failure is `{"error": "…"}` with its status: 400 for a body that is not the JSON
+/// expected (the message shows the expected body), the `NodeAPI`'s `APIError`s as thrown, 404
+/// for unknown paths, 413 for a body over `maxBodyBytes`.
+public enum LisHTTPRoutes {
+    /// The largest request body read. Requests are a few hundred bytes; this bounds the memory
+    /// a client can make the node hold.
+    public static let maxBodyBytes = 64 * 1024
+
+    /// A router with the API's routes. Add more routes (the dashboard, `/metrics`) to it
+    /// before building the application; they do not get the API's error rendering.
+    public static func router(api: some NodeAPI) -> Router<BasicRequestContext> {
+        // At the root too, so unknown paths anywhere get the API's error shape.
+        let router = Router(context: BasicRequestContext.self).add(middleware: APIErrorMiddleware())
+        addRoutes(to: router, api: api)
+        return router
+    }
+
+    /// Adds the API's routes (under `/v1`) to an existing router, so one server can carry the
+    /// API beside other routes.
+    public static func addRoutes<Context: RequestContext>(to router: Router<Context>, api: some NodeAPI) {
+        let v1 = router.group("v1").add(middleware: APIErrorMiddleware<Context>())
+
+        v1.get("status") { _, _ in
+            JSONResponse.make(await api.status(), status: .ok)
+        }
+        v1.get("volumes") { _, _ in
+            JSONResponse.make(await api.listVolumes(), status: .ok)
+        }
+        v1.post("volumes") { request, context in
+            let body = try await readBody(request, context: context)
+            let create = try RequestDecoding.decode(
+                CreateVolumeRequest.self, from: body, expected: CreateVolumeRequest.expectedShape)
+            let volume = try await api.createVolume(create)
+            var response = JSONResponse.make(volume, status: .created)
+            response.headers[.location] = "/v1/volumes/\(volume.name)"
+            return response
+        }
+        v1.get("volumes/:name") { _, context in
+            let name = try context.parameters.require("name")
+            guard let volume = await api.volume(named: name) else {
+                throw APIError.notFound("no volume named \(name); `GET /v1/volumes` lists them")
+            }
+            return JSONResponse.make(volume, status: .ok)
+        }
+        v1.delete("volumes/:name") { _, context in
+            let name = try context.parameters.require("name")
+            try await api.deleteVolume(named: name)
+            return Response(status: .noContent)
+        }
+        v1.post("volumes/:name/resize") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await readBody(request, context: context)
+            let resize = try RequestDecoding.decode(
+                ResizeVolumeRequest.self, from: body, expected: ResizeVolumeRequest.expectedShape)
+            return JSONResponse.make(try await api.resizeVolume(named: name, resize), status: .ok)
+        }
+    }
+
+    /// An application serving the API (and nothing else) on `host:port`. Port 0 picks a free
+    /// port; `onServerRunning` receives the listening channel (`channel.localAddress?.port`).
+    /// The caller runs it: add it to a `ServiceGroup` (it is a `Service`) rather than calling
+    /// `runService()`, which installs its own signal handlers.
+    public static func application(
+        api: some NodeAPI, host: String, port: Int,
+        eventLoopGroup: EventLoopGroupProvider = .singleton,
+        logger: Logger? = nil,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> Application<RouterResponder<BasicRequestContext>> {
+        Application(
+            router: router(api: api),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "lis"),
+            onServerRunning: onServerRunning,
+            eventLoopGroupProvider: eventLoopGroup,
+            logger: logger ?? Logger(label: "lis.http"))
+    }
+
+    private static func readBody(_ request: Request, context: some RequestContext) async throws -> ByteBuffer {
+        var request = request
+        return try await request.collectBody(upTo: maxBodyBytes)
+    }
+}

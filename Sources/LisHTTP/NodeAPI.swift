@@ -1,0 +1,19 @@
+/// What the HTTP API needs from a node. The node runtime implements it; tests use a fake.
+///
+/// Each method is one endpoint of `LisHTTPRoutes.router`. Methods that change the cluster
+/// validate their input (`VolumeRequestValidation` has the shared rules) and throw `APIError`
+/// with the status and a message for people; the router renders it as `{"error": "…"}`.
+public protocol NodeAPI: Sendable {
+    /// `GET /v1/status`.
+    func status() async -> NodeStatus
+    /// `GET /v1/volumes`: every volume, sorted by name.
+    func listVolumes() async -> [VolumeInfo]
+    /// `GET /v1/volumes/{name}`: nil becomes 404.
+    func volume(named: String) async -> VolumeInfo?
+    /// `POST /v1/volumes`: answered with 201 and the new volume.
+    func createVolume(_ request: CreateVolumeRequest) async throws(APIError) -> VolumeInfo
+    /// `DELETE /v1/volumes/{name}`: answered with 204.
+    func deleteVolume(named: String) async throws(APIError)
+    /// `POST /v1/volumes/{name}/resize`: answered with 200 and the volume after the resize.
+    func resizeVolume(named: String, _ request: ResizeVolumeRequest) async throws(APIError) -> VolumeInfo
+}

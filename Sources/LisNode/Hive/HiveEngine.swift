@@ -1,0 +1,75 @@
+import LisCore
+
+/// A node as Hive knows it: its stable id and the one region it belongs to (DESIGN §1).
+public struct HiveMember: Sendable, Equatable {
+    public var node: NodeID
+    public var region: RegionID
+
+    public init(node: NodeID, region: RegionID) {
+        self.node = node
+        self.region = region
+    }
+}
+
+/// Why Hive refused or failed a call. Every message says what was wrong and, where it helps,
+/// what would be accepted.
+public enum HiveError: Error, Equatable, CustomStringConvertible {
+    /// `createVolume` of a name that is taken.
+    case volumeExists(VolumeName)
+    /// A call about a volume Hive does not know.
+    case noSuchVolume(VolumeName)
+    /// A compare-and-set would make a node of this region hold a block of a volume that does
+    /// not allow the region. Pinning is a hard rule, checked here below every policy.
+    case pinned(VolumeName, RegionID)
+    /// The call itself is malformed (an unknown holder, a block past the volume's end, …).
+    case invalid(String)
+    /// The engine's storage failed (disk, corruption, cancellation); the call may be retried.
+    case storage(String)
+
+    public var description: String {
+        switch self {
+        case .volumeExists(let name): "hive: volume \(name) already exists"
+        case .noSuchVolume(let name): "hive: no volume named \(name)"
+        case .pinned(let name, let region): "hive: volume \(name) does not allow region \(region)"
+        case .invalid(let message): "hive: \(message)"
+        case .storage(let message): "hive: storage failed: \(message)"
+        }
+    }
+}
+
+/// The cluster's consistent metadata: members, volumes and the lease record of every moved
+/// block (DESIGN §2). An interface with several engines: embedded (SQLite, one machine), etcd
+/// (a real cluster) and the simulator's in-memory model.
+///
+/// Every call is linearizable: an engine MUST apply calls as if one at a time, in an order
+/// consistent with real time, and a call that returned MUST survive a crash of the node.
+public protocol HiveEngine: Sendable {
+    /// Adds a node to the cluster, or confirms it. A node belongs to one region for its whole
+    /// life: registering a known node with another region is refused (`invalid`).
+    func register(_ member: HiveMember) async throws(HiveError)
+    /// Every member, sorted by node id.
+    func members() async throws(HiveError) -> [HiveMember]
+    /// Every volume, sorted by name.
+    func volumes() async throws(HiveError) -> [VolumeSpec]
+    /// Adds a volume; `volumeExists` if the name is taken.
+    func createVolume(_ volume: VolumeSpec) async throws(HiveError)
+    /// Replaces a volume's spec (a resize, a new allowed-regions list). The block size cannot
+    /// change and the volume cannot shrink, since lease records are per block (`invalid`); an
+    /// allowed-regions list that leaves out the region of a block's current holder is `pinned`.
+    func updateVolume(_ volume: VolumeSpec) async throws(HiveError)
+    /// Removes a volume and every lease record of its blocks.
+    func deleteVolume(_ name: VolumeName) async throws(HiveError)
+    /// The lease record of a block, or nil if the block never moved (its volume's home node
+    /// holds it at epoch 0, `ClusterMap.homeRecord`).
+    func get(_ key: BlockKey) async throws(HiveError) -> LeaseRecord?
+    /// Linearizable compare-and-set: stores `new` if the block's record is exactly `expected`
+    /// (every field; nil: no record yet). `current` is the record after the call.
+    ///
+    /// Refuses (`pinned`) a record whose holder's region, as registered with `register`, the
+    /// volume does not allow — whatever `expected` is. The holder MUST be a member and the
+    /// block MUST lie within its volume (`invalid`); the volume MUST exist (`noSuchVolume`).
+    func compareAndSet(_ key: BlockKey, expected: LeaseRecord?, new: LeaseRecord) async throws(HiveError)
+        -> (ok: Bool, current: LeaseRecord?)
+    /// Every lease record of a volume's blocks, sorted by block.
+    func records(of volume: VolumeName) async throws(HiveError) -> [(BlockKey, LeaseRecord)]
+}

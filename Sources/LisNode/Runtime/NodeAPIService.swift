@@ -1,0 +1,112 @@
+import LisCore
+import LisNBD
+import LisHTTP
+
+/// The HTTP API's view of a node: status and volume management, going through Hive (the
+/// source of truth for volumes) and then the runtime (storage and the core).
+struct NodeAPIService: NodeAPI {
+    let runtime: NodeRuntime
+    let hive: any HiveEngine
+    let settings: NodeSettings
+    let nodeID: NodeID
+    let registry: NBDConnectionRegistry
+
+    func status() async -> NodeStatus {
+        let (volumes, served, uptime) = await runtime.statusFigures()
+        return NodeStatus(
+            node_id: nodeID.name, region: settings.region.name, version: LisVersion.current, uptime_seconds: uptime,
+            data_dir: settings.dataDirectory, hive: "embedded", nbd_unix_socket: settings.nbdSocket,
+            nbd_tcp_address: settings.nbdAddress, http_address: settings.httpAddress, volumes: volumes,
+            held_blocks: served, open_connections: registry.openConnections)
+    }
+
+    func listVolumes() async -> [VolumeInfo] {
+        await runtime.volumes.map(VolumeInfo.init)
+    }
+
+    func volume(named name: String) async -> VolumeInfo? {
+        await runtime.volumeByName[name].map(VolumeInfo.init)
+    }
+
+    func createVolume(_ request: CreateVolumeRequest) async throws(APIError) -> VolumeInfo {
+        let spec = try VolumeRequestValidation.spec(from: request, defaults: settings.volumeDefaults, localRegion: settings.region)
+        guard spec.home == settings.region else {
+            throw APIError(status: .badRequest, message: "unknown region \(spec.home); this cluster's regions: \(settings.region)")
+        }
+        do {
+            try await hive.createVolume(spec)
+        } catch {
+            throw Self.apiError(error)
+        }
+        do {
+            try await runtime.createVolumeStorage(spec)
+        } catch {
+            try? await hive.deleteVolume(spec.name)
+            throw APIError(status: .internalServerError, message: "could not create the volume's storage: \(error)")
+        }
+        await refreshVolumes()
+        return VolumeInfo(spec)
+    }
+
+    func deleteVolume(named name: String) async throws(APIError) {
+        let volume = VolumeName(name)
+        do {
+            try await hive.deleteVolume(volume)
+        } catch {
+            throw Self.apiError(error)
+        }
+        await refreshVolumes()
+        do {
+            try await runtime.deleteVolumeStorage(volume)
+        } catch {
+            throw APIError(status: .internalServerError, message: "the volume is gone from the cluster, but its data file could not be removed: \(error)")
+        }
+    }
+
+    func resizeVolume(named name: String, _ request: ResizeVolumeRequest) async throws(APIError) -> VolumeInfo {
+        guard var spec = await runtime.volumeByName[name] else {
+            throw APIError(status: .notFound, message: "no volume named \(name)")
+        }
+        let size = try VolumeRequestValidation.size(request.size, key: "size")
+        guard size >= spec.sizeBytes else {
+            throw APIError(status: .badRequest, message: "volumes only grow: \(name) is \(ByteSize.format(spec.sizeBytes)), asked for \(ByteSize.format(size))")
+        }
+        spec.sizeBytes = size
+        do {
+            try await runtime.resizeVolumeStorage(spec)
+            try await hive.updateVolume(spec)
+        } catch let error as HiveError {
+            throw Self.apiError(error)
+        } catch {
+            throw APIError(status: .internalServerError, message: "could not grow the volume's storage: \(error)")
+        }
+        await refreshVolumes()
+        return VolumeInfo(spec)
+    }
+
+    private func refreshVolumes() async {
+        if let volumes = try? await hive.volumes() { await runtime.setVolumes(volumes) }
+    }
+
+    static func apiError(_ error: HiveError) -> APIError {
+        switch error {
+        case .volumeExists: APIError(status: .conflict, message: error.description)
+        case .noSuchVolume: APIError(status: .notFound, message: error.description)
+        case .pinned, .invalid: APIError(status: .badRequest, message: error.description)
+        case .storage: APIError(status: .internalServerError, message: error.description)
+        }
+    }
+}
+
+extension VolumeInfo {
+    init(_ spec: VolumeSpec) {
+        self.init(
+            name: spec.name.name, size_bytes: spec.sizeBytes, block_size_bytes: spec.blockSizeBytes, home: spec.home.name,
+            survive: spec.survive.rawValue, allowed_regions: spec.allowedRegions?.map(\.name), blocks: spec.blockCount)
+    }
+}
+
+/// The version `lis` reports.
+public enum LisVersion {
+    public static let current = "0.1.0"
+}

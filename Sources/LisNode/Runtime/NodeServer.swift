@@ -1,0 +1,170 @@
+import Foundation
+import Hummingbird
+import LisCore
+import LisHTTP
+import LisNBD
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// Starts a node and runs it until SIGINT or SIGTERM: the one-node cluster of `lis serve`
+/// (region `local` by default, the embedded Hive, NBD on a unix socket and TCP, the HTTP API).
+public enum NodeServer {
+    public static func run(_ settings: NodeSettings, logger: Logger) async throws {
+        let dataDirectory = settings.dataDirectory
+        do {
+            try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw NodeStartError("cannot create the data directory \(dataDirectory): \(error.localizedDescription)")
+        }
+        let lock = try DataDirectoryLock(directory: dataDirectory)
+        let nodeID = try settings.nodeID ?? persistentNodeID(in: dataDirectory)
+        let http = try NodeSettings.hostPort(settings.httpAddress)
+        let tcp = try settings.nbdAddress.map { address throws(NodeStartError) in try NodeSettings.hostPort(address) }
+
+        // Hive first: it is the truth about volumes. Then the store, reconciled with it.
+        let hive = try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
+        try await hive.register(HiveMember(node: nodeID, region: settings.region))
+        let volumes = try await hive.volumes()
+        let store = try BlockStore(directory: dataDirectory)
+        let recovered = store.recovered
+        logger.info(
+            "storage recovered",
+            metadata: [
+                "volumes": "\(recovered.volumes.count)", "log_records": "\(recovered.records)",
+                "dropped_tail_bytes": "\(recovered.droppedTailBytes)",
+            ])
+        for volume in volumes where recovered.volumes[volume.name] == nil {
+            logger.notice("creating the missing data file of volume \(volume.name)")
+            try store.createVolume(volume.name, sizeBytes: volume.sizeBytes, blockSizeBytes: volume.blockSizeBytes)
+        }
+        for volume in volumes {
+            if let size = recovered.volumes[volume.name]?.sizeBytes, size < volume.sizeBytes {
+                try store.resizeVolume(volume.name, sizeBytes: volume.sizeBytes)
+            }
+        }
+        for name in recovered.volumes.keys.sorted() where !volumes.contains(where: { $0.name == name }) {
+            logger.notice("removing the data file of volume \(name), which the cluster no longer has")
+            try store.deleteVolume(name)
+        }
+
+        var core = NodeCore(
+            id: nodeID, map: ClusterMap(nodes: [(nodeID, settings.region)], volumes: volumes) { _, _ in 0.5 },
+            migration: settings.migration, policy: settings.policy)
+        core.restore(promises: recovered.promises, positions: recovered.positions)
+
+        // One event loop serves NBD and owns the core: no locks and no hops on the I/O path.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = group.next()
+        let (hiveCalls, hiveContinuation) = AsyncStream.makeStream(of: (HiveCallID, HiveRequest).self)
+        let runtime = NodeRuntime(
+            loop: loop, core: core, store: store, dataDirectory: dataDirectory, hiveCalls: hiveContinuation, logger: logger)
+        await runtime.setVolumes(volumes)
+        await runtime.start()
+        for volume in volumes {
+            for (key, record) in try await hive.records(of: volume.name) { await runtime.input(.hiveWatch(key, record)) }
+        }
+
+        let registry = NBDConnectionRegistry()
+        let delegate = NodeNBDDelegate(runtime: runtime)
+        var listeners: [Channel] = []
+        do {
+            listeners.append(try await bootstrap(group, delegate, registry, tcp: false)
+                .bind(unixDomainSocketPath: settings.nbdSocket, cleanupExistingSocketFile: true).get())
+            if let tcp {
+                listeners.append(try await bootstrap(group, delegate, registry, tcp: true).bind(host: tcp.host, port: tcp.port).get())
+            }
+        } catch {
+            for listener in listeners { try? await listener.close() }
+            try? await group.shutdownGracefully()
+            throw NodeStartError("cannot listen for NBD: \(error)")
+        }
+
+        let api = NodeAPIService(runtime: runtime, hive: hive, settings: settings, nodeID: nodeID, registry: registry)
+        let app = Application(
+            router: LisHTTPRoutes.router(api: api),
+            configuration: .init(address: .hostname(http.host, port: http.port), serverName: "lis"),
+            logger: logger)
+        let node = NodeService(
+            runtime: runtime, hive: hive, hiveCalls: hiveCalls, hiveContinuation: hiveContinuation, listeners: listeners,
+            registry: registry, loop: loop, logger: logger)
+
+        let tcpText = settings.nbdAddress.map { " and tcp:\($0)" } ?? ""
+        logger.info(
+            "lis node \(nodeID) serving region \(settings.region): NBD on unix:\(settings.nbdSocket)\(tcpText); API on http://\(settings.httpAddress); data in \(dataDirectory)")
+        let services = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: node), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await services.run()
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+        try? await group.shutdownGracefully()
+        try? FileManager.default.removeItem(atPath: settings.nbdSocket)
+        withExtendedLifetime(lock) {}
+        logger.info("lis node \(nodeID) stopped cleanly")
+    }
+
+    static func bootstrap(_ group: EventLoopGroup, _ delegate: NodeNBDDelegate, _ registry: NBDConnectionRegistry, tcp: Bool) -> ServerBootstrap {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { channel in NBDServer.configure(channel, delegate: delegate, registry: registry) }
+        if tcp {
+            bootstrap = bootstrap
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+        }
+        return bootstrap
+    }
+
+    /// The node's identity, made once and kept in the data directory.
+    static func persistentNodeID(in directory: String) throws -> NodeID {
+        let path = directory + "/node.id"
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let id = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if !id.isEmpty { return NodeID(id) }
+        }
+        var random = SystemRandomNumberGenerator()
+        let id = "node-" + String(random.next() & 0xFFFF_FFFF, radix: 16)
+        do {
+            try (id + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw NodeStartError("cannot write \(path): \(error.localizedDescription)")
+        }
+        return NodeID(id)
+    }
+}
+
+/// The node as a service: answers the core's Hive calls until shutdown, then stops taking
+/// connections, lets in-flight NBD commands finish (new ones get ESHUTDOWN), and syncs.
+struct NodeService: Service {
+    let runtime: NodeRuntime
+    let hive: any HiveEngine
+    let hiveCalls: AsyncStream<(HiveCallID, HiveRequest)>
+    let hiveContinuation: AsyncStream<(HiveCallID, HiveRequest)>.Continuation
+    let listeners: [Channel]
+    let registry: NBDConnectionRegistry
+    let loop: any EventLoop
+    let logger: Logger
+
+    func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await (call, request) in hiveCalls {
+                    let response = await hive.answer(request)
+                    await runtime.input(.hive(call, response))
+                }
+            }
+            try? await gracefulShutdown()
+            logger.info("shutting down: draining NBD connections")
+            for listener in listeners { try? await listener.close() }
+            try? await registry.shutdown(on: loop).get()
+            await runtime.close()
+            hiveContinuation.finish()
+        }
+    }
+}

@@ -1,0 +1,304 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import LisCore
+
+/// A node's durable storage: the volumes' bytes and, per block, the promise and the position
+/// that the protocol core (`NodeCore`) needs back after a restart. The shell applies the core's
+/// `persistWrite`, `persistPromise`, `installTransfer` and `sync` effects here, in order.
+///
+/// On disk, under `directory`:
+/// * `volumes/<name>.img` — one sparse file per volume, its size the volume's. Writes go in
+///   place with `pwrite` (the page cache); zeroes punch holes.
+/// * `wal/<16-digit seq>.log` — the write-ahead log of metadata (volumes, promises, positions);
+///   see `WALRecord` for the format and `WALReader` for the recovery rules.
+/// * `storage.lock` — held with `flock` while the store is open, so two processes cannot share it.
+///
+/// Durability follows the block-device contract (DESIGN §3): a write returns once it is in the
+/// page cache and may be lost by a crash, as on a disk; `sync()` (NBD FLUSH) makes everything
+/// before it durable; `durable:` writes (FUA), promises, installs and volume changes are
+/// durable before they return. Volume files are always synced before the log records that
+/// describe them, so after a crash the log never claims a position whose data was lost; the
+/// data may be newer than the log says (the "or more" a disk may also return).
+///
+/// Not thread-safe, by design: one owner (the node's event loop or actor) calls it, and every
+/// call is synchronous. A 4 KiB write costs one `pwrite` and an append to an in-memory buffer.
+/// After a failed write or sync the store refuses everything (`StorageError.Kind.failedEarlier`):
+/// after a failed `fsync` the kernel may have dropped the dirty pages, so carrying on could
+/// acknowledge data that is gone (the PostgreSQL "fsyncgate" lesson).
+public final class BlockStore {
+    /// What was on disk when the store opened.
+    public struct Recovered: Sendable, Equatable {
+        public var volumes: [VolumeName: VolumeGeometry] = [:]
+        /// The promise of every block that has one.
+        public var promises: [BlockKey: Epoch] = [:]
+        /// The position of every block written or installed.
+        public var positions: [BlockKey: LogPosition] = [:]
+        /// Bytes of a torn last batch cut off the log (writes that were never synced).
+        public var droppedTailBytes = 0
+        /// Log records replayed.
+        public var records = 0
+        /// Log segments replayed.
+        public var segments = 0
+        /// The store was closed with `close()` (not crashed) and nothing was dropped.
+        public var cleanShutdown = false
+        /// Volume files that no volume owns (a create or delete interrupted by a crash), removed.
+        public var removedOrphanFiles: [String] = []
+
+        /// One line for the node's log.
+        public var summary: String {
+            "\(volumes.count) volumes, \(promises.count) promises, \(positions.count) positions from "
+                + "\(records) records in \(segments) segments; "
+                + (cleanShutdown ? "clean shutdown" : "unclean shutdown")
+                + (droppedTailBytes > 0 ? ", dropped a torn tail of \(droppedTailBytes) bytes" : "")
+                + (removedOrphanFiles.isEmpty ? "" : ", removed orphan files \(removedOrphanFiles)")
+        }
+    }
+
+    /// Bounds on memory and log size.
+    public struct Limits: Sendable {
+        /// Write a checkpoint and drop older log segments once this many bytes were logged after
+        /// the last one (or more, if the checkpoint itself is bigger).
+        public var checkpointAfterBytes: UInt64
+        /// Sync once this many log bytes wait in memory, even without a FLUSH.
+        public var walBufferBytes: Int
+        public init(checkpointAfterBytes: UInt64 = 64 << 20, walBufferBytes: Int = 1 << 20) {
+            precondition(checkpointAfterBytes > 0 && walBufferBytes > 0, "storage limits must be positive")
+            self.checkpointAfterBytes = checkpointAfterBytes
+            self.walBufferBytes = walBufferBytes
+        }
+    }
+
+    /// Counters for logs and the dashboard.
+    public struct Stats: Sendable, Equatable {
+        public var writes = 0
+        public var syncs = 0
+        public var checkpoints = 0
+    }
+
+    public let directory: String
+    public let limits: Limits
+    public private(set) var recovered: Recovered
+    public private(set) var stats = Stats()
+
+    var state: StoreState
+    var files: [VolumeName: VolumeFile]
+    /// Volume files written since the last sync (each once; `VolumeFile.dirty` says whether listed).
+    var dirtyFiles: [VolumeFile] = []
+    var wal: WriteAheadLog
+    private var lockFD: Int32
+    private(set) var failure: StorageError?
+    private(set) var isClosed = false
+    /// Zeroes for the unaligned edges of a zero write (and all of it without hole punching).
+    let zeroes: UnsafeMutableRawBufferPointer
+    var punchHoleSupported = StorageIO.fallocate != nil
+
+    var volumesDirectory: String { directory + "/volumes" }
+    var walDirectory: String { directory + "/wal" }
+
+    /// Opens the store in `directory`, creating the layout if needed, and recovers what the log
+    /// says. Throws `corruptLog` (naming the file and offset) if a record other than a torn
+    /// tail is damaged, and `inconsistentLayout` if a volume file is missing or too short.
+    public init(directory: String, limits: Limits = Limits()) throws(StorageError) {
+        self.directory = directory
+        self.limits = limits
+        let volumesDirectory = directory + "/volumes"
+        let walDirectory = directory + "/wal"
+        try StorageIO.makeDirectories(volumesDirectory)
+        try StorageIO.makeDirectories(walDirectory)
+        try StorageIO.syncDirectory(directory)
+
+        let lockPath = directory + "/storage.lock"
+        let lockFD = try StorageIO.openFile(lockPath, O_RDWR | O_CREAT)
+        if flock(lockFD, LOCK_EX | LOCK_NB) != 0 {
+            let code = lastErrno()
+            StorageIO.closeFile(lockFD)
+            throw StorageError(.locked, "the store is open elsewhere", path: lockPath, errno: code)
+        }
+        var opened: [VolumeFile] = []
+        do throws(StorageError) {
+            let outcome = try WALReader.recover(directory: walDirectory)
+            let (files, orphans) = try Self.openVolumeFiles(outcome.state, in: volumesDirectory, opened: &opened)
+            self.wal = try WriteAheadLog(directory: walDirectory, after: outcome, bufferCapacity: limits.walBufferBytes)
+            self.state = outcome.state
+            self.files = files
+            self.recovered = Self.recovered(outcome, orphans: orphans)
+        } catch {
+            for file in opened { StorageIO.closeFile(file.fd) }
+            StorageIO.closeFile(lockFD)
+            throw error
+        }
+        self.lockFD = lockFD
+        zeroes = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 4096)
+        zeroes.initializeMemory(as: UInt8.self, repeating: 0)
+        // Segments left over from a checkpoint interrupted by a crash: fold them into one now
+        // rather than replay them at every start.
+        if recovered.segments > 1 {
+            try sync(checkpointIfDue: false)
+            try checkpoint()
+        }
+    }
+
+    deinit {
+        if !isClosed { releaseResources() }
+        zeroes.deallocate()
+    }
+
+    // MARK: Durability
+
+    /// Makes everything stored so far durable (NBD FLUSH, the `sync` effect): the written
+    /// volume files first, then the log. Cheap when nothing changed (no system call).
+    public func sync() throws(StorageError) {
+        try sync(checkpointIfDue: true)
+    }
+
+    func sync(checkpointIfDue: Bool) throws(StorageError) {
+        try checkUsable()
+        for file in dirtyFiles {
+            let r = StorageIO.syncData(file.fd)
+            if r != 0 { throw fail(.os("cannot sync", path: file.path, code: r)) }
+            file.dirty = false
+        }
+        dirtyFiles.removeAll(keepingCapacity: true)
+        if !wal.isEmpty {
+            do throws(StorageError) { try wal.flush() } catch { throw fail(error) }
+            stats.syncs += 1
+        }
+        if checkpointIfDue && wal.checkpointDue(afterBytes: limits.checkpointAfterBytes) { try checkpoint() }
+    }
+
+    /// Writes the whole state as the first record of a new log segment and removes the older
+    /// segments. Only right after a sync: the checkpoint states positions whose data must be
+    /// durable, and records still in memory would be lost with the old segment.
+    func checkpoint() throws(StorageError) {
+        precondition(dirtyFiles.isEmpty && wal.isEmpty, "checkpoint before sync")
+        do throws(StorageError) { try wal.startSegment(checkpoint: state) } catch { throw fail(error) }
+        stats.checkpoints += 1
+    }
+
+    /// Syncs, marks the log as cleanly closed and releases the files. A caller that must know
+    /// whether the last writes are durable calls `sync()` first (it throws; `close` cannot,
+    /// since the files are released either way). Idempotent.
+    public func close() {
+        guard !isClosed else { return }
+        defer { releaseResources() }
+        if failure == nil {
+            wal.append(.closed)
+            try? sync(checkpointIfDue: false)
+        }
+    }
+
+    /// A crash as far as this store can make one: records not yet written are dropped, files
+    /// are closed without a sync. (Data already handed to the page cache stays, as after kill -9.)
+    func simulateCrash() {
+        guard !isClosed else { return }
+        wal.abandon()
+        releaseResources()
+    }
+
+    private func releaseResources() {
+        wal.abandon()
+        for file in files.values where file.fd >= 0 {
+            StorageIO.closeFile(file.fd)
+            file.fd = -1
+        }
+        dirtyFiles.removeAll()
+        StorageIO.closeFile(lockFD)
+        isClosed = true
+    }
+
+    // MARK: Internals
+
+    @inline(__always)
+    func checkUsable() throws(StorageError) {
+        if let failure {
+            throw StorageError(
+                .failedEarlier, "the store stopped after an earlier failure (\(failure.message))",
+                path: failure.path, errno: failure.errno)
+        }
+        if isClosed { throw StorageError(.closed, "the store is closed", path: directory) }
+    }
+
+    /// Remembers a failure that leaves the files in an unknown state; everything fails after it.
+    func fail(_ error: StorageError) -> StorageError {
+        failure = error
+        return error
+    }
+
+    func volumeFile(_ name: VolumeName) throws(StorageError) -> VolumeFile {
+        guard let file = files[name] else { throw StorageError(.unknownVolume, "no volume \(name)") }
+        return file
+    }
+
+    /// The file and the byte offset in it of a range of a block, checked against the volume.
+    @inline(__always)
+    func locate(_ key: BlockKey, offsetInBlock: UInt32, length: UInt32) throws(StorageError) -> (VolumeFile, UInt64) {
+        guard let file = files[key.volume] else { throw StorageError(.unknownVolume, "no volume \(key.volume)") }
+        let block = key.block.index
+        guard block < file.blockCount, UInt64(offsetInBlock) + UInt64(length) <= file.blockBytes(block) else {
+            throw StorageError(
+                .invalidArgument,
+                "\(length) bytes at \(offsetInBlock) do not fit block \(key) "
+                    + "(\(file.blockCount) blocks of \(file.blockSizeBytes) bytes, \(file.sizeBytes) in all)")
+        }
+        return (file, block * file.blockSizeBytes + UInt64(offsetInBlock))
+    }
+
+    @inline(__always)
+    func markDirty(_ file: VolumeFile) {
+        if !file.dirty {
+            file.dirty = true
+            dirtyFiles.append(file)
+        }
+    }
+
+    @inline(__always)
+    func logWrite(
+        _ file: VolumeFile, _ key: BlockKey, _ position: LogPosition, offsetInBlock: UInt32, length: UInt32, zero: Bool,
+        durable: Bool
+    ) throws(StorageError) {
+        let slot = SlotKey(volumeID: file.id, block: key.block.index)
+        state.positions[slot] = position
+        wal.append(.write(slot, position, offset: offsetInBlock, length: length, zero: zero))
+        stats.writes += 1
+        if durable || wal.bufferedBytes >= limits.walBufferBytes { try sync() }
+    }
+
+    /// Zeroes `length` bytes at `at`: whole 4 KiB pages are punched out (they read as zero and
+    /// free their space), the unaligned edges are written. Returns 0 or errno.
+    func zeroRange(_ fd: Int32, at start: UInt64, length: UInt64) -> Int32 {
+        let page: UInt64 = 4096
+        let end = start + length
+        let alignedStart = (start + page - 1) & ~(page - 1)
+        let alignedEnd = end & ~(page - 1)
+        if punchHoleSupported, let fallocate = StorageIO.fallocate, alignedStart < alignedEnd {
+            let head = writeZeroes(fd, at: start, length: alignedStart - start)
+            if head != 0 { return head }
+            let mode = StorageIO.fallocKeepSize | StorageIO.fallocPunchHole
+            if fallocate(fd, mode, Int64(alignedStart), Int64(alignedEnd - alignedStart)) == 0 {
+                return writeZeroes(fd, at: alignedEnd, length: end - alignedEnd)
+            }
+            let e = lastErrno()
+            if e != EOPNOTSUPP && e != ENOSYS { return e }
+            punchHoleSupported = false  // This file system cannot; write zeroes from now on.
+        }
+        return writeZeroes(fd, at: start, length: length)
+    }
+
+    func writeZeroes(_ fd: Int32, at start: UInt64, length: UInt64) -> Int32 {
+        var done: UInt64 = 0
+        while done < length {
+            let n = min(UInt64(zeroes.count), length - done)
+            let r = StorageIO.pwriteAll(fd, UnsafeRawBufferPointer(rebasing: zeroes[0..<Int(n)]), at: start + done)
+            if r != 0 { return r }
+            done += n
+        }
+        return 0
+    }
+}
+
+/// A `BlockStore` belongs to one owner (it is not thread-safe); the compiler keeps it there.
+@available(*, unavailable)
+extension BlockStore: Sendable {}

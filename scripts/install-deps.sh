@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the real NBD clients and tools the node tests and benchmarks use.
+set -euo pipefail
+need=()
+command -v qemu-io >/dev/null || need+=(qemu-utils)
+command -v nbdkit >/dev/null || need+=(nbdkit)
+command -v nbdinfo >/dev/null || need+=(libnbd-bin)
+command -v fio >/dev/null || need+=(fio)
+command -v curl >/dev/null || need+=(curl)
+/usr/bin/python3 -c 'import nbd' 2>/dev/null || need+=(python3-libnbd)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi

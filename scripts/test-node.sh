@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# End-to-end tests of `lis serve` with real NBD clients (qemu-img, qemu-io, nbdinfo, nbdcopy,
+# fio, libnbd), a kill -9 crash, hostile input and a clean shutdown. Run by scripts/test.sh.
+# Every server runs on loopback / a unix socket in a temporary directory and is stopped here.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+scripts/install-deps.sh 2>/dev/null || "$root/scripts/install-deps.sh"
+
+echo "== building lis (release)"
+(cd "$root" && swift build -c release --product lis 2>&1 | tail -n 1)
+lis="$root/.build/release/lis"
+
+work=$(mktemp -d /tmp/lis-node-test.XXXXXX)
+cd "$work"
+passed=0
+failed=0
+pid=
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    cd /
+    [ -n "${LIS_KEEP_TEST_DIR:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {  # check NAME COMMAND...: runs the command, counts and prints the outcome
+    local name=$1
+    shift
+    if out=$("$@" 2>&1); then
+        passed=$((passed + 1))
+        echo "  ok: $name"
+    else
+        failed=$((failed + 1))
+        echo "  FAIL: $name"
+        echo "$out" | tail -n 15 | sed 's/^/      /'
+    fi
+}
+
+wait_for() {  # wait_for SECONDS COMMAND...: polls until the command succeeds
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+
+start() {  # start NAME: runs `lis serve` in the background (sets pid) and checks it answers
+    "$lis" serve >>serve.log 2>&1 &
+    pid=$!
+    check "$1" wait_for 30 bash -c "curl -sf http://127.0.0.1:7780/v1/status && test -S lis-data/nbd.sock"
+}
+
+if curl -s -o /dev/null http://127.0.0.1:7780/ || (exec 3<>/dev/tcp/127.0.0.1/10809) 2>/dev/null; then
+    echo "ports 7780 or 10809 are taken (another lis serve?): the tests need the defaults free" >&2
+    exit 1
+fi
+
+sock="lis-data/nbd.sock"
+uri="nbd+unix:///vm1?socket=$sock"
+
+echo "== the README's newcomer flow"
+start "lis serve starts with no arguments"
+check "it says what it listens on" grep -q "NBD on unix:.*nbd.sock and tcp:127.0.0.1:10809; API on http://127.0.0.1:7780" serve.log
+check "lis volume create vm1 --size 1G" "$lis" volume create vm1 --size 1G
+check "qemu-io pattern write and flush" qemu-io -f raw "$uri" -c 'write -P 0xab 0 1M' -c flush
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
+start "restart after kill -9"
+check "qemu-io pattern read after the crash" qemu-io -f raw "$uri" -c 'read -P 0xab 0 1M'
+
+echo "== volumes"
+check "volume list shows vm1" bash -c "'$lis' volume list | grep -q vm1"
+check "bad size is refused with what is allowed" bash -c "! '$lis' volume create bad --size 12Q 2>err && grep -qi 'unit' err"
+check "size not a multiple of 4096 is refused" bash -c "! '$lis' volume create bad --size 1000 2>/dev/null"
+check "bad name is refused" bash -c "! '$lis' volume create 'a/b' --size 1M 2>/dev/null"
+check "duplicate name is refused" bash -c "! '$lis' volume create vm1 --size 1G 2>/dev/null"
+check "create, resize (grow) and delete" bash -c "'$lis' volume create tmp1 --size 64M --block-size 256K && '$lis' volume resize tmp1 --size 128M && nbdinfo --size 'nbd+unix:///tmp1?socket=$sock' | grep -qx 134217728 && '$lis' volume delete tmp1 && ! '$lis' volume list | grep -q tmp1"
+check "shrinking is refused" bash -c "! '$lis' volume resize vm1 --size 512M 2>/dev/null"
+
+echo "== real NBD clients"
+check "nbdinfo: size" bash -c "nbdinfo --size '$uri' | grep -qx 1073741824"
+check "nbdinfo --list names vm1" bash -c "nbdinfo --list 'nbd+unix:///?socket=$sock' | grep -q vm1"
+check "nbdinfo: block sizes and flags" bash -c "nbdinfo --json '$uri' | python3 -c 'import json,sys; e=json.load(sys.stdin)[\"exports\"][0]; assert e[\"block_size_minimum\"]==4096 and e[\"block_size_maximum\"]==33554432 and e[\"can_flush\"] and e[\"can_fua\"] and e[\"can_multi_conn\"], e'"
+check "unknown export is refused" bash -c "! nbdinfo 'nbd+unix:///nope?socket=$sock' 2>/dev/null"
+check "libnbd probe (options, structured replies, zero, trim, bounds)" /usr/bin/python3 "$root/scripts/lib/nbd_probe.py" "$sock" vm1 1073741824
+check "qemu-img info" bash -c "qemu-img info -f raw '$uri' | grep -q '1 GiB'"
+head -c 64M /dev/urandom > src.img
+check "qemu-img convert into the volume" qemu-img convert -n -f raw -O raw src.img "$uri"
+check "qemu-img compare" qemu-img compare -f raw -F raw src.img "$uri"
+check "qemu-io over TCP" qemu-io -f raw "nbd://127.0.0.1:10809/vm1" -c 'write -P 0x5c 512M 64k' -c 'read -P 0x5c 512M 64k'
+head -c 256M /dev/urandom > big.img
+check "nbdcopy 256 MiB in" nbdcopy big.img "$uri"
+check "nbdcopy 256 MiB out" nbdcopy "$uri" back.img
+check "nbdcopy round trip is identical" bash -c "cmp <(head -c 268435456 back.img) big.img"
+check "fio randwrite with crc32c verify" fio --name=verify --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --size=64M \
+    --iodepth=16 --verify=crc32c --do_verify=1 --output=/dev/null
+check "fio sequential 1 MiB with verify" fio --name=seq --ioengine=nbd --uri="$uri" --rw=write --bs=1M --size=128M --offset=256M \
+    --iodepth=8 --verify=crc32c --output=/dev/null
+
+echo "== hostile input"
+check "hostile traffic on the unix socket" /usr/bin/python3 "$root/scripts/lib/nbd_hostile.py" "unix:$sock" vm1 1
+check "hostile traffic on TCP" /usr/bin/python3 "$root/scripts/lib/nbd_hostile.py" "tcp:127.0.0.1:10809" vm1 2
+check "the node survived" kill -0 "$pid"
+check "a normal client still works" qemu-io -f raw "$uri" -c 'write -P 0x77 900M 1M' -c flush -c 'read -P 0x77 900M 1M'
+
+echo "== one node per data directory, clean shutdown"
+check "a second lis serve on the same directory is refused" bash -c "! timeout 20 '$lis' serve --nbd-address 127.0.0.1:10899 --http-address 127.0.0.1:7799 2>second.log; grep -q 'in use' second.log"
+check "the first node is unharmed" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'
+kill -TERM "$pid"
+check "SIGTERM stops the node cleanly" bash -c "for i in \$(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; ! kill -0 $pid 2>/dev/null && grep -q 'stopped cleanly' serve.log"
+wait "$pid"; status=$?; pid=
+check "exit status 0 after SIGTERM" test "$status" -eq 0
+start "restart after a clean stop"
+check "pattern after a clean restart" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'
+
+echo "node tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
