@@ -59,7 +59,7 @@ for run in $(seq "$runs"); do
         for s in lis nbdkit; do
             # shellcheck disable=SC2086
             fio --name=b --ioengine=nbd --uri="${uri[$s]}" $args --size=$size --time_based --runtime="$runtime" \
-                --ramp_time=1 --output-format=json >"out.json"
+                --ramp_time=1 --output-format=json --output=out.json >/dev/null
             value=$(python3 - "$metric" <<'PY'
 import json, sys
 j = json.load(open("out.json"))["jobs"][0]

@@ -26,13 +26,16 @@ public enum HiveError: Error, Equatable, CustomStringConvertible {
     /// The engine's storage failed (disk, corruption, cancellation); the call may be retried.
     case storage(String)
 
-    public var description: String {
+    public var description: String { "hive: " + message }
+
+    /// What went wrong, without the `hive:` prefix (for API users).
+    public var message: String {
         switch self {
-        case .volumeExists(let name): "hive: volume \(name) already exists"
-        case .noSuchVolume(let name): "hive: no volume named \(name)"
-        case .pinned(let name, let region): "hive: volume \(name) does not allow region \(region)"
-        case .invalid(let message): "hive: \(message)"
-        case .storage(let message): "hive: storage failed: \(message)"
+        case .volumeExists(let name): "volume \(name) already exists"
+        case .noSuchVolume(let name): "no volume named \(name)"
+        case .pinned(let name, let region): "volume \(name) does not allow region \(region)"
+        case .invalid(let message): message
+        case .storage(let message): "storage failed: \(message)"
         }
     }
 }

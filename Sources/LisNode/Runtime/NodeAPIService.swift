@@ -90,9 +90,9 @@ struct NodeAPIService: NodeAPI {
 
     static func apiError(_ error: HiveError) -> APIError {
         switch error {
-        case .volumeExists: APIError(status: .conflict, message: error.description)
-        case .noSuchVolume: APIError(status: .notFound, message: error.description)
-        case .pinned, .invalid: APIError(status: .badRequest, message: error.description)
+        case .volumeExists: APIError(status: .conflict, message: error.message)
+        case .noSuchVolume: APIError(status: .notFound, message: error.message)
+        case .pinned, .invalid: APIError(status: .badRequest, message: error.message)
         case .storage: APIError(status: .internalServerError, message: error.description)
         }
     }

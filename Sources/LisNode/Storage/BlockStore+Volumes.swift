@@ -82,6 +82,7 @@ extension BlockStore {
         let file = try volumeFile(name)
         files[name] = nil
         if file.dirty { dirtyFiles.removeAll { $0 === file } }
+        unloggedPositions = unloggedPositions.filter { $0.key.volumeID != file.id }
         let problem = state.apply(.volumeDeleted(id: file.id))
         precondition(problem == nil, "deleting volume \(name): \(problem ?? "")")
         wal.append(.volumeDeleted(id: file.id))

@@ -87,6 +87,9 @@ public final class BlockStore {
     var files: [VolumeName: VolumeFile]
     /// Volume files written since the last sync (each once; `VolumeFile.dirty` says whether listed).
     var dirtyFiles: [VolumeFile] = []
+    /// Blocks written since the last sync, with their newest position (bounded by the number
+    /// of blocks, so it never forces a sync).
+    var unloggedPositions: [SlotKey: LogPosition] = [:]
     var wal: WriteAheadLog
     private var lockFD: Int32
     private(set) var failure: StorageError?
@@ -162,6 +165,8 @@ public final class BlockStore {
             file.dirty = false
         }
         dirtyFiles.removeAll(keepingCapacity: true)
+        for slot in unloggedPositions.keys.sorted() { wal.append(.install(slot, unloggedPositions[slot]!)) }
+        unloggedPositions.removeAll(keepingCapacity: true)
         if !wal.isEmpty {
             do throws(StorageError) { try wal.flush() } catch { throw fail(error) }
             stats.syncs += 1
@@ -261,9 +266,11 @@ public final class BlockStore {
     ) throws(StorageError) {
         let slot = SlotKey(volumeID: file.id, block: key.block.index)
         state.positions[slot] = position
-        wal.append(.write(slot, position, offset: offsetInBlock, length: length, zero: zero))
+        // The position is logged at the next sync, once per block however many writes it had:
+        // the data is in place, and the log must not name a position before its data is durable.
+        unloggedPositions[slot] = position
         stats.writes += 1
-        if durable || wal.bufferedBytes >= limits.walBufferBytes { try sync() }
+        if durable { try sync() }
     }
 
     /// Zeroes `length` bytes at `at`: whole 4 KiB pages are punched out (they read as zero and
