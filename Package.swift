@@ -32,11 +32,14 @@ let package = Package(
         .target(
             name: "LisSim",
             dependencies: [
-                "LisCore",
+                "LisCore", "LisCheck",
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
+        // Checkers: linearizability (Wing & Gong with P-compositionality) for Jepsen and Lis
+        // histories. Pure; used by the simulator, the cluster tests and `lis check`.
+        .target(name: "LisCheck"),
         // The NBD protocol: handshake and transmission state machine, codec, channel handler.
         .target(
             name: "LisNBD",
@@ -66,7 +69,7 @@ let package = Package(
         .executableTarget(
             name: "lis",
             dependencies: [
-                "LisCore", "LisSim", "LisNode", "LisHTTP",
+                "LisCore", "LisSim", "LisNode", "LisHTTP", "LisCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,6 +79,7 @@ let package = Package(
             dependencies: ["LisCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .testTarget(name: "LisSimTests", dependencies: ["LisSim", "LisCore"]),
+        .testTarget(name: "LisCheckTests", dependencies: ["LisCheck"]),
         .testTarget(
             name: "LisNBDTests",
             dependencies: [

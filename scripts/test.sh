@@ -37,5 +37,26 @@ PY
 echo "== the node with real NBD clients"
 scripts/test-node.sh
 
+echo "== the swarm: 200 seeds, then each mutant must be caught"
+swarm=.build/release/lis
+"$swarm" sim swarm --seeds 200 --json > "$sim"
+python3 - "$sim" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(f"swarm: {d['seeds']} seeds, {d['violations']} violations, {d['liveness_failures']} liveness failures, "
+      f"{d['steals']} steals, {d['ops_checked']} checks, {d['wall_seconds']} s")
+sys.exit(0 if d["violations"] == 0 and d["liveness_failures"] == 0 and d["steals"] > 1000 else 1)
+PY
+for mutant in no-fence accept-stale-epoch ack-before-quorum skip-transfer; do
+    "$swarm" sim swarm --seeds 200 --json --mutant "$mutant" 2>/dev/null > "$sim"
+    python3 - "$sim" "$mutant" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+caught = d["violations"] > 0
+print(f"mutant {sys.argv[2]}: {'caught' if caught else 'NOT CAUGHT'} ({len(d['failed_seeds'])} of {d['seeds']} seeds fail)")
+sys.exit(0 if caught else 1)
+PY
+done
+
 total=$(grep -oE 'Test run with [0-9]+ tests' "$log" | grep -oE '[0-9]+' | head -n 1)
 echo "swift test: $total passed, 0 failed"

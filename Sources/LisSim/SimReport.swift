@@ -37,6 +37,8 @@ public struct SimReport: Sendable {
     public var moves: [Move] = []
     public var abandonedSteals = 0
     public var violations: [String] = []
+    /// Operations never answered by the end of the run (a liveness failure when nothing stops them).
+    public var unanswered: [String] = []
     public var checkedOps = 0
     public var digest = ""
     public var events = 0

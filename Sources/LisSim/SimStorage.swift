@@ -40,29 +40,45 @@ struct SimStorage {
     static let logRetention = 256
 
     /// What a transfer after `after` up to `upTo` carries: the suffix when this log contains
-    /// `after` and the suffix is retained, else the whole block.
-    func export(_ key: BlockKey, after: LogPosition, upTo: LogPosition) -> (whole: Bool, entries: [SimLogEntry]) {
+    /// `after` and the suffix is retained; else the log from the start, which replaces the
+    /// receiver's (`replace`), costing a whole block when it is longer than the retained log.
+    func export(_ key: BlockKey, after: LogPosition, upTo: LogPosition) -> SimTransfer {
         let log = (logs[key] ?? []).filter { $0.position.version <= upTo.version }
-        let suffix = log.filter { $0.position.version > after.version }
-        let anchored = after == .empty || entry(key, version: after.version)?.position == after
-        if anchored && suffix.count <= Self.logRetention && (log.count <= Self.logRetention || after != .empty) {
-            return (false, suffix)
+        if after == .empty {
+            return SimTransfer(replace: true, wholeBlock: log.count > Self.logRetention, entries: log)
         }
-        return (true, log)
+        let suffix = log.filter { $0.position.version > after.version }
+        if entry(key, version: after.version)?.position == after && suffix.count <= Self.logRetention {
+            return SimTransfer(replace: false, wholeBlock: false, entries: suffix)
+        }
+        return SimTransfer(replace: true, wholeBlock: true, entries: log)
     }
 
-    /// Installs a transfer: a whole-block copy replaces the log, a suffix extends it.
-    mutating func install(_ key: BlockKey, whole: Bool, entries: [SimLogEntry]) {
-        if whole {
-            logs[key] = entries
-            return
-        }
-        guard let first = entries.first else { return }
+    /// Installs a transfer, leaving the copy exactly at `upTo`: a replacing transfer replaces
+    /// the log, a suffix extends it; entries past `upTo` (writes this node stored that were
+    /// never committed) are dropped.
+    mutating func install(_ key: BlockKey, _ transfer: SimTransfer?, upTo: LogPosition) {
         var log = logs[key] ?? []
-        while let last = log.last, last.position.version >= first.position.version { log.removeLast() }
-        log.append(contentsOf: entries)
+        if let transfer {
+            if transfer.replace {
+                log = transfer.entries
+            } else if let first = transfer.entries.first {
+                while let last = log.last, last.position.version >= first.position.version { log.removeLast() }
+                log.append(contentsOf: transfer.entries)
+            }
+        }
+        while let last = log.last, last.position.version > upTo.version { log.removeLast() }
         logs[key] = log
     }
+}
+
+/// The contents of a simulated transfer.
+struct SimTransfer: Equatable {
+    /// The entries are the whole history up to the transfer's end: replace the receiver's log.
+    var replace: Bool
+    /// Sent as a whole-block copy (the receiver was too far behind the retained log).
+    var wholeBlock: Bool
+    var entries: [SimLogEntry]
 }
 
 /// How the simulator puts its log entries into a `Payload` (the core treats it as opaque bytes).
@@ -74,10 +90,10 @@ enum SimPayloadCodec {
         return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     }
 
-    static func encodeTransfer(whole: Bool, _ entries: [SimLogEntry]) -> [UInt8] {
-        var out: [UInt8] = [whole ? 1 : 0]
-        out.reserveCapacity(1 + entries.count * 32)
-        for e in entries {
+    static func encodeTransfer(_ transfer: SimTransfer) -> [UInt8] {
+        var out: [UInt8] = [(transfer.replace ? 1 : 0) | (transfer.wholeBlock ? 2 : 0)]
+        out.reserveCapacity(1 + transfer.entries.count * 32)
+        for e in transfer.entries {
             for v in [e.position.epoch.value, e.position.version, e.tag, UInt64(e.offset) << 32 | UInt64(e.length)] {
                 withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
             }
@@ -85,7 +101,7 @@ enum SimPayloadCodec {
         return out
     }
 
-    static func decodeTransfer(_ bytes: [UInt8]) -> (whole: Bool, entries: [SimLogEntry]) {
+    static func decodeTransfer(_ bytes: [UInt8]) -> SimTransfer {
         precondition(!bytes.isEmpty && (bytes.count - 1) % 32 == 0, "malformed simulated transfer")
         var entries: [SimLogEntry] = []
         bytes.withUnsafeBytes { raw in
@@ -99,6 +115,6 @@ enum SimPayloadCodec {
                 i += 32
             }
         }
-        return (bytes[0] == 1, entries)
+        return SimTransfer(replace: bytes[0] & 1 != 0, wholeBlock: bytes[0] & 2 != 0, entries: entries)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import LisCore
+@_spi(Simulation) import LisCore
 
 /// Runs LisCore nodes for a whole scenario on one thread and a virtual clock: a seeded event
 /// queue, a region latency matrix with jitter and link bandwidth, simulated disks, a
@@ -26,6 +26,8 @@ public final class Simulation {
         var remaining: Int
         var failed = false
         var local = true
+        /// Whether its invocation is in the history (single-block reads and writes).
+        var recorded = false
     }
 
     struct Link {
@@ -61,9 +63,14 @@ public final class Simulation {
     var acked: [BlockKey: [(LogPosition, UInt64)]] = [:]
     var pendingTransferBytes: [Int: [BlockKey: UInt64]] = [:]
     var report: SimReport
+    /// Invocations and completions of single-block reads and writes, in real-time order, for
+    /// the linearizability check (recorded when `recordsHistory` is set).
+    public var recordsHistory = false
+    public private(set) var history: [HistoryEvent] = []
+    var historyClock = 0
     var regionSlot: [RegionID: Int] = [:]
 
-    public init(scenario: Scenario, seed: UInt64, parameters: SimParameters = SimParameters()) {
+    public init(scenario: Scenario, seed: UInt64, parameters: SimParameters = SimParameters(), mutant: CoreMutant? = nil) {
         self.scenario = scenario
         self.seed = seed
         self.parameters = parameters
@@ -78,8 +85,9 @@ public final class Simulation {
         let topology = scenario.topology
         map = ClusterMap(nodes: members, volumes: scenario.volumes) { a, b in topology.rttMs(a, b) ?? 1000 }
         for (i, (id, region)) in members.enumerated() {
-            nodes.append(SimNode(
-                core: NodeCore(id: id, map: map, migration: scenario.migration, policy: scenario.policy), region: region))
+            var core = NodeCore(id: id, map: map, migration: scenario.migration, policy: scenario.policy)
+            core.mutant = mutant
+            nodes.append(SimNode(core: core, region: region))
             nodeIndex[id] = i
         }
         links = Array(repeating: Link(), count: members.count * members.count)
@@ -107,7 +115,9 @@ public final class Simulation {
             report.events += 1
         }
         for op in clientOps where op.remaining > 0 {
-            report.regions[regionSlot[scenario.trace[op.index].region]!].failed += 1
+            let t = scenario.trace[op.index]
+            report.regions[regionSlot[t.region]!].failed += 1
+            report.unanswered.append("\(t.client) \(t.op.rawValue) \(t.volume):\(t.offset / (map.volumes[t.volume]?.blockSizeBytes ?? 1)) issued at \(t.tMs) ms in \(t.region)")
         }
         finishReport()
         report.wallSeconds = Date().timeIntervalSince(started)
@@ -177,6 +187,13 @@ public final class Simulation {
                 w.data = .bytes(SimPayloadCodec.encodeTag(request))
                 blockOp = .write(w)
             }
+            if recordsHistory && parts.count == 1 {
+                clientOps[owner].recorded = true
+                historyClock += 1
+                history.append(HistoryEvent(
+                    time: historyClock, process: "\(op.client)#\(index)", kind: .invoke, isWrite: op.op == .write, key: key,
+                    value: op.op == .write ? request : nil))
+            }
             queue.schedule(at: arrive, .input(node, .client(request, key, blockOp)))
         }
     }
@@ -194,6 +211,19 @@ public final class Simulation {
         }
         op.remaining -= 1
         clientOps[owner] = op
+        if op.recorded, let key, op.remaining == 0 {
+            historyClock += 1
+            let value: UInt64?
+            switch result {
+            case .read(.bytes(let bytes)) where bytes.count == 8: value = SimPayloadCodec.decodeTag(bytes)
+            case .written: value = request
+            default: value = nil
+            }
+            let kind: HistoryEvent.Kind = op.failed ? .info : .ok
+            history.append(HistoryEvent(
+                time: historyClock, process: "\(traceOp.client)#\(op.index)", kind: kind, isWrite: traceOp.op == .write, key: key,
+                value: value))
+        }
         guard op.remaining == 0 else { return }
         outstandingOps -= 1
         let latency = (now - .ms(traceOp.tMs)).ms
@@ -227,6 +257,9 @@ public final class Simulation {
                 nodes[n].storage.promise(key, epoch)
                 cursor = cursor + .ms(draw(parameters.fsyncMs))
             case .persistWrite(let key, let position, let write, let durable):
+                if let promised = nodes[n].storage.promises[key], position.epoch < promised {
+                    violation("\(nodes[n].core.id) stored a write of \(position.epoch) for \(key) after promising \(promised)")
+                }
                 let tag: UInt64
                 switch write.data {
                 case .bytes(let bytes): tag = SimPayloadCodec.decodeTag(bytes)
@@ -237,12 +270,13 @@ public final class Simulation {
                 cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
             case .installTransfer(let key, let payload, let upTo):
                 var bytes: UInt64 = 0
+                var transfer: SimTransfer?
                 if let payload {
                     guard case .bytes(let raw) = payload else { preconditionFailure("transfers arrive resolved") }
-                    let (whole, entries) = SimPayloadCodec.decodeTransfer(raw)
-                    nodes[n].storage.install(key, whole: whole, entries: entries)
-                    bytes = transferBytes(key, whole: whole, entries)
+                    transfer = SimPayloadCodec.decodeTransfer(raw)
+                    bytes = transferBytes(key, transfer!)
                 }
+                nodes[n].storage.install(key, transfer, upTo: upTo)
                 if nodes[n].storage.position(key) != upTo {
                     violation("\(nodes[n].core.id) installed \(key) at \(nodes[n].storage.position(key)), core expects \(upTo)")
                 }
@@ -337,37 +371,44 @@ public final class Simulation {
             return (.forwardReply(request, .read(resolveRead(n, payload))), header + Int(length))
         case .accept(_, _, let write), .replicate(_, _, let write):
             return (message, header + Int(write.length))
-        case .fenced(let key, let epoch, let position, .some(let payload), let refused):
+        case .fenced(let key, let epoch, let position, .some(let payload), let refused, let recent):
             let (resolved, bytes) = resolveTransfer(n, payload)
             pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
-            return (.fenced(key, epoch: epoch, position: position, transfer: resolved, refusedFor: refused), header + bytes)
+            return (
+                .fenced(key, epoch: epoch, position: position, transfer: resolved, refusedFor: refused, recent: recent),
+                header + bytes + 24 * recent.count
+            )
+        case .fenced(_, _, _, nil, _, let recent):
+            return (message, header + 24 * recent.count)
         case .transferReply(let key, let epoch, let payload, let upTo):
             let (resolved, bytes) = resolveTransfer(n, payload)
             pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
             return (.transferReply(key, epoch: epoch, transfer: resolved, upTo: upTo), header + bytes)
-        case .install(let key, let epoch, let payload, let upTo):
+        case .install(let key, let epoch, let payload, let upTo, let recent):
             let (resolved, bytes) = resolveTransfer(n, payload)
-            return (.install(key, epoch: epoch, transfer: resolved, upTo: upTo), header + bytes)
+            return (.install(key, epoch: epoch, transfer: resolved, upTo: upTo, recent: recent), header + bytes + 24 * recent.count)
         default:
             return (message, header)
         }
     }
 
+    /// A read returns the tag of the block's newest write at the node that serves it (the
+    /// swarm's reads and writes cover the same page, so the block is one register).
     func resolveRead(_ n: Int, _ payload: Payload) -> Payload {
-        // Reads are not checked for content here; the reply costs its length on the wire.
-        payload.isResolved ? payload : .bytes([])
+        guard case .read(let key, _, _) = payload else { return payload }
+        return .bytes(SimPayloadCodec.encodeTag(nodes[n].storage.logs[key]?.last?.tag ?? 0))
     }
 
     func resolveTransfer(_ n: Int, _ payload: Payload) -> (Payload, Int) {
         guard case .transfer(let key, let after, let upTo) = payload else { return (payload, 0) }
-        let (whole, entries) = nodes[n].storage.export(key, after: after, upTo: upTo)
-        return (.bytes(SimPayloadCodec.encodeTransfer(whole: whole, entries)), Int(transferBytes(key, whole: whole, entries)))
+        let transfer = nodes[n].storage.export(key, after: after, upTo: upTo)
+        return (.bytes(SimPayloadCodec.encodeTransfer(transfer)), Int(transferBytes(key, transfer)))
     }
 
-    /// A whole-block copy moves the block; a suffix moves the bytes of its writes.
-    func transferBytes(_ key: BlockKey, whole: Bool, _ entries: [SimLogEntry]) -> UInt64 {
-        if whole && !entries.isEmpty { return map.volumes[key.volume]!.blockSizeBytes }
-        return entries.reduce(0) { $0 + UInt64($1.length) + 32 }
+    /// A whole-block copy moves the block; a log moves the bytes of its writes.
+    func transferBytes(_ key: BlockKey, _ transfer: SimTransfer) -> UInt64 {
+        if transfer.wholeBlock { return map.volumes[key.volume]!.blockSizeBytes }
+        return transfer.entries.reduce(0) { $0 + UInt64($1.length) + 32 }
     }
 
     // MARK: Network and Hive

@@ -10,13 +10,13 @@ struct Lis: AsyncParsableCommand {
             writing blocks held far away, it steals their leases, so hot blocks follow their users \
             and cold blocks stay put.
             """,
-        subcommands: [Serve.self, Volume.self, Sim.self]
+        subcommands: [Serve.self, Volume.self, Sim.self, Check.self]
     )
 }
 
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the deterministic simulator: the real protocol core on a virtual planet.",
-        subcommands: [SimRun.self, SimExport.self, SimList.self]
+        subcommands: [SimRun.self, SimSwarm.self, SimExport.self, SimList.self]
     )
 }

@@ -44,8 +44,20 @@ import Testing
         }
     }
 
+    /// Mutants (protections switched off) are for the simulator only.
+    @Test func theNodeCannotSetAMutant() throws {
+        for module in ["LisNode", "LisNBD", "LisHTTP"] {
+            for (file, text) in try Self.sources(of: module) {
+                #expect(!text.contains("@_spi(Simulation)"), "\(module)/\(file) imports the simulator's SPI")
+                #expect(!text.contains("mutant"), "\(module)/\(file) mentions a mutant")
+            }
+        }
+    }
+
     @Test func simulatorUsesOnlyTheCore() throws {
-        let allowed: Set<String> = ["LisCore", "Foundation", "TOMLKit", "DequeModule", "HeapModule", "OrderedCollections", "Collections"]
+        let allowed: Set<String> = [
+            "LisCore", "LisCheck", "Foundation", "TOMLKit", "DequeModule", "HeapModule", "OrderedCollections", "Collections",
+        ]
         for (file, text) in try Self.sources(of: "LisSim") {
             for module in Self.imports(text) {
                 #expect(allowed.contains(module), "LisSim/\(file) imports \(module)")

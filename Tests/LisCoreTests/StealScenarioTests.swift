@@ -97,7 +97,7 @@ import Testing
 
                 let v2 = LogPosition(epoch: .zero, version: 2)
                 let v3 = LogPosition(epoch: .zero, version: 3)
-                guard case .fenced(_, _, v3, .transfer(Self.key, v2, v3), nil) = Self.sent(fencedOut)[0].1.message else {
+                guard case .fenced(_, _, v3, .transfer(Self.key, v2, v3), nil, _) = Self.sent(fencedOut)[0].1.message else {
                     Issue.record("expected New York's promise with the transfer of write 3")
                     return
                 }
@@ -158,7 +158,14 @@ import Testing
         #expect(watched.first == .persistPromise(Self.key, Epoch(1)))
         let answer = Self.sent(watched)
         #expect(answer.count == 1 && answer[0].0 == Self.sydney)
-        #expect(answer[0].1.message == .fenced(Self.key, epoch: Epoch(1), position: v2, transfer: .transfer(Self.key, after: v1, upTo: v2), refusedFor: nil))
+        // With the ids of the writes in its copy, so the new holder will not apply them twice.
+        let recent = [
+            WriteRef(id: RequestID(origin: Self.nyc, seq: 1), position: v1),
+            WriteRef(id: RequestID(origin: Self.nyc, seq: 2), position: v2),
+        ]
+        #expect(
+            answer[0].1.message
+                == .fenced(Self.key, epoch: Epoch(1), position: v2, transfer: .transfer(Self.key, after: v1, upTo: v2), refusedFor: nil, recent: recent))
 
         // The promise and Hive's reply reach Sydney together; the promise may come first.
         t = t + .ms(114)
@@ -168,6 +175,24 @@ import Testing
         #expect(Self.sent(confirmed).isEmpty, "no fence needed: New York already promised")
         #expect(confirmed.contains(.installTransfer(Self.key, .transfer(Self.key, after: v1, upTo: v2), upTo: v2)))
         #expect(Self.hiveCalls(confirmed).count == 1, "straight on to activation")
+    }
+
+    /// A write that arrives again (its origin retried it after a redirect, and a steal had
+    /// already adopted it) is answered with where it is, not applied a second time.
+    @Test func aRetriedWriteIsAppliedOnce() {
+        var (nyc, _) = Self.cluster()
+        let id = RequestID(origin: Self.sydney, seq: 41)
+        let write = BlockWrite(offset: 0, length: 4096, data: .bytes([7]), id: id)
+        func forward(_ seq: UInt64) -> NodeInput {
+            .peer(PeerEnvelope(from: Self.sydney, hlc: .zero, message: .forward(ForwardedOp(id: RequestID(origin: Self.sydney, seq: seq), key: Self.key, op: .write(write)))))
+        }
+        let first = nyc.step(forward(1), now: .ms(1), wallMs: 1)
+        #expect(first.contains { if case .persistWrite = $0 { true } else { false } })
+        _ = nyc.step(.client(5, Self.key, Self.write(2)), now: .ms(2), wallMs: 2)
+        let again = nyc.step(forward(2), now: .ms(3), wallMs: 3)
+        #expect(!again.contains { if case .persistWrite = $0 { true } else { false } }, "not stored again")
+        #expect(Self.sent(again).map(\.1.message) == [.forwardReply(RequestID(origin: Self.sydney, seq: 2), .written(LogPosition(epoch: .zero, version: 1)))])
+        #expect(nyc.position(Self.key) == LogPosition(epoch: .zero, version: 2))
     }
 
     @Test func aFencedHolderRefusesTheStaleEpoch() {
@@ -193,7 +218,7 @@ import Testing
         let oldFence = PeerEnvelope(from: Self.sydney, hlc: .zero, message: .fence(Self.key, epoch: Epoch(1), have: .empty))
         let refused = Self.sent(nyc.step(.peer(oldFence), now: t, wallMs: 1))
         #expect(refused.count == 1)
-        if case .fenced(_, _, _, _, let refusedFor) = refused[0].1.message { #expect(refusedFor == Epoch(2)) } else { Issue.record("expected fenced") }
+        if case .fenced(_, _, _, _, let refusedFor, _) = refused[0].1.message { #expect(refusedFor == Epoch(2)) } else { Issue.record("expected fenced") }
         let forward = PeerEnvelope(
             from: Self.sydney, hlc: .zero,
             message: .forward(ForwardedOp(id: RequestID(origin: Self.sydney, seq: 1), key: Self.key, op: Self.write(3))))

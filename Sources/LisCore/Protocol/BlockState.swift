@@ -18,6 +18,8 @@ struct Holding: Sendable {
         var write: BlockWrite
         var position: LogPosition
         var startedAt: Instant
+        /// Replies owed to copies of the same write that arrived while it was pending.
+        var extraReplies: [ReplyTarget] = []
     }
     struct PendingRead: Sendable {
         var tally: QuorumTally
@@ -53,6 +55,7 @@ struct Steal: Sendable {
     var startedAt: Instant
     var fenceTally: QuorumTally
     var fenceReplies: [NodeID: LogPosition] = [:]
+    var fenceRecent: [NodeID: [WriteRef]] = [:]
     var transfer: (payload: Payload, upTo: LogPosition)?
     var best: LogPosition = .empty
     var installTally: QuorumTally?
@@ -79,6 +82,31 @@ struct BlockState: Sendable {
     var parked: [QueuedOp] = []
     var lookupInFlight = false
     var heat = BlockHeat()
+    /// The newest client writes in this node's copy (bounded): a write that arrives again is
+    /// answered with its position instead of being applied twice.
+    var recent: [RequestID: LogPosition] = [:]
+    var recentOrder: [RequestID] = []
+    static let recentLimit = 256
+
+    mutating func remember(_ id: RequestID?, _ position: LogPosition) {
+        guard let id else { return }
+        if recent.updateValue(position, forKey: id) == nil { recentOrder.append(id) }
+        if recentOrder.count > Self.recentLimit {
+            let drop = recentOrder.count - Self.recentLimit
+            for old in recentOrder.prefix(drop) { recent[old] = nil }
+            recentOrder.removeFirst(drop)
+        }
+    }
+
+    /// Forgets writes past `position` (entries the copy no longer has).
+    mutating func forgetAfter(_ position: LogPosition) {
+        recent = recent.filter { $0.value.version <= position.version }
+        recentOrder = recentOrder.filter { recent[$0] != nil }
+    }
+
+    var recentRefs: [WriteRef] {
+        recentOrder.compactMap { id in recent[id].map { WriteRef(id: id, position: $0) } }
+    }
     /// The last time this block moved (seen here) or this node tried to steal it.
     var lastMoveOrAttempt: Instant?
 }

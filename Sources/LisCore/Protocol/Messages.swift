@@ -46,12 +46,14 @@ public enum PeerMessage: Hashable, Sendable {
     case fence(BlockKey, epoch: Epoch, have: LogPosition)
     /// Q2 member → stealer: promised, with its copy's position; the old holder also sends
     /// the transfer (phase 1b). `promised` is set when it refused (it promised higher).
-    case fenced(BlockKey, epoch: Epoch, position: LogPosition, transfer: Payload?, refusedFor: Epoch?)
+    /// `recent` names the replier's newest writes and where they are in its log, so the new
+    /// holder recognises a write that arrives again after the steal adopted it.
+    case fenced(BlockKey, epoch: Epoch, position: LogPosition, transfer: Payload?, refusedFor: Epoch?, recent: [WriteRef] = [])
     /// Stealer → any up-to-date copy: send what I lack (when the old holder did not answer).
     case transferRequest(BlockKey, epoch: Epoch, have: LogPosition, upTo: LogPosition)
     case transferReply(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition)
     /// Stealer → its own Q2: make the transferred block durable under `epoch`.
-    case install(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition)
+    case install(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition, recent: [WriteRef] = [])
     case installed(BlockKey, epoch: Epoch, ok: Bool, promised: Epoch)
     /// Holder → one node in every other region: a committed write, in order (async copy).
     case replicate(BlockKey, position: LogPosition, write: BlockWrite)
@@ -61,6 +63,16 @@ public enum PeerMessage: Hashable, Sendable {
     /// Origin → a holder it wrote to: make every acknowledged write durable (NBD `FLUSH`).
     case flush(UInt64)
     case flushed(UInt64)
+}
+
+/// A client write and its place in a block's log.
+public struct WriteRef: Hashable, Sendable {
+    public var id: RequestID
+    public var position: LogPosition
+    public init(id: RequestID, position: LogPosition) {
+        self.id = id
+        self.position = position
+    }
 }
 
 /// A peer message with its sender and the sender's hybrid logical clock.

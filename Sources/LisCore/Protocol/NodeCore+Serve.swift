@@ -15,6 +15,12 @@ extension NodeCore {
         }
         blocks[key, default: BlockState()].heat.record(
             region: region, isWrite: op.isWrite, bytes: UInt64(length), at: hlc.now(physicalMs: wallMs))
+        var op = op
+        if case .write(var write) = op, write.id == nil {
+            write.id = RequestID(origin: id, seq: nextSeq)
+            nextSeq += 1
+            op = .write(write)
+        }
         dispatch(key, QueuedOp(op: op, reply: .client(client)))
     }
 
@@ -98,7 +104,9 @@ extension NodeCore {
             blocks[key] = state
             effects.append(.event(.holding(key, route.epoch)))
         }
-        guard let holding = state.holding, holding.epoch == state.promised else { return false }
+        guard let holding = state.holding,
+            holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
+        else { return false }
         switch queued.op {
         case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
@@ -108,8 +116,21 @@ extension NodeCore {
 
     mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: Holding) {
         var state = blocks[key]!
+        // The same write again (a retry after a redirect, a steal that adopted it): answer with
+        // where it already is rather than applying it twice.
+        if let wid = write.id, let existing = state.recent[wid], existing.version <= state.position.version {
+            if var pending = state.holding?.pendingWrites[existing.version], pending.write.id == wid {
+                pending.extraReplies.append(target)
+                state.holding!.pendingWrites[existing.version] = pending
+                blocks[key] = state
+            } else {
+                reply(target, .written(existing))
+            }
+            return
+        }
         let position = LogPosition(epoch: holding.epoch, version: state.position.version + 1)
         state.position = position
+        state.remember(write.id, position)
         effects.append(.persistWrite(key, position, write, durable: write.fua))
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id, region: region)
@@ -117,6 +138,9 @@ extension NodeCore {
             send(node, .accept(key, position: position, write: write))
         }
         if tally.isComplete {
+            blocks[key] = state
+            commit(key, position, write, target)
+        } else if mutant == .ackBeforeQuorum {
             blocks[key] = state
             commit(key, position, write, target)
         } else {
@@ -154,15 +178,17 @@ extension NodeCore {
 
     mutating func onAccept(_ from: NodeID, _ key: BlockKey, _ position: LogPosition, _ write: BlockWrite) {
         var state = blocks[key, default: BlockState()]
-        guard position.epoch >= state.promised else {
+        guard position.epoch >= state.promised || mutant == .acceptStaleEpoch else {
             blocks[key] = state
             send(from, .accepted(key, position: position, ok: false, promised: state.promised))
             return
         }
-        state.promised = position.epoch
+        state.promised = max(state.promised, position.epoch)
         blocks[key] = state
         if let h = state.holding, h.epoch < position.epoch { stopHolding(key) }
         blocks[key]!.position = position
+        blocks[key]!.forgetAfter(position)
+        blocks[key]!.remember(write.id, position)
         effects.append(.persistWrite(key, position, write, durable: write.fua))
         send(from, .accepted(key, position: position, ok: true, promised: position.epoch))
     }
@@ -180,6 +206,7 @@ extension NodeCore {
             blocks[key]!.holding = holding
             local.observe((now - pending.startedAt).ms)
             commit(key, position, pending.write, pending.reply)
+            for extra in pending.extraReplies { reply(extra, .written(position)) }
         } else {
             holding.pendingWrites[position.version] = pending
             blocks[key]!.holding = holding
@@ -249,6 +276,7 @@ extension NodeCore {
             position.version == state.position.version + 1
         else { return }
         state.position = position
+        state.remember(write.id, position)
         blocks[key] = state
         effects.append(.persistWrite(key, position, write, durable: false))
     }

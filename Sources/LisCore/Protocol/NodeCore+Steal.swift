@@ -9,11 +9,11 @@ extension NodeCore {
         case .accept(let key, let position, let write): onAccept(from, key, position, write)
         case .accepted(let key, let position, let ok, let promised): onAccepted(from, key, position, ok: ok, promised: promised)
         case .fence(let key, let epoch, let have): onFence(from, key, epoch, have)
-        case .fenced(let key, let epoch, let position, let transfer, let refusedFor):
-            onFenced(from, key, epoch, position, transfer, refusedFor)
+        case .fenced(let key, let epoch, let position, let transfer, let refusedFor, let recent):
+            onFenced(from, key, epoch, position, transfer, refusedFor, recent)
         case .transferRequest(let key, let epoch, let have, let upTo): onTransferRequest(from, key, epoch, have, upTo)
         case .transferReply(let key, let epoch, let transfer, let upTo): onTransferReply(from, key, epoch, transfer, upTo)
-        case .install(let key, let epoch, let transfer, let upTo): onInstall(from, key, epoch, transfer, upTo)
+        case .install(let key, let epoch, let transfer, let upTo, let recent): onInstall(from, key, epoch, transfer, upTo, recent)
         case .installed(let key, let epoch, let ok, let promised): onInstalled(from, key, epoch, ok, promised)
         case .replicate(let key, let position, let write): onReplicate(key, position, write)
         case .readCheck(let key, let epoch, let nonce): onReadCheck(from, key, epoch, nonce)
@@ -32,8 +32,10 @@ extension NodeCore {
         guard let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
-            let holder = believedHolder(key), holder != id, map.region(of: holder) != region
+            let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
+            record(key)?.state == .active
         else { return }
+        // A steal under way is never raced by the policy; only a stalled one is taken over.
         if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
         guard let decision = policy.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
         startSteal(key, reason: decision.reason)
@@ -139,7 +141,13 @@ extension NodeCore {
         blocks[key] = state
         // A claim alone fences nothing (the stealer's fence does); a newer active record means
         // this node's term is over.
-        if let h = state.holding, record.state == .active, h.epoch < record.epoch, record.holder != id { stopHolding(key) }
+        if let h = state.holding, record.state == .active, h.epoch < record.epoch, record.holder != id, mutant != .noFence {
+            stopHolding(key)
+        }
+        // Someone took over this node's claim: its steal can no longer finish.
+        if let steal = state.steal, record.epoch > steal.claim.epoch {
+            abandonSteal(key, reason: "superseded by \(record)")
+        }
         // A claim on a term this node is an acceptor of: the watch is as good as the stealer's
         // fence (Hive says the epoch is the stealer's), and usually much closer.
         if record.state == .stealing, record.holder != id, record.epoch > state.promised,
@@ -194,13 +202,17 @@ extension NodeCore {
             effects.append(.persistPromise(key, epoch))
         }
         if state.hint.map({ $0.epoch < epoch }) ?? true { state.hint = (from, epoch) }
+        if mutant == .noFence && wasHolder {
+            // The protection removed: answer the fence but go on serving the old epoch.
+            state.promised = state.holding!.epoch
+        }
         blocks[key] = state
-        if wasHolder { stopHolding(key) }
+        if wasHolder && mutant != .noFence && mutant != .acceptStaleEpoch { stopHolding(key) }
         let position = blocks[key]!.position
         // A former holder sends what the stealer lacks right away, saving a round trip; other
         // acceptors only report their position.
         let transfer: Payload? = heldBefore && position > have ? .transfer(key, after: have, upTo: position) : nil
-        send(from, .fenced(key, epoch: epoch, position: position, transfer: transfer, refusedFor: nil))
+        send(from, .fenced(key, epoch: epoch, position: position, transfer: transfer, refusedFor: nil, recent: blocks[key]!.recentRefs))
         // Operations queued here for a steal this node lost go to the new holder.
         if state.steal == nil {
             let queued = blocks[key]!.queue
@@ -210,20 +222,22 @@ extension NodeCore {
     }
 
     mutating func onFenced(
-        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ position: LogPosition, _ transfer: Payload?, _ refusedFor: Epoch?
+        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ position: LogPosition, _ transfer: Payload?, _ refusedFor: Epoch?,
+        _ recent: [WriteRef]
     ) {
         // A promise may arrive before Hive's answer to the claim: an acceptor saw the claim
         // through the watch. Keep it until the claim is confirmed.
         guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch else { return }
+        if let refusedFor {
+            abandonSteal(key, reason: "refused: \(from) promised \(refusedFor)")
+            return
+        }
         switch steal.phase {
         case .claiming, .fencing: break
         default: return
         }
-        if let refusedFor {
-            abandonSteal(key, reason: "fence refused: \(from) promised \(refusedFor)")
-            return
-        }
         steal.fenceReplies[from] = position
+        steal.fenceRecent[from] = recent
         if let transfer, position > (steal.transfer?.upTo ?? .empty) { steal.transfer = (transfer, position) }
         steal.fenceTally.add(from, region: map.region(of: from))
         blocks[key]!.steal = steal
@@ -236,10 +250,16 @@ extension NodeCore {
         guard var steal = blocks[key]?.steal, steal.phase == .fencing else { return }
         let best = steal.fenceReplies.values.max() ?? .empty
         steal.best = best
+        // The writes in the adopted history: those of a replier whose copy is that history.
+        if let source = steal.fenceReplies.keys.sorted().first(where: { steal.fenceReplies[$0] == best && $0 != id }) {
+            if blocks[key]!.position != best { blocks[key]!.forgetAfter(LogPosition(epoch: .zero, version: 0)) }
+            for ref in steal.fenceRecent[source] ?? [] where ref.position <= best { blocks[key]!.remember(ref.id, ref.position) }
+        }
         let mine = blocks[key]!.position
-        if mine == best {
+        if mine == best || mutant == .skipTransfer {
+            steal.best = mine
             blocks[key]!.steal = steal
-            install(key, payload: nil, upTo: best)
+            install(key, payload: nil, upTo: mine)
         } else if let transfer = steal.transfer, transfer.upTo == best {
             blocks[key]!.steal = steal
             install(key, payload: transfer.payload, upTo: best)
@@ -257,7 +277,12 @@ extension NodeCore {
 
     mutating func onTransferRequest(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ have: LogPosition, _ upTo: LogPosition) {
         let state = blocks[key, default: BlockState()]
-        guard state.promised <= epoch, state.position == upTo else { return }
+        guard state.promised <= epoch else {
+            // A newer steal fenced this node: the asker's steal cannot finish; say so.
+            send(from, .fenced(key, epoch: epoch, position: state.position, transfer: nil, refusedFor: state.promised))
+            return
+        }
+        guard state.position == upTo else { return }
         send(from, .transferReply(key, epoch: epoch, transfer: .transfer(key, after: have, upTo: upTo), upTo: upTo))
     }
 
@@ -280,12 +305,16 @@ extension NodeCore {
         steal.phase = .installing
         blocks[key]!.steal = steal
         for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
-            send(node, .install(key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), upTo: upTo))
+            send(node, .install(
+                key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), upTo: upTo,
+                recent: blocks[key]!.recentRefs))
         }
         if tally.isComplete { activate(key) }
     }
 
-    mutating func onInstall(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition) {
+    mutating func onInstall(
+        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition, _ recent: [WriteRef]
+    ) {
         var state = blocks[key, default: BlockState()]
         guard epoch >= state.promised else {
             send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised))
@@ -293,6 +322,9 @@ extension NodeCore {
         }
         state.promised = epoch
         state.position = upTo
+        state.recent = [:]
+        state.recentOrder = []
+        for ref in recent where ref.position <= upTo { state.remember(ref.id, ref.position) }
         blocks[key] = state
         if let h = state.holding, h.epoch < epoch { stopHolding(key) }
         effects.append(.installTransfer(key, transfer, upTo: upTo))
@@ -364,7 +396,9 @@ extension NodeCore {
             effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
         case .installing:
             for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
-                send(node, .install(key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), upTo: steal.best))
+                send(node, .install(
+                    key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), upTo: steal.best,
+                    recent: blocks[key]!.recentRefs))
             }
             effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
         case .claiming, .activating:

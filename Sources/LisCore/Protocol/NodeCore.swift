@@ -18,6 +18,9 @@ public struct NodeCore: Sendable {
     public static let maxHops = 8
     public static let maxQueuedPerBlock = 4096
 
+    /// A protection switched off for the simulator's teeth tests; nil in every real node.
+    @_spi(Simulation) public var mutant: CoreMutant?
+
     var hlc = HybridLogicalClock()
     var blocks: [BlockKey: BlockState] = [:]
     var outgoing: [RequestID: Outgoing] = [:]

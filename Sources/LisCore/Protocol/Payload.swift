@@ -27,12 +27,16 @@ public enum Payload: Hashable, Sendable {
 
 /// One write to one block, as the holder orders it.
 public struct BlockWrite: Hashable, Sendable {
+    /// Names the client write across retries and redirects, so a holder applies it once even
+    /// when it arrives again after a steal adopted it (set by the node the client talks to).
+    public var id: RequestID?
     public var offset: UInt32
     public var length: UInt32
     /// Force unit access: durable on Q2 before the acknowledgement (NBD `FUA`).
     public var fua: Bool
     public var data: Payload
-    public init(offset: UInt32, length: UInt32, fua: Bool = false, data: Payload) {
+    public init(offset: UInt32, length: UInt32, fua: Bool = false, data: Payload, id: RequestID? = nil) {
+        self.id = id
         self.offset = offset
         self.length = length
         self.fua = fua
