@@ -94,6 +94,41 @@ public struct BlockModel: Model {
         return partitions
     }
 
+    /// Takes the pending operations out of the search where that keeps the verdict, because
+    /// each one left in can multiply the orders to try (it may take effect at any later time):
+    /// * a pending read constrains nothing, so it is dropped;
+    /// * a pending write whose version no completed read saw is dropped: whatever follows it
+    ///   up to the next write would have to read its version, so leaving it out changes nothing;
+    /// * a pending write whose version some completed read saw, when no other write in the
+    ///   block has that version (and it is not 0), must have taken effect before the first of
+    ///   those reads returned, so it becomes a completed write returning then — in explanations
+    ///   it shows as `write V → unknown` with that return.
+    public func simplify(_ partition: [Operation<Input, Output>]) -> [Operation<Input, Output>] {
+        var writesOfVersion: [Int: Int] = [:]
+        var firstReturnOfReadOf: [Int: Int] = [:]
+        for operation in partition {
+            switch (operation.input.action, operation.output, operation.returnTime) {
+            case (.write(let version), _, _):
+                writesOfVersion[version, default: 0] += 1
+            case (.read, .read(let version), let returnTime?):
+                firstReturnOfReadOf[version] = min(firstReturnOfReadOf[version] ?? returnTime, returnTime)
+            default:
+                break
+            }
+        }
+        return partition.compactMap { operation in
+            guard operation.isPending else { return operation }
+            guard case .write(let version) = operation.input.action else { return nil }
+            guard let deadline = firstReturnOfReadOf[version] else { return nil }
+            guard version != initialState, writesOfVersion[version] == 1 else { return operation }
+            var bounded = operation
+            // A read that returned before the write was called makes the history
+            // non-linearizable either way; the zero-length interval keeps it so.
+            bounded.returnTime = max(deadline, operation.callTime)
+            return bounded
+        }
+    }
+
     public func describe(partition: [Operation<Input, Output>]) -> String {
         partition.first.map { "block \($0.input.address)" } ?? "no block"
     }

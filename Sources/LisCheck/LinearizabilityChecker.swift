@@ -1,8 +1,9 @@
 /// Decides whether a history is linearizable with respect to a `Model`.
 ///
 /// The history is split with the model's `partition(_:)` (P-compositionality, Horn & Kroening
-/// 2015) and each partition is searched on its own, in order, with Wing & Gong's algorithm
-/// and Lowe's memoization (see `PartitionSearch`). The first non-linearizable partition
+/// 2015); each partition is rewritten by the model's `simplify(_:)` and searched on its own,
+/// in order, with Wing & Gong's algorithm and Lowe's memoization (see `PartitionSearch`),
+/// after an order-free pre-check once the search struggles. The first non-linearizable partition
 /// decides the verdict; partitions whose search hits a bound make the verdict `.unknown`
 /// unless another partition is non-linearizable. The checker is deterministic: the only
 /// outside input is the caller's `isPastDeadline`.
@@ -30,8 +31,9 @@ public enum LinearizabilityChecker {
             CheckResult(verdict: verdict, operationCount: history.count, partitionCount: partitions.count, steps: steps)
         }
 
-        for (index, operations) in partitions.enumerated() {
-            let name = "partition \(index) (\(model.describe(partition: operations)))"
+        for (index, partition) in partitions.enumerated() {
+            let name = "partition \(index) (\(model.describe(partition: partition)))"
+            let operations = model.simplify(partition)
             if let isPastDeadline = limits.isPastDeadline, isPastDeadline() {
                 unknowns.append("\(name): deadline passed before its search")
                 break

@@ -5,8 +5,9 @@
 /// 1993). It memoizes (set of operations taken, state) pairs, so `State` MUST be a value whose
 /// equality means "the future behaves the same" (Lowe 2017) — include nothing else in it.
 ///
-/// `step` MUST be a pure function: the checker calls it many times with the same arguments
-/// and backtracks by discarding its results.
+/// `step` MUST be a pure, total function: the checker calls it many times with the same
+/// arguments, backtracks by discarding its results, and (in an order-free pre-check) applies
+/// operations to states reached by any sequence of the partition's operations.
 public protocol Model: Sendable {
     /// What a client asks.
     associatedtype Input: Sendable
@@ -29,6 +30,13 @@ public protocol Model: Sendable {
     /// MUST be deterministic (it names partitions in verdicts).
     func partition(_ history: [Operation<Input, Output>]) -> [[Operation<Input, Output>]]
 
+    /// Rewrites one partition, before it is searched, into a history with the same verdict
+    /// that is cheaper to search — typically by dropping pending operations that cannot
+    /// matter, or by bounding when a pending operation must have taken effect. It MUST keep
+    /// the verdict exactly; explanations cite the rewritten operations. The default keeps
+    /// the partition as it is.
+    func simplify(_ partition: [Operation<Input, Output>]) -> [Operation<Input, Output>]
+
     /// A short name for a partition in explanations, e.g. `vm1/7`.
     func describe(partition: [Operation<Input, Output>]) -> String
 
@@ -43,6 +51,8 @@ extension Model {
     public func partition(_ history: [Operation<Input, Output>]) -> [[Operation<Input, Output>]] {
         history.isEmpty ? [] : [history]
     }
+
+    public func simplify(_ partition: [Operation<Input, Output>]) -> [Operation<Input, Output>] { partition }
 
     public func describe(partition: [Operation<Input, Output>]) -> String { "all operations" }
 

@@ -231,6 +231,17 @@ import Testing
         #expect(try checkBlocks(failed.replacing("\"fail\"", with: "\"info\"")) == .linearizable)
     }
 
+    @Test func timedOutBlockWriteCannotBeReadBeforeItWasCalled() throws {
+        let history = """
+            {"process": "c2", "type": "invoke", "op": "read", "volume": "v", "block": 0}
+            {"process": "c2", "type": "ok", "value": 5}
+            {"process": "c1", "type": "invoke", "op": "write", "volume": "v", "block": 0, "value": 5}
+            {"process": "c1", "type": "info"}
+            """
+        #expect(try checkBlocks(history).isNotLinearizable)
+        #expect(LinearizabilityChecker.check(model: PlainBlockModel(), history: try LisHistory.parse(history)).isNotLinearizable)
+    }
+
     @Test func readOfAValueNobodyWroteIsExplainedByTheOrderFreePrecheck() throws {
         // Many concurrent writes make the search try many orders before the pre-check runs.
         var script = (0..<8).map { "\($0) :invoke :write \($0 + 1)" }
