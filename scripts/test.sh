@@ -58,5 +58,19 @@ sys.exit(0 if caught else 1)
 PY
 done
 
+echo "== the SPIN model of the steal (exhaustive), its mutants and the rules it found"
+scripts/spin-check.sh | grep -v '^      '
+
+echo "== the linearizability checker against Jepsen's reference verdicts"
+.build/release/lis check jepsen ../shared/testdata/jepsen-etcd/*.log > "$sim" || true
+python3 - "$sim" ../shared/testdata/jepsen-etcd/verdicts.txt <<'PY'
+import sys
+got = dict(line.split()[:2] for line in open(sys.argv[1]) if line.strip())
+want = dict(line.split()[:2] for line in open(sys.argv[2]) if line.strip())
+agree = sum(1 for f, v in want.items() if got.get("../shared/testdata/jepsen-etcd/" + f) == v)
+print(f"lis check jepsen: {agree} of {len(want)} reference verdicts agree")
+sys.exit(0 if agree == len(want) == 70 else 1)
+PY
+
 total=$(grep -oE 'Test run with [0-9]+ tests' "$log" | grep -oE '[0-9]+' | head -n 1)
 echo "swift test: $total passed, 0 failed"

@@ -369,7 +369,7 @@ public final class Simulation {
         case .forwardReply(let request, .read(let payload)):
             guard case .read(_, _, let length) = payload else { return (message, header) }
             return (.forwardReply(request, .read(resolveRead(n, payload))), header + Int(length))
-        case .accept(_, _, let write), .replicate(_, _, let write):
+        case .accept(_, _, _, let write), .replicate(_, _, let write):
             return (message, header + Int(write.length))
         case .fenced(let key, let epoch, let position, .some(let payload), let refused, let recent):
             let (resolved, bytes) = resolveTransfer(n, payload)

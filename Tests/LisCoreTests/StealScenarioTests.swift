@@ -195,6 +195,40 @@ import Testing
         #expect(nyc.position(Self.key) == LogPosition(epoch: .zero, version: 2))
     }
 
+    /// A holder that restarts may have lost acknowledged writes it had not synced, and another
+    /// copy may hold them at the positions it would reuse. It takes a new epoch first.
+    @Test func aRestartedHolderTakesANewEpochBeforeServing() {
+        var (nyc, _) = Self.cluster()
+        nyc.restore(promises: [:], positions: [Self.key: LogPosition(epoch: .zero, version: 1)], restarted: true)
+        let out = nyc.step(.client(1, Self.key, Self.write(2)), now: .ms(1), wallMs: 1)
+        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "not served at the old epoch")
+        guard case .compareAndSet(_, nil, let claim)? = Self.hiveCalls(out).first?.1 else {
+            Issue.record("expected a claim of epoch 1")
+            return
+        }
+        #expect(claim.holder == Self.nyc && claim.epoch == Epoch(1))
+        // Its own region's Q2 is itself: the claim confirmed, it installs its copy and activates.
+        let fenced = nyc.step(.hive(Self.hiveCalls(out)[0].0, .swapped(Self.key, ok: true, current: claim)), now: .ms(2), wallMs: 2)
+        guard case .compareAndSet(_, _, let active)? = Self.hiveCalls(fenced).first?.1 else {
+            Issue.record("expected the activation")
+            return
+        }
+        let served = nyc.step(.hive(Self.hiveCalls(fenced)[0].0, .swapped(Self.key, ok: true, current: active)), now: .ms(3), wallMs: 3)
+        #expect(served.contains(.reply(1, .written(LogPosition(epoch: Epoch(1), version: 2)))), "the write, at a new epoch")
+    }
+
+    @Test func anAcceptAfterAHoleIsRefused() {
+        var (nyc, _) = Self.cluster()
+        // Sydney holds the block (epoch 3) and its accept of version 1 to New York was lost.
+        let v2 = BlockWrite(offset: 0, length: 4096, data: .bytes([2]))
+        let accept = PeerEnvelope(
+            from: Self.sydney, hlc: .zero,
+            message: .accept(Self.key, position: LogPosition(epoch: Epoch(3), version: 2), previous: LogPosition(epoch: Epoch(3), version: 1), write: v2))
+        let out = nyc.step(.peer(accept), now: .ms(1), wallMs: 1)
+        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "a copy with a hole must not look complete")
+        #expect(nyc.position(Self.key) == .empty)
+    }
+
     @Test func aFencedHolderRefusesTheStaleEpoch() {
         var (nyc, _) = Self.cluster()
         let t = Instant.ms(1)
@@ -209,7 +243,9 @@ import Testing
         // A write at the old epoch is refused, naming the promise.
         let stale = PeerEnvelope(
             from: Self.sydney, hlc: .zero,
-            message: .accept(Self.key, position: LogPosition(epoch: Epoch(1), version: 2), write: BlockWrite(offset: 0, length: 4096, data: .bytes([2]))))
+            message: .accept(
+                Self.key, position: LogPosition(epoch: Epoch(1), version: 2), previous: LogPosition(epoch: .zero, version: 1),
+                write: BlockWrite(offset: 0, length: 4096, data: .bytes([2]))))
         let out = nyc.step(.peer(stale), now: t, wallMs: 1)
         #expect(Self.sent(out).map(\.1.message) == [.accepted(Self.key, position: LogPosition(epoch: Epoch(1), version: 2), ok: false, promised: Epoch(2))])
         #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "nothing stale is stored")

@@ -37,8 +37,10 @@ public enum PeerMessage: Hashable, Sendable {
     /// A client operation forwarded to the node believed to hold the block.
     case forward(ForwardedOp)
     case forwardReply(RequestID, ForwardResult)
-    /// Holder → Q2 member: store this write at `position` (Paxos phase 2a).
-    case accept(BlockKey, position: LogPosition, write: BlockWrite)
+    /// Holder → Q2 member: store this write at `position` (Paxos phase 2a). `previous` is the
+    /// holder's entry before it: an acceptor whose copy does not end there does not store it
+    /// (log matching, as in Raft), so a copy at position p always has the holder's log up to p.
+    case accept(BlockKey, position: LogPosition, previous: LogPosition, write: BlockWrite)
     /// Q2 member → holder: stored (`ok`), or refused because it promised `promised`.
     case accepted(BlockKey, position: LogPosition, ok: Bool, promised: Epoch)
     /// Stealer → last active Q2: promise `epoch` and stop accepting older ones (phase 1a).

@@ -87,6 +87,16 @@ extension NodeCore {
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
         var state = blocks[key, default: BlockState()]
+        // A node that restarted may have lost writes it acknowledged but had not synced, so
+        // the positions after its copy may exist elsewhere with other writes. It never resumes
+        // a term: it takes a new epoch through Hive first (a steal from itself), and the
+        // positions it assigns are new (found by the SPIN model, model/README.md).
+        if restarted, state.holding == nil, state.steal == nil, let rec = record(key), rec.holder == id, rec.state == .active,
+            rec.epoch >= state.promised
+        {
+            startSteal(key, reason: "restarted: a new epoch before serving again")
+            return false
+        }
         if state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
             let home = map.homeRecord(of: key), home.holder == id
         {
@@ -94,15 +104,6 @@ extension NodeCore {
             state.lastHeld = .zero
             blocks[key] = state
             effects.append(.event(.holding(key, .zero)))
-        }
-        // After a restart: Hive names this node the active holder and it promised nothing newer.
-        if state.holding == nil, state.steal == nil, let route = state.route, route.holder == id, route.state == .active,
-            route.epoch == state.promised
-        {
-            state.holding = Holding(epoch: route.epoch, quorumRegions: route.quorumRegions)
-            state.lastHeld = route.epoch
-            blocks[key] = state
-            effects.append(.event(.holding(key, route.epoch)))
         }
         guard let holding = state.holding,
             holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
@@ -128,6 +129,7 @@ extension NodeCore {
             }
             return
         }
+        let previous = state.position
         let position = LogPosition(epoch: holding.epoch, version: state.position.version + 1)
         state.position = position
         state.remember(write.id, position)
@@ -135,7 +137,7 @@ extension NodeCore {
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id, region: region)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
-            send(node, .accept(key, position: position, write: write))
+            send(node, .accept(key, position: position, previous: previous, write: write))
         }
         if tally.isComplete {
             blocks[key] = state
@@ -176,10 +178,17 @@ extension NodeCore {
 
     // MARK: Acceptor side
 
-    mutating func onAccept(_ from: NodeID, _ key: BlockKey, _ position: LogPosition, _ write: BlockWrite) {
+    mutating func onAccept(_ from: NodeID, _ key: BlockKey, _ position: LogPosition, _ previous: LogPosition, _ write: BlockWrite) {
         var state = blocks[key, default: BlockState()]
         guard position.epoch >= state.promised || mutant == .acceptStaleEpoch else {
             blocks[key] = state
+            send(from, .accepted(key, position: position, ok: false, promised: state.promised))
+            return
+        }
+        // Log matching: store only right after the holder's previous entry (a lost accept
+        // leaves a hole, and a copy with a hole must never look complete to a stealer). A
+        // copy already at `position` answers again (a duplicate).
+        if state.position != previous && state.position != position && mutant != .acceptStaleEpoch {
             send(from, .accepted(key, position: position, ok: false, promised: state.promised))
             return
         }

@@ -6,7 +6,7 @@ extension NodeCore {
         switch message {
         case .forward(let op): onForward(from, op)
         case .forwardReply(let request, let result): onForwardReply(from, request, result)
-        case .accept(let key, let position, let write): onAccept(from, key, position, write)
+        case .accept(let key, let position, let previous, let write): onAccept(from, key, position, previous, write)
         case .accepted(let key, let position, let ok, let promised): onAccepted(from, key, position, ok: ok, promised: promised)
         case .fence(let key, let epoch, let have): onFence(from, key, epoch, have)
         case .fenced(let key, let epoch, let position, let transfer, let refusedFor, let recent):

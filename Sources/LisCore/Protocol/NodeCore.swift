@@ -22,6 +22,8 @@ public struct NodeCore: Sendable {
     @_spi(Simulation) public var mutant: CoreMutant?
 
     var hlc = HybridLogicalClock()
+    /// This node ran before with the same storage: it never resumes a term it held.
+    var restarted = false
     var blocks: [BlockKey: BlockState] = [:]
     var outgoing: [RequestID: Outgoing] = [:]
     var hiveCalls: [HiveCallID: BlockKey] = [:]
@@ -88,8 +90,10 @@ public struct NodeCore: Sendable {
     }
 
     /// What a node recovered from its own storage when it restarts: its durable promises and
-    /// the positions of its copies. Call before the first step.
-    public mutating func restore(promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition]) {
+    /// the positions of its copies. Call before the first step. A node that ran before
+    /// (`restarted`) takes a new epoch for each block it held before serving it again.
+    public mutating func restore(promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition], restarted: Bool) {
+        self.restarted = restarted
         for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
         for (key, position) in positions { blocks[key, default: BlockState()].position = position }
     }

@@ -37,7 +37,8 @@ public actor NodeRuntime {
     var commands: [UInt64: PendingCommand] = [:]
     var parts: [ClientRequestID: Part] = [:]
     var nextID: UInt64 = 1
-    /// Write data held for the core as `Payload.external`, released after the step.
+    /// Write data held for the core as `Payload.external` (handle = the part's id), released
+    /// when the part is answered: a write may wait (a steal in progress) before it is stored.
     var external: [UInt64: ByteBuffer] = [:]
     var inputs: Deque<NodeInput> = []
     var stepping = false
@@ -78,7 +79,6 @@ public actor NodeRuntime {
         while let next = inputs.popFirst() {
             apply(core.step(next, now: now(), wallMs: wallMs()))
         }
-        external.removeAll(keepingCapacity: true)
     }
 
     // MARK: NBD commands
@@ -154,7 +154,7 @@ public actor NodeRuntime {
         case .persistWrite(let key, let position, let write, let durable):
             guard failure == nil else { return }
             if case .external(let handle) = write.data {
-                guard let data = external[handle] else { preconditionFailure("write data \(handle) was released early") }
+                guard let data = external[handle] else { preconditionFailure("write data \(handle) was released before it was stored") }
                 try data.withUnsafeReadableBytes { bytes in
                     try store.write(key, offsetInBlock: write.offset, bytes: bytes, at: position, durable: durable)
                 }
@@ -192,6 +192,7 @@ public actor NodeRuntime {
     }
 
     private func reply(_ id: ClientRequestID, _ result: ClientResult) {
+        external[id] = nil
         guard let part = parts.removeValue(forKey: id), var command = commands[part.command] else { return }
         switch result {
         case .written, .flushed:

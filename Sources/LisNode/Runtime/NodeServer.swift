@@ -52,7 +52,9 @@ public enum NodeServer {
         var core = NodeCore(
             id: nodeID, map: ClusterMap(nodes: [(nodeID, settings.region)], volumes: volumes) { _, _ in 0.5 },
             migration: settings.migration, policy: settings.policy)
-        core.restore(promises: recovered.promises, positions: recovered.positions)
+        // A data directory with any log record has run a node before: it may have acknowledged
+        // writes it lost in a crash, so its blocks take new epochs before it serves them.
+        core.restore(promises: recovered.promises, positions: recovered.positions, restarted: recovered.records > 0)
 
         // One event loop serves NBD and owns the core: no locks and no hops on the I/O path.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
