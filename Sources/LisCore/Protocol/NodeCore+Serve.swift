@@ -192,6 +192,8 @@ extension NodeCore {
             send(from, .accepted(key, position: position, ok: false, promised: state.promised))
             return
         }
+        // Accepting an epoch promises it; the promise is durable before the answer.
+        if position.epoch > state.promised { effects.append(.persistPromise(key, position.epoch)) }
         state.promised = max(state.promised, position.epoch)
         blocks[key] = state
         if let h = state.holding, h.epoch < position.epoch { stopHolding(key) }

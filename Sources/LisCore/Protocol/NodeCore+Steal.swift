@@ -320,6 +320,7 @@ extension NodeCore {
             send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised))
             return
         }
+        if epoch > state.promised { effects.append(.persistPromise(key, epoch)) }
         state.promised = epoch
         state.position = upTo
         state.recent = [:]
