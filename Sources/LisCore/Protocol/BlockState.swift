@@ -1,3 +1,5 @@
+import DequeModule
+
 /// Who waits for the answer to an operation a holder serves.
 enum ReplyTarget: Hashable, Sendable {
     case client(ClientRequestID)
@@ -85,7 +87,7 @@ struct BlockState: Sendable {
     /// The newest client writes in this node's copy (bounded): a write that arrives again is
     /// answered with its position instead of being applied twice.
     var recent: [RequestID: LogPosition] = [:]
-    var recentOrder: [RequestID] = []
+    var recentOrder: Deque<RequestID> = []
     static let recentLimit = 256
 
     mutating func remember(_ id: RequestID?, _ position: LogPosition) {
@@ -101,7 +103,7 @@ struct BlockState: Sendable {
     /// Forgets writes past `position` (entries the copy no longer has).
     mutating func forgetAfter(_ position: LogPosition) {
         recent = recent.filter { $0.value.version <= position.version }
-        recentOrder = recentOrder.filter { recent[$0] != nil }
+        recentOrder = Deque(recentOrder.filter { recent[$0] != nil })
     }
 
     var recentRefs: [WriteRef] {

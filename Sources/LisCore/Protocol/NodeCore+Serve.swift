@@ -197,8 +197,9 @@ extension NodeCore {
         state.promised = max(state.promised, position.epoch)
         blocks[key] = state
         if let h = state.holding, h.epoch < position.epoch { stopHolding(key) }
+        // Only a copy that reached past this position holds entries that are now gone.
+        if blocks[key]!.position.version >= position.version { blocks[key]!.forgetAfter(position) }
         blocks[key]!.position = position
-        blocks[key]!.forgetAfter(position)
         blocks[key]!.remember(write.id, position)
         effects.append(.persistWrite(key, position, write, durable: write.fua))
         send(from, .accepted(key, position: position, ok: true, promised: position.epoch))
