@@ -369,7 +369,7 @@ public final class Simulation {
         case .forwardReply(let request, .read(let payload)):
             guard case .read(_, _, let length) = payload else { return (message, header) }
             return (.forwardReply(request, .read(resolveRead(n, payload))), header + Int(length))
-        case .accept(_, _, _, let write), .replicate(_, _, let write):
+        case .accept(_, _, _, let write), .replicate(_, _, _, let write):
             return (message, header + Int(write.length))
         case .fenced(let key, let epoch, let position, .some(let payload), let refused, let recent):
             let (resolved, bytes) = resolveTransfer(n, payload)
@@ -384,9 +384,12 @@ public final class Simulation {
             let (resolved, bytes) = resolveTransfer(n, payload)
             pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
             return (.transferReply(key, epoch: epoch, transfer: resolved, upTo: upTo), header + bytes)
-        case .install(let key, let epoch, let payload, let upTo, let recent):
+        case .install(let key, let epoch, let payload, let after, let upTo, let recent):
             let (resolved, bytes) = resolveTransfer(n, payload)
-            return (.install(key, epoch: epoch, transfer: resolved, upTo: upTo, recent: recent), header + bytes + 24 * recent.count)
+            return (
+                .install(key, epoch: epoch, transfer: resolved, after: after, upTo: upTo, recent: recent),
+                header + bytes + 24 * recent.count
+            )
         default:
             return (message, header)
         }

@@ -140,7 +140,7 @@ import Testing
         _ = nyc.step(.client(2, Self.key, Self.write(2)), now: t, wallMs: 0)
         let v1 = LogPosition(epoch: .zero, version: 1)
         let v2 = LogPosition(epoch: .zero, version: 2)
-        let copy = PeerEnvelope(from: Self.nyc, hlc: .zero, message: .replicate(Self.key, position: v1, write: BlockWrite(offset: 4096, length: 4096, data: .bytes([1]))))
+        let copy = PeerEnvelope(from: Self.nyc, hlc: .zero, message: .replicate(Self.key, position: v1, previous: .empty, write: BlockWrite(offset: 4096, length: 4096, data: .bytes([1]))))
         _ = sydney.step(.peer(copy), now: t, wallMs: 0)
         #expect(sydney.position(Self.key) == v1)
 
@@ -200,8 +200,14 @@ import Testing
     @Test func aRestartedHolderTakesANewEpochBeforeServing() {
         var (nyc, _) = Self.cluster()
         nyc.restore(promises: [:], positions: [Self.key: LogPosition(epoch: .zero, version: 1)], restarted: true)
-        let out = nyc.step(.client(1, Self.key, Self.write(2)), now: .ms(1), wallMs: 1)
-        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "not served at the old epoch")
+        let asked = nyc.step(.client(1, Self.key, Self.write(2)), now: .ms(1), wallMs: 1)
+        #expect(!asked.contains { if case .persistWrite = $0 { true } else { false } }, "not served at the old epoch")
+        // Its memory of where blocks live is gone: it asks Hive first (the block never moved).
+        guard let lookup = Self.hiveCalls(asked).first, case .get = lookup.1 else {
+            Issue.record("expected a Hive lookup first")
+            return
+        }
+        let out = nyc.step(.hive(lookup.0, .record(Self.key, nil)), now: .ms(1), wallMs: 1)
         guard case .compareAndSet(_, nil, let claim)? = Self.hiveCalls(out).first?.1 else {
             Issue.record("expected a claim of epoch 1")
             return

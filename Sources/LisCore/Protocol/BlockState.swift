@@ -19,6 +19,8 @@ struct Holding: Sendable {
         var reply: ReplyTarget
         var write: BlockWrite
         var position: LogPosition
+        /// The holder's entry before this one (an accept carries it for log matching).
+        var previous: LogPosition
         var startedAt: Instant
         /// Replies owed to copies of the same write that arrived while it was pending.
         var extraReplies: [ReplyTarget] = []
@@ -33,6 +35,24 @@ struct Holding: Sendable {
     var quorumRegions: [RegionID]
     var pendingWrites: [Version: PendingWrite] = [:]
     var pendingReads: [UInt64: PendingRead] = [:]
+    /// What this holder knows of each other copy (Q2 members and async copies): the copy has
+    /// the holder's log up to this position. Unknown copies are asked (`probeCopy`).
+    var copies: [NodeID: LogPosition] = [:]
+    /// Copies asked where they are, with the committed position when asked: a copy that
+    /// answers below it lost messages (links are FIFO, so every write sent before the question
+    /// arrived before it) and gets what it lacks.
+    var asked: [NodeID: LogPosition] = [:]
+    /// When a repair was last sent to a copy, so a burst of refusals sends one.
+    var repairSentAt: [NodeID: Instant] = [:]
+    var quorumResendArmed = false
+    var repairArmed = false
+
+    /// The newest position every write up to which is on Q2: the holder's own position when
+    /// nothing is pending.
+    func committed(_ own: LogPosition) -> LogPosition {
+        guard let first = pendingWrites.keys.min() else { return own }
+        return pendingWrites[first]!.previous
+    }
 }
 
 /// A steal this node runs for a block (DESIGN §3 steps 1–4).
@@ -61,6 +81,10 @@ struct Steal: Sendable {
     var transfer: (payload: Payload, upTo: LogPosition)?
     var best: LogPosition = .empty
     var installTally: QuorumTally?
+    /// Where each Q2 member's copy is after the install (the new holding starts from these).
+    var copies: [NodeID: LogPosition] = [:]
+    /// A policy's steal retries once when Hive's record was newer than this node's cache; a
+    /// steal that only renews this node's own claim (restart, takeover) does not.
     var casRetries = 1
 }
 
@@ -72,6 +96,11 @@ struct BlockState: Sendable {
     var position: LogPosition = .empty
     /// The newest lease record seen from Hive (responses and watch); nil: none seen.
     var route: LeaseRecord?
+    /// When `route` last changed: a claim that stays `stealing` too long is taken over.
+    var routeSince: Instant?
+    /// Hive was asked about this block since this node started (a restarted node's memory of
+    /// where blocks live is gone; it asks before it renews a claim).
+    var hiveChecked = false
     /// A newer holder learned from a fence or a redirect, before Hive says so.
     var hint: (holder: NodeID, epoch: Epoch)?
     var holding: Holding?
@@ -121,10 +150,16 @@ struct Outgoing: Sendable {
     var issuedAt: Instant
     var target: NodeID
     var hops: Int
+    /// Sends so far that met no answer (a lost message, a holder that crashed).
+    var attempt = 0
 }
 
 /// A client flush waiting for a majority of every involved region to sync.
 struct PendingFlush: Sendable {
     var client: ClientRequestID
     var tally: QuorumTally
+    var nodes: [NodeID]
+    /// A majority synced; the answer waits for every earlier flush (NBD: a flush covers every
+    /// write completed before it, and an earlier flush may be the one that syncs them).
+    var done = false
 }

@@ -75,5 +75,8 @@ public struct QuorumTally: Sendable, Equatable {
         return isComplete
     }
 
+    /// Whether this node's reply is already counted.
+    public func contains(_ node: NodeID) -> Bool { have.values.contains { $0.contains(node) } }
+
     public var isComplete: Bool { needed.allSatisfy { (region, n) in (have[region]?.count ?? 0) >= n } }
 }

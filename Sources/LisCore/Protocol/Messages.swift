@@ -41,7 +41,8 @@ public enum PeerMessage: Hashable, Sendable {
     /// holder's entry before it: an acceptor whose copy does not end there does not store it
     /// (log matching, as in Raft), so a copy at position p always has the holder's log up to p.
     case accept(BlockKey, position: LogPosition, previous: LogPosition, write: BlockWrite)
-    /// Q2 member → holder: stored (`ok`), or refused because it promised `promised`.
+    /// Q2 member → holder: stored (`ok`: its copy has the holder's log up to `position`), or
+    /// refused: it promised `promised`, or its copy does not end at `previous` (a hole).
     case accepted(BlockKey, position: LogPosition, ok: Bool, promised: Epoch)
     /// Stealer → last active Q2: promise `epoch` and stop accepting older ones (phase 1a).
     /// `have` is the stealer's own copy, so the old holder can send only what it lacks.
@@ -54,11 +55,18 @@ public enum PeerMessage: Hashable, Sendable {
     /// Stealer → any up-to-date copy: send what I lack (when the old holder did not answer).
     case transferRequest(BlockKey, epoch: Epoch, have: LogPosition, upTo: LogPosition)
     case transferReply(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition)
-    /// Stealer → its own Q2: make the transferred block durable under `epoch`.
-    case install(BlockKey, epoch: Epoch, transfer: Payload, upTo: LogPosition, recent: [WriteRef] = [])
-    case installed(BlockKey, epoch: Epoch, ok: Bool, promised: Epoch)
+    /// Stealer → its own Q2: make the transferred block durable under `epoch`. Also holder →
+    /// a copy that lags (repair): the same message, with the holder's log after the copy's.
+    /// A copy already at or past `upTo` in the same epoch keeps what it has.
+    case install(BlockKey, epoch: Epoch, transfer: Payload, after: LogPosition, upTo: LogPosition, recent: [WriteRef] = [])
+    /// The answer to an install: `position` is the copy's position afterwards.
+    case installed(BlockKey, epoch: Epoch, ok: Bool, promised: Epoch, position: LogPosition)
+    /// Holder → a copy whose position it does not know (repair): where is your copy?
+    case probeCopy(BlockKey, epoch: Epoch)
+    case copyAt(BlockKey, epoch: Epoch, position: LogPosition, promised: Epoch)
     /// Holder → one node in every other region: a committed write, in order (async copy).
-    case replicate(BlockKey, position: LogPosition, write: BlockWrite)
+    /// `previous` as in `accept`: a copy applies it only right after the holder's entry before.
+    case replicate(BlockKey, position: LogPosition, previous: LogPosition, write: BlockWrite)
     /// Holder → Q2: confirm no newer epoch was promised, so a read is not stale.
     case readCheck(BlockKey, epoch: Epoch, nonce: UInt64)
     case readChecked(BlockKey, epoch: Epoch, nonce: UInt64, ok: Bool)

@@ -51,7 +51,7 @@ extension NodeCore {
             let request = RequestID(origin: id, seq: nextSeq)
             nextSeq += 1
             outgoing[request] = Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops)
-            send(holder, .forward(ForwardedOp(id: request, key: key, op: queued.op)))
+            sendForward(request)
             if queued.op.isWrite, let factor = policy.highestFactor {
                 effects.append(.armTimer(.slowWrite(request), at: now + .ms(factor * local.expectedMs)))
             }
@@ -87,17 +87,8 @@ extension NodeCore {
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
         var state = blocks[key, default: BlockState()]
-        // A node that restarted may have lost writes it acknowledged but had not synced, so
-        // the positions after its copy may exist elsewhere with other writes. It never resumes
-        // a term: it takes a new epoch through Hive first (a steal from itself), and the
-        // positions it assigns are new (found by the SPIN model, model/README.md).
-        if restarted, state.holding == nil, state.steal == nil, let rec = record(key), rec.holder == id, rec.state == .active,
-            rec.epoch >= state.promised
-        {
-            startSteal(key, reason: "restarted: a new epoch before serving again")
-            return false
-        }
-        if state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
+        if state.holding == nil, state.steal == nil, renewOwnClaim(key) { return false }
+        if !restarted, state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
             let home = map.homeRecord(of: key), home.holder == id
         {
             state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions)
@@ -112,6 +103,25 @@ extension NodeCore {
         case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
         }
+        return true
+    }
+
+    /// Hive names this node as the block's holder but it does not serve it and runs no steal:
+    /// it restarted (and may have lost writes it acknowledged but had not synced, so it must
+    /// never resume a term and reuse its positions — found by the SPIN model), it crashed or
+    /// gave up during its own steal, or Hive's answer to its activation was lost. It takes a
+    /// new epoch through Hive (a steal from itself), which fences the last active Q2 as any
+    /// steal does. A restarted node asks Hive first: its memory of where blocks live is gone.
+    /// Returns whether a steal started.
+    mutating func renewOwnClaim(_ key: BlockKey) -> Bool {
+        let state = blocks[key, default: BlockState()]
+        guard let rec = record(key), rec.holder == id, rec.epoch >= state.promised else { return false }
+        if restarted {
+            guard state.hiveChecked else { return false }
+        } else if rec.state == .active && state.route == nil && state.promised == .zero {
+            return false  // never moved: the home node takes it up lazily at epoch 0
+        }
+        startSteal(key, reason: rec.state == .stealing ? "renewing this node's stalled claim" : "restarted: a new epoch before serving again", renewing: true)
         return true
     }
 
@@ -141,23 +151,59 @@ extension NodeCore {
         }
         if tally.isComplete {
             blocks[key] = state
-            commit(key, position, write, target)
+            commit(key, position, previous: previous, write, target)
         } else if mutant == .ackBeforeQuorum {
             blocks[key] = state
-            commit(key, position, write, target)
+            commit(key, position, previous: previous, write, target)
         } else {
             state.holding!.pendingWrites[position.version] = Holding.PendingWrite(
-                tally: tally, reply: target, write: write, position: position, startedAt: now)
+                tally: tally, reply: target, write: write, position: position, previous: previous, startedAt: now)
             blocks[key] = state
+            armQuorumResend(key)
         }
     }
 
+    mutating func armQuorumResend(_ key: BlockKey) {
+        guard let holding = blocks[key]?.holding, !holding.quorumResendArmed else { return }
+        blocks[key]!.holding!.quorumResendArmed = true
+        effects.append(.armTimer(.quorumResend(key, holding.epoch), at: now + .ms(retryMs)))
+    }
+
+    /// Accepts and read checks may be lost, or their answers: ask the Q2 members that have not
+    /// answered again, until the write or read completes or this node stops holding.
+    mutating func resendQuorum(_ key: BlockKey, _ epoch: Epoch) {
+        guard var holding = blocks[key]?.holding, holding.epoch == epoch else { return }
+        holding.quorumResendArmed = false
+        blocks[key]!.holding = holding
+        guard !holding.pendingWrites.isEmpty || !holding.pendingReads.isEmpty else { return }
+        let members = map.nodes(inRegions: holding.quorumRegions).filter { $0 != id }
+        for v in holding.pendingWrites.keys.sorted() {
+            let p = holding.pendingWrites[v]!
+            for node in members where !p.tally.contains(node) {
+                send(node, .accept(key, position: p.position, previous: p.previous, write: p.write))
+            }
+        }
+        for nonce in holding.pendingReads.keys.sorted() {
+            for node in members where !holding.pendingReads[nonce]!.tally.contains(node) {
+                send(node, .readCheck(key, epoch: epoch, nonce: nonce))
+            }
+        }
+        armQuorumResend(key)
+    }
+
     /// The write is on Q2: acknowledge it and stream it to the other allowed regions.
-    mutating func commit(_ key: BlockKey, _ position: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
+    mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         reply(target, .written(position))
-        guard let volume = volume(key), let holding = blocks[key]?.holding else { return }
-        for other in map.regions where !holding.quorumRegions.contains(other) && volume.allows(other) {
-            if let node = map.homeNode(of: other) { send(node, .replicate(key, position: position, write: write)) }
+        guard let holding = blocks[key]?.holding else { return }
+        for node in asyncCopies(key, holding) { send(node, .replicate(key, position: position, previous: previous, write: write)) }
+        armRepair(key)
+    }
+
+    /// One node in every other region the volume allows: they get committed writes in order.
+    func asyncCopies(_ key: BlockKey, _ holding: Holding) -> [NodeID] {
+        guard let volume = volume(key) else { return [] }
+        return map.regions.compactMap { other in
+            holding.quorumRegions.contains(other) || !volume.allows(other) ? nil : map.homeNode(of: other)
         }
     }
 
@@ -174,6 +220,7 @@ extension NodeCore {
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
             send(node, .readCheck(key, epoch: holding.epoch, nonce: nonce))
         }
+        armQuorumResend(key)
     }
 
     // MARK: Acceptor side
@@ -185,10 +232,16 @@ extension NodeCore {
             send(from, .accepted(key, position: position, ok: false, promised: state.promised))
             return
         }
+        // A copy already at or past this position in the same epoch has the holder's log up to
+        // it (log matching): a duplicate or a resend; say where the copy is.
+        if state.position.epoch == position.epoch, state.position.version >= position.version, mutant != .acceptStaleEpoch {
+            send(from, .accepted(key, position: state.position, ok: true, promised: state.promised))
+            return
+        }
         // Log matching: store only right after the holder's previous entry (a lost accept
         // leaves a hole, and a copy with a hole must never look complete to a stealer). A
         // copy already at `position` answers again (a duplicate).
-        if state.position != previous && state.position != position && mutant != .acceptStaleEpoch {
+        if state.position != previous && mutant != .acceptStaleEpoch {
             send(from, .accepted(key, position: position, ok: false, promised: state.promised))
             return
         }
@@ -206,22 +259,101 @@ extension NodeCore {
     }
 
     mutating func onAccepted(_ from: NodeID, _ key: BlockKey, _ position: LogPosition, ok: Bool, promised: Epoch) {
-        guard var holding = blocks[key]?.holding, holding.epoch == position.epoch else { return }
+        guard let holding = blocks[key]?.holding, holding.epoch == position.epoch else { return }
         guard ok else {
+            // A newer epoch: this term is over. A hole: the copy missed accepts; repair it.
+            if promised > holding.epoch { learnPromise(key, promised) } else { repairCopy(key, from) }
+            return
+        }
+        copyReached(key, from, position, exact: false)
+    }
+
+    /// A copy has this holder's log up to `position` (log matching: an accept is stored only
+    /// right after its previous entry, an install makes the copy the holder's log): it counts
+    /// for every pending write up to there. Writes complete in order, since a copy that has a
+    /// write has every earlier one.
+    mutating func copyReached(_ key: BlockKey, _ from: NodeID, _ position: LogPosition, exact: Bool) {
+        guard var holding = blocks[key]?.holding else { return }
+        if exact || holding.copies[from].map({ $0 < position }) ?? true { holding.copies[from] = position }
+        blocks[key]!.holding = holding
+        guard position.epoch == holding.epoch else { return }
+        for v in holding.pendingWrites.keys.sorted() where v <= position.version {
+            guard var pending = blocks[key]!.holding!.pendingWrites[v] else { continue }
+            pending.tally.add(from, region: map.region(of: from))
+            guard pending.tally.isComplete else {
+                blocks[key]!.holding!.pendingWrites[v] = pending
+                continue
+            }
+            blocks[key]!.holding!.pendingWrites[v] = nil
+            local.observe((now - pending.startedAt).ms)
+            commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
+            for extra in pending.extraReplies { reply(extra, .written(pending.position)) }
+        }
+    }
+
+    // MARK: Repair (copies that missed writes)
+
+    mutating func armRepair(_ key: BlockKey) {
+        guard let holding = blocks[key]?.holding, !holding.repairArmed else { return }
+        blocks[key]!.holding!.repairArmed = true
+        effects.append(.armTimer(.repair(key, holding.epoch), at: now + .ms(repairIntervalMs)))
+    }
+
+    /// Whether a copy at `copy` has everything committed up to `committed` and nothing else
+    /// (entries past it only in this holder's epoch: writes still pending here).
+    func caughtUp(_ copy: LogPosition, _ committed: LogPosition, epoch: Epoch) -> Bool {
+        copy == committed || (copy.epoch == epoch && committed.epoch == epoch && copy.version >= committed.version)
+    }
+
+    /// Every copy of the block — the other Q2 members and the async copies — must reach the
+    /// committed log, whatever messages were lost or nodes restarted on the way. A copy not
+    /// known to be there is asked where it is (cheap); one that answers behind what was
+    /// committed when it was asked gets what it lacks (`onCopyAt`). Rounds go on until every
+    /// copy is known to be caught up.
+    mutating func repairCopies(_ key: BlockKey, _ epoch: Epoch) {
+        guard let holding = blocks[key]?.holding, holding.epoch == epoch else { return }
+        blocks[key]!.holding!.repairArmed = false
+        let committed = holding.committed(blocks[key]!.position)
+        var lagging = false
+        for node in map.nodes(inRegions: holding.quorumRegions) + asyncCopies(key, holding) where node != id {
+            if let copy = holding.copies[node], caughtUp(copy, committed, epoch: epoch) { continue }
+            lagging = true
+            blocks[key]!.holding!.asked[node] = committed
+            send(node, .probeCopy(key, epoch: epoch))
+        }
+        if lagging { armRepair(key) }
+    }
+
+    /// A Q2 member refused an accept because its copy has a hole: send it this holder's log.
+    mutating func repairCopy(_ key: BlockKey, _ node: NodeID) {
+        guard let holding = blocks[key]?.holding else { return }
+        if let sent = holding.repairSentAt[node], (now - sent).ms < retryMs { return }
+        sendRepair(key, to: node, after: holding.copies[node] ?? .empty, upTo: blocks[key]!.position)
+    }
+
+    mutating func sendRepair(_ key: BlockKey, to node: NodeID, after: LogPosition, upTo: LogPosition) {
+        guard let holding = blocks[key]?.holding else { return }
+        blocks[key]!.holding!.repairSentAt[node] = now
+        send(node, .install(
+            key, epoch: holding.epoch, transfer: .transfer(key, after: after, upTo: upTo), after: after, upTo: upTo,
+            recent: blocks[key]!.recentRefs))
+    }
+
+    mutating func onProbeCopy(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch) {
+        let state = blocks[key, default: BlockState()]
+        send(from, .copyAt(key, epoch: epoch, position: state.position, promised: state.promised))
+    }
+
+    mutating func onCopyAt(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ position: LogPosition, _ promised: Epoch) {
+        guard let holding = blocks[key]?.holding, holding.epoch == epoch else { return }
+        if promised > epoch {
             learnPromise(key, promised)
             return
         }
-        guard var pending = holding.pendingWrites[position.version] else { return }
-        pending.tally.add(from, region: map.region(of: from))
-        if pending.tally.isComplete {
-            holding.pendingWrites[position.version] = nil
-            blocks[key]!.holding = holding
-            local.observe((now - pending.startedAt).ms)
-            commit(key, position, pending.write, pending.reply)
-            for extra in pending.extraReplies { reply(extra, .written(position)) }
-        } else {
-            holding.pendingWrites[position.version] = pending
-            blocks[key]!.holding = holding
+        copyReached(key, from, position, exact: true)
+        guard let asked = blocks[key]?.holding?.asked.removeValue(forKey: from) else { return }
+        if !caughtUp(position, asked, epoch: epoch) {
+            sendRepair(key, to: from, after: position, upTo: blocks[key]!.holding!.committed(blocks[key]!.position))
         }
     }
 
@@ -281,11 +413,12 @@ extension NodeCore {
 
     // MARK: Async copies
 
-    mutating func onReplicate(_ key: BlockKey, _ position: LogPosition, _ write: BlockWrite) {
+    mutating func onReplicate(_ key: BlockKey, _ position: LogPosition, _ previous: LogPosition, _ write: BlockWrite) {
         var state = blocks[key, default: BlockState()]
-        // Apply in order only; a copy with a gap stays behind until a transfer fills it.
-        guard state.holding == nil, state.steal == nil, position.epoch >= state.promised,
-            position.version == state.position.version + 1
+        // Apply right after the holder's previous entry only (log matching, as for accepts: a
+        // copy may end in a write an old holder never committed); a copy that missed writes
+        // stays behind until the holder's repair fills it.
+        guard state.holding == nil, state.steal == nil, position.epoch >= state.promised, state.position == previous
         else { return }
         state.position = position
         state.remember(write.id, position)
@@ -328,7 +461,7 @@ extension NodeCore {
             }
             if let next = believedHolder(pending.key), next != from, next != id {
                 outgoing[request]!.target = next
-                send(next, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op)))
+                sendForward(request)
             } else if believedHolder(pending.key) == id {
                 outgoing[request] = nil
                 if pending.op.isWrite { sampleWrite(pending.key, request, pending, exact: true) }
@@ -341,6 +474,47 @@ extension NodeCore {
                 }
                 effects.append(.armTimer(.forwardRetry(request), at: now + .ms(Double(10 * pending.hops))))
             }
+        }
+    }
+
+    /// Sends (again) a forwarded operation to its target, and waits a while for the answer.
+    mutating func sendForward(_ request: RequestID) {
+        guard var pending = outgoing[request] else { return }
+        pending.attempt += 1
+        outgoing[request] = pending
+        send(pending.target, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op)))
+        let wait = 2 * map.rttMs(region, map.region(of: pending.target)) + retryMs
+        effects.append(.armTimer(.forwardTimeout(request, attempt: pending.attempt), at: now + .ms(wait)))
+    }
+
+    /// No answer: the forward, its answer or the holder was lost. Ask Hive who holds the block
+    /// now and send again (a holder recognises a write it already has by its id); give up
+    /// after `maxForwardAttempts`. A claim that stays `stealing` for `takeoverMs` while
+    /// operations wait is taken over: its stealer is down or cut off.
+    mutating func onForwardTimeout(_ request: RequestID, _ attempt: Int) {
+        guard let pending = outgoing[request], pending.attempt == attempt else { return }
+        guard pending.attempt < Self.maxForwardAttempts else {
+            outgoing[request] = nil
+            effects.append(.reply(pending.client, .failed(.unavailable)))
+            return
+        }
+        let key = pending.key
+        if !(blocks[key]?.lookupInFlight ?? false) {
+            blocks[key, default: BlockState()].lookupInFlight = true
+            _ = hiveCall(key, .get(key))
+        }
+        if let rec = record(key), rec.state == .stealing, rec.holder != id, let since = blocks[key]?.routeSince,
+            (now - since).ms >= takeoverMs, blocks[key]?.steal == nil, blocks[key]?.holding == nil,
+            volume(key)?.allows(region) == true
+        {
+            startSteal(key, reason: "taking over \(rec.holder)'s stalled claim", renewing: true)
+        }
+        if blocks[key]?.steal == nil, let next = believedHolder(key), next != id {
+            outgoing[request]!.target = next
+            sendForward(request)
+        } else {
+            outgoing[request] = nil
+            dispatch(key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
         }
     }
 
@@ -374,10 +548,18 @@ extension NodeCore {
         remoteWriteHolders.removeAll()
         let sorted = regions.sorted()
         let t = token()
-        flushes[t] = PendingFlush(client: client, tally: QuorumTally(regions: sorted, map: map))
+        let nodes = map.nodes(inRegions: sorted)
+        flushes[t] = PendingFlush(client: client, tally: QuorumTally(regions: sorted, map: map), nodes: nodes)
         syncWaits[token()] = t
         effects.append(.sync(nextToken - 1))
-        for node in map.nodes(inRegions: sorted) where node != id { send(node, .flush(t)) }
+        for node in nodes where node != id { send(node, .flush(t)) }
+        effects.append(.armTimer(.flushResend(t), at: now + .ms(retryMs)))
+    }
+
+    mutating func resendFlush(_ flush: UInt64) {
+        guard let pending = flushes[flush], !pending.done else { return }
+        for node in pending.nodes where node != id && !pending.tally.contains(node) { send(node, .flush(flush)) }
+        effects.append(.armTimer(.flushResend(flush), at: now + .ms(retryMs)))
     }
 
     mutating func onSynced(_ syncToken: UInt64) {
@@ -390,11 +572,11 @@ extension NodeCore {
 
     mutating func flushAcked(_ flush: UInt64, by node: NodeID) {
         guard var pending = flushes[flush] else { return }
-        if pending.tally.add(node, region: map.region(of: node)) {
-            flushes[flush] = nil
-            effects.append(.reply(pending.client, .flushed))
-        } else {
-            flushes[flush] = pending
+        pending.done = pending.tally.add(node, region: map.region(of: node))
+        flushes[flush] = pending
+        // Answer in order: a flush's writes may be the ones an earlier flush is syncing.
+        while let first = flushes.keys.min(), flushes[first]!.done {
+            effects.append(.reply(flushes.removeValue(forKey: first)!.client, .flushed))
         }
     }
 

@@ -13,9 +13,12 @@ extension NodeCore {
             onFenced(from, key, epoch, position, transfer, refusedFor, recent)
         case .transferRequest(let key, let epoch, let have, let upTo): onTransferRequest(from, key, epoch, have, upTo)
         case .transferReply(let key, let epoch, let transfer, let upTo): onTransferReply(from, key, epoch, transfer, upTo)
-        case .install(let key, let epoch, let transfer, let upTo, let recent): onInstall(from, key, epoch, transfer, upTo, recent)
-        case .installed(let key, let epoch, let ok, let promised): onInstalled(from, key, epoch, ok, promised)
-        case .replicate(let key, let position, let write): onReplicate(key, position, write)
+        case .install(let key, let epoch, let transfer, let after, let upTo, let recent):
+            onInstall(from, key, epoch, transfer, after, upTo, recent)
+        case .installed(let key, let epoch, let ok, let promised, let position): onInstalled(from, key, epoch, ok, promised, position)
+        case .probeCopy(let key, let epoch): onProbeCopy(from, key, epoch)
+        case .copyAt(let key, let epoch, let position, let promised): onCopyAt(from, key, epoch, position, promised)
+        case .replicate(let key, let position, let previous, let write): onReplicate(key, position, previous, write)
         case .readCheck(let key, let epoch, let nonce): onReadCheck(from, key, epoch, nonce)
         case .readChecked(let key, let epoch, let nonce, let ok): onReadChecked(from, key, epoch, nonce, ok: ok)
         case .flush(let flush): onPeerFlush(from, flush)
@@ -41,9 +44,11 @@ extension NodeCore {
         startSteal(key, reason: decision.reason)
     }
 
-    mutating func startSteal(_ key: BlockKey, reason: String) {
+    /// `renewing`: the steal only renews a claim (this node's own after a restart, or a stalled
+    /// one); it does not turn into a steal from whoever Hive says holds the block instead.
+    mutating func startSteal(_ key: BlockKey, reason: String, renewing: Bool = false) {
         guard let volume = volume(key), let base = record(key) else { return }
-        var state = blocks[key]!
+        var state = blocks[key, default: BlockState()]
         let expected = state.route
         let claim = LeaseRecord(
             epoch: Epoch(max(base.epoch, state.promised).value + 1), holder: id,
@@ -52,7 +57,7 @@ extension NodeCore {
         let call = hiveCall(key, .compareAndSet(key, expected: expected, new: claim))
         state.steal = Steal(
             phase: .claiming(call), expected: expected, claim: claim, reason: reason, startedAt: now,
-            fenceTally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map))
+            fenceTally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map), casRetries: renewing ? 0 : 1)
         state.lastMoveOrAttempt = now
         blocks[key] = state
         stealsInFlight += 1
@@ -67,6 +72,7 @@ extension NodeCore {
         case .record(_, let record):
             if let record { learn(key, record) }
             blocks[key, default: BlockState()].lookupInFlight = false
+            blocks[key]!.hiveChecked = true
             let parked = blocks[key]!.parked
             blocks[key]!.parked.removeAll()
             for queued in parked { dispatch(key, queued) }
@@ -116,7 +122,11 @@ extension NodeCore {
             blocks[key]!.steal = steal
             fence(key)
         case .activating(call):
-            guard ok else {
+            var active = steal.claim
+            active.state = .active
+            active.lastActive = active.term
+            // An earlier activation succeeded but its answer was lost (a retry finds it done).
+            guard ok || current == active else {
                 if let current { learn(key, current) }
                 abandonSteal(key, reason: "hive refused activation; record is \(current.map(\.description) ?? "none")")
                 return
@@ -133,7 +143,9 @@ extension NodeCore {
         var state = blocks[key, default: BlockState()]
         let old = state.route
         guard old == nil || record.epoch > old!.epoch || (record.epoch == old!.epoch && record.state == .active) else { return }
+        if old != record { state.routeSince = now }
         state.route = record
+        state.hiveChecked = true
         if record.state == .active, old?.epoch != record.epoch || old?.state != .active {
             state.lastMoveOrAttempt = max(state.lastMoveOrAttempt ?? now, now)
             state.heat.clearSamples()
@@ -282,7 +294,12 @@ extension NodeCore {
             send(from, .fenced(key, epoch: epoch, position: state.position, transfer: nil, refusedFor: state.promised))
             return
         }
-        guard state.position == upTo else { return }
+        // The copy the stealer counted on is gone (this node restarted and lost writes it had
+        // not synced): its steal cannot finish this way; it renews its claim and fences again.
+        guard state.position == upTo else {
+            send(from, .fenced(key, epoch: epoch, position: state.position, transfer: nil, refusedFor: state.promised))
+            return
+        }
         send(from, .transferReply(key, epoch: epoch, transfer: .transfer(key, after: have, upTo: upTo), upTo: upTo))
     }
 
@@ -306,39 +323,62 @@ extension NodeCore {
         blocks[key]!.steal = steal
         for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
             send(node, .install(
-                key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), upTo: upTo,
+                key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), after: .empty, upTo: upTo,
                 recent: blocks[key]!.recentRefs))
         }
         if tally.isComplete { activate(key) }
     }
 
+    /// Stores the sender's log up to `upTo` under `epoch` (a steal's install, or a holder's
+    /// repair). `transfer` is the sender's log after `after`, so it applies only to a copy that
+    /// has the sender's log up to `after`; a copy already at or past `upTo` in the same epoch
+    /// keeps what it has (a duplicate or a late repair must never take a copy back).
     mutating func onInstall(
-        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition, _ recent: [WriteRef]
+        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ after: LogPosition, _ upTo: LogPosition,
+        _ recent: [WriteRef]
     ) {
         var state = blocks[key, default: BlockState()]
         guard epoch >= state.promised else {
-            send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised))
+            send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised, position: state.position))
+            return
+        }
+        let have = state.position
+        let already = have == upTo || (have.epoch == upTo.epoch && upTo.epoch == epoch && have.version >= upTo.version)
+        let applies = after == .empty || have == after || (have.epoch == after.epoch && have.version >= after.version)
+        guard already || applies else {
+            send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised, position: have))
             return
         }
         if epoch > state.promised { effects.append(.persistPromise(key, epoch)) }
         state.promised = epoch
-        state.position = upTo
-        state.recent = [:]
-        state.recentOrder = []
-        for ref in recent where ref.position <= upTo { state.remember(ref.id, ref.position) }
+        if !already {
+            state.position = upTo
+            state.recent = [:]
+            state.recentOrder = []
+            for ref in recent where ref.position <= upTo { state.remember(ref.id, ref.position) }
+        }
         blocks[key] = state
         if let h = state.holding, h.epoch < epoch { stopHolding(key) }
-        effects.append(.installTransfer(key, transfer, upTo: upTo))
-        send(from, .installed(key, epoch: epoch, ok: true, promised: epoch))
+        // Durable either way: a steal counts this copy as its Q2's.
+        effects.append(.installTransfer(key, already ? nil : transfer, upTo: state.position))
+        send(from, .installed(key, epoch: epoch, ok: true, promised: epoch, position: state.position))
     }
 
-    mutating func onInstalled(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ ok: Bool, _ promised: Epoch) {
+    mutating func onInstalled(
+        _ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ ok: Bool, _ promised: Epoch, _ position: LogPosition
+    ) {
+        if let holding = blocks[key]?.holding, holding.epoch == epoch {
+            // A repair's answer.
+            if !ok && promised > epoch { learnPromise(key, promised) } else { copyReached(key, from, position, exact: true) }
+            return
+        }
         guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch, steal.phase == .installing else { return }
         guard ok else {
             abandonSteal(key, reason: "install refused: \(from) promised \(promised)")
             return
         }
         steal.installTally?.add(from, region: map.region(of: from))
+        steal.copies[from] = position
         blocks[key]!.steal = steal
         if steal.installTally?.isComplete == true { activate(key) }
     }
@@ -361,7 +401,7 @@ extension NodeCore {
         state.steal = nil
         state.route = active
         state.hint = nil
-        state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions)
+        state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions, copies: steal.copies)
         state.lastHeld = active.epoch
         state.lastMoveOrAttempt = now
         state.heat.clearSamples()
@@ -373,6 +413,7 @@ extension NodeCore {
         effects.append(.event(.moved(
             key, epoch: active.epoch, from: steal.claim.lastActive.holder, stealMs: (now - steal.startedAt).ms,
             reason: steal.reason)))
+        armRepair(key)
         for op in queued { dispatch(key, op) }
     }
 
@@ -398,8 +439,8 @@ extension NodeCore {
         case .installing:
             for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
                 send(node, .install(
-                    key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), upTo: steal.best,
-                    recent: blocks[key]!.recentRefs))
+                    key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), after: .empty,
+                    upTo: steal.best, recent: blocks[key]!.recentRefs))
             }
             effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
         case .claiming, .activating:

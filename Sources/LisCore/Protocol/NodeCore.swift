@@ -14,6 +14,15 @@ public struct NodeCore: Sendable {
     public var stealResendMs: Double = 2000
     /// How often the local persist latency is measured again.
     public var probeIntervalMs: Double = 10000
+    /// Resend interval for accepts, read checks and flushes still unanswered (a lost message,
+    /// a crashed peer); duplicates are harmless (PROTOCOL.md "Retries").
+    public var retryMs: Double = 1000
+    /// After a write or a steal, how soon the holder checks that every copy caught up.
+    public var repairIntervalMs: Double = 1000
+    /// A claim that stayed `stealing` this long while operations waited for it is taken over.
+    public var takeoverMs: Double = 10000
+    /// A forwarded operation sent this many times without an answer fails (`unavailable`).
+    public static let maxForwardAttempts = 12
     /// Bounds: an operation redirected this many times fails; a block queues at most this many.
     public static let maxHops = 8
     public static let maxQueuedPerBlock = 4096
@@ -181,6 +190,10 @@ public struct NodeCore: Sendable {
         case .slowWrite(let request): onSlowWriteTimer(request)
         case .stealResend(let key, let epoch): resendSteal(key, epoch)
         case .forwardRetry(let request): retryForward(request)
+        case .forwardTimeout(let request, let attempt): onForwardTimeout(request, attempt)
+        case .quorumResend(let key, let epoch): resendQuorum(key, epoch)
+        case .repair(let key, let epoch): repairCopies(key, epoch)
+        case .flushResend(let flush): resendFlush(flush)
         }
     }
 }

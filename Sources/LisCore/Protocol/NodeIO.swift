@@ -29,6 +29,15 @@ public enum TimerID: Hashable, Sendable {
     case stealResend(BlockKey, Epoch)
     /// Retry a forwarded operation that met a redirect loop or an unknown holder.
     case forwardRetry(RequestID)
+    /// A forwarded operation's `attempt` is still unanswered: send it again (a message or the
+    /// holder may have been lost).
+    case forwardTimeout(RequestID, attempt: Int)
+    /// Resend the accepts and read checks a holder still waits for.
+    case quorumResend(BlockKey, Epoch)
+    /// Bring the block's lagging copies (Q2 minority, async copies) up to the holder's log.
+    case repair(BlockKey, Epoch)
+    /// Ask again the nodes that have not answered a flush.
+    case flushResend(UInt64)
     /// Measure the local persist latency again.
     case probe
 }

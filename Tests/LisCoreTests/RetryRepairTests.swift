@@ -1,0 +1,260 @@
+@testable import LisCore
+import Testing
+
+/// What the core does when messages are lost, duplicated or late, and when nodes restart:
+/// resends, repair of copies that missed writes, and renewal of stalled claims. Each test
+/// plays the messages by hand in a New York region of three nodes (Q2 = two of them) with a
+/// London async copy.
+@Suite struct RetryRepairTests {
+    static let nyc1 = NodeID("nyc-1")
+    static let nyc2 = NodeID("nyc-2")
+    static let nyc3 = NodeID("nyc-3")
+    static let london = NodeID("london-1")
+    static let volume = VolumeSpec(
+        name: VolumeName("vm"), sizeBytes: 64 << 20, blockSizeBytes: 1 << 20, home: RegionID("nyc"))
+    static let key = BlockKey(VolumeName("vm"), BlockID(3))
+
+    static func node(_ id: NodeID) -> NodeCore {
+        let map = ClusterMap(
+            nodes: [(nyc1, RegionID("nyc")), (nyc2, RegionID("nyc")), (nyc3, RegionID("nyc")), (london, RegionID("london"))],
+            volumes: [volume]
+        ) { a, b in a == b ? 0.5 : 70 }
+        return NodeCore(id: id, map: map, migration: MigrationConfig(), policy: PolicyConfig())
+    }
+
+    static func write(_ tag: UInt8) -> BlockOp {
+        .write(BlockWrite(offset: 0, length: 4096, data: .bytes([tag])))
+    }
+
+    static func sent(_ effects: [NodeEffect]) -> [(NodeID, PeerMessage)] {
+        effects.compactMap { if case .send(let to, let e) = $0 { (to, e.message) } else { nil } }
+    }
+
+    static func timers(_ effects: [NodeEffect]) -> [TimerID] {
+        effects.compactMap { if case .armTimer(let t, _) = $0 { t } else { nil } }
+    }
+
+    static func peer(_ from: NodeID, _ message: PeerMessage) -> NodeInput {
+        .peer(PeerEnvelope(from: from, hlc: .zero, message: message))
+    }
+
+    static func position(_ epoch: UInt64, _ version: UInt64) -> LogPosition {
+        LogPosition(epoch: Epoch(epoch), version: version)
+    }
+
+    /// The holder's accept to nyc-2 is lost and nyc-3 is down: the write waits, the resend
+    /// timer sends the accept again, and the write completes when nyc-2 answers.
+    @Test func aLostAcceptIsSentAgain() {
+        var holder = Self.node(Self.nyc1)
+        let first = holder.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+        #expect(Self.sent(first).filter { if case .accept = $0.1 { true } else { false } }.count == 2)
+        #expect(Self.timers(first).contains(.quorumResend(Self.key, .zero)))
+        #expect(!first.contains(.reply(1, .written(Self.position(0, 1)))), "one copy is not a majority of three")
+
+        let resent = holder.step(.timer(.quorumResend(Self.key, .zero)), now: .ms(1000), wallMs: 1000)
+        let accepts = Self.sent(resent).filter { if case .accept = $0.1 { true } else { false } }
+        #expect(Set(accepts.map(\.0)) == [Self.nyc2, Self.nyc3])
+        #expect(Self.timers(resent).contains(.quorumResend(Self.key, .zero)), "keeps asking until answered")
+
+        var copy = Self.node(Self.nyc2)
+        let stored = copy.step(.peer(PeerEnvelope(from: Self.nyc1, hlc: .zero, message: accepts.first { $0.0 == Self.nyc2 }!.1)), now: .ms(1001), wallMs: 1001)
+        let answer = Self.sent(stored).first!.1
+        #expect(answer == .accepted(Self.key, position: Self.position(0, 1), ok: true, promised: .zero))
+        let done = holder.step(Self.peer(Self.nyc2, answer), now: .ms(1002), wallMs: 1002)
+        #expect(done.contains(.reply(1, .written(Self.position(0, 1)))))
+        // A second copy of the same accept is answered from what the copy has, not stored again.
+        let again = copy.step(.peer(PeerEnvelope(from: Self.nyc1, hlc: .zero, message: accepts.first { $0.0 == Self.nyc2 }!.1)), now: .ms(1003), wallMs: 1003)
+        #expect(!again.contains { if case .persistWrite = $0 { true } else { false } })
+    }
+
+    /// A copy that missed an accept refuses the next one (a hole); the holder sends it its log
+    /// (an install in the holder's own epoch) and counts the answer for every write it covers.
+    @Test func aCopyWithAHoleIsRepaired() {
+        var holder = Self.node(Self.nyc1)
+        _ = holder.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+        let second = holder.step(.client(2, Self.key, Self.write(2)), now: .ms(1), wallMs: 1)
+        let v2 = Self.sent(second).first { $0.0 == Self.nyc2 }!.1
+        var copy = Self.node(Self.nyc2)
+        let refused = copy.step(Self.peer(Self.nyc1, v2), now: .ms(2), wallMs: 2)
+        #expect(Self.sent(refused).first!.1 == .accepted(Self.key, position: Self.position(0, 2), ok: false, promised: .zero))
+
+        let repair = holder.step(Self.peer(Self.nyc2, Self.sent(refused).first!.1), now: .ms(3), wallMs: 3)
+        guard case .install(_, let epoch, let transfer, let after, let upTo, _)? = Self.sent(repair).first?.1 else {
+            Issue.record("expected a repair install, got \(Self.sent(repair))")
+            return
+        }
+        #expect(epoch == .zero && after == .empty && upTo == Self.position(0, 2))
+        #expect(transfer == .transfer(Self.key, after: .empty, upTo: Self.position(0, 2)))
+
+        let installed = copy.step(Self.peer(Self.nyc1, Self.sent(repair).first!.1), now: .ms(4), wallMs: 4)
+        #expect(copy.position(Self.key) == Self.position(0, 2))
+        let done = holder.step(Self.peer(Self.nyc2, Self.sent(installed).first!.1), now: .ms(5), wallMs: 5)
+        #expect(done.contains(.reply(1, .written(Self.position(0, 1)))))
+        #expect(done.contains(.reply(2, .written(Self.position(0, 2)))))
+        // In order: the first write's answer before the second's.
+        let replies = done.compactMap { if case .reply(let c, _) = $0 { c } else { nil } }
+        #expect(replies == [1, 2])
+    }
+
+    /// A late copy of an install (a duplicate, a repair that crossed newer accepts) must never
+    /// take a copy back: entries past it in the same epoch may be acknowledged writes.
+    @Test func aLateInstallDoesNotTakeACopyBack() {
+        var copy = Self.node(Self.nyc2)
+        let old = PeerMessage.install(
+            Self.key, epoch: Epoch(2), transfer: .bytes([]), after: .empty, upTo: Self.position(2, 1), recent: [])
+        _ = copy.step(Self.peer(Self.nyc1, old), now: .ms(0), wallMs: 0)
+        _ = copy.step(
+            Self.peer(Self.nyc1, .accept(Self.key, position: Self.position(2, 2), previous: Self.position(2, 1), write: BlockWrite(offset: 0, length: 1, data: .bytes([2])))),
+            now: .ms(1), wallMs: 1)
+        #expect(copy.position(Self.key) == Self.position(2, 2))
+        let late = copy.step(Self.peer(Self.nyc1, old), now: .ms(2), wallMs: 2)
+        #expect(copy.position(Self.key) == Self.position(2, 2))
+        #expect(late.contains(.installTransfer(Self.key, nil, upTo: Self.position(2, 2))), "durable, unchanged")
+        #expect(Self.sent(late).first!.1 == .installed(Self.key, epoch: Epoch(2), ok: true, promised: Epoch(2), position: Self.position(2, 2)))
+    }
+
+    /// A repair that assumes more than the copy has (it restarted and lost writes it had not
+    /// synced) is refused with the copy's real position, never applied over a gap.
+    @Test func aRepairAfterAGapIsRefused() {
+        var copy = Self.node(Self.nyc2)
+        copy.restore(promises: [Self.key: Epoch(2)], positions: [Self.key: Self.position(2, 1)], restarted: true)
+        let repair = PeerMessage.install(
+            Self.key, epoch: Epoch(2), transfer: .bytes([]), after: Self.position(2, 3), upTo: Self.position(2, 5), recent: [])
+        let out = copy.step(Self.peer(Self.nyc1, repair), now: .ms(0), wallMs: 0)
+        #expect(!out.contains { if case .installTransfer = $0 { true } else { false } })
+        #expect(Self.sent(out).first!.1 == .installed(Self.key, epoch: Epoch(2), ok: false, promised: Epoch(2), position: Self.position(2, 1)))
+        #expect(copy.position(Self.key) == Self.position(2, 1))
+    }
+
+    /// Swarm seed 164: an async copy ended in a write an old holder stored but never committed
+    /// (e0/v1); the next holder's replicate of e1/v2 must not be applied on top of it.
+    @Test func anAsyncCopyAppliesOnlyRightAfterTheHoldersPreviousEntry() {
+        var copy = Self.node(Self.london)
+        copy.restore(promises: [:], positions: [Self.key: Self.position(0, 1)], restarted: false)
+        let w = BlockWrite(offset: 0, length: 4096, data: .bytes([9]))
+        let out = copy.step(Self.peer(Self.nyc1, .replicate(Self.key, position: Self.position(1, 2), previous: Self.position(1, 1), write: w)), now: .ms(0), wallMs: 0)
+        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } })
+        #expect(copy.position(Self.key) == Self.position(0, 1))
+    }
+
+    /// After writes, the holder asks its copies where they are; one that answers behind what
+    /// was committed when asked gets the missing suffix.
+    @Test func theHolderRepairsACopyThatMissedReplicates() {
+        var holder = Self.node(Self.nyc1)
+        _ = holder.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+        for peer in [Self.nyc2, Self.nyc3] {
+            let out = holder.step(Self.peer(peer, .accepted(Self.key, position: Self.position(0, 1), ok: true, promised: .zero)), now: .ms(1), wallMs: 1)
+            if peer == Self.nyc2 {
+                #expect(Self.sent(out).contains { $0.0 == Self.london }, "the replicate to London")
+                #expect(Self.timers(out).contains(.repair(Self.key, .zero)))
+            }
+        }
+        let round = holder.step(.timer(.repair(Self.key, .zero)), now: .ms(1000), wallMs: 1000)
+        #expect(Self.sent(round).map(\.0) == [Self.london], "only the copy whose position is unknown is asked")
+        #expect(Self.sent(round).first!.1 == .probeCopy(Self.key, epoch: .zero))
+        let repair = holder.step(Self.peer(Self.london, .copyAt(Self.key, epoch: .zero, position: .empty, promised: .zero)), now: .ms(1070), wallMs: 1070)
+        guard case .install(_, .zero, _, .empty, let upTo, _)? = Self.sent(repair).first?.1 else {
+            Issue.record("expected a repair, got \(Self.sent(repair))")
+            return
+        }
+        #expect(upTo == Self.position(0, 1))
+        _ = holder.step(Self.peer(Self.london, .installed(Self.key, epoch: .zero, ok: true, promised: .zero, position: upTo)), now: .ms(1140), wallMs: 1140)
+        let quiet = holder.step(.timer(.repair(Self.key, .zero)), now: .ms(2000), wallMs: 2000)
+        #expect(Self.sent(quiet).isEmpty && Self.timers(quiet).isEmpty, "every copy caught up: the rounds stop")
+    }
+
+    /// A forward with no answer is sent again, and fails after `maxForwardAttempts`.
+    @Test func aForwardWithoutAnAnswerIsRetriedThenFails() {
+        var origin = Self.node(Self.london)
+        let out = origin.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+        #expect(Self.sent(out).first?.0 == Self.nyc1)
+        var attempt = 1
+        var now = 0.0
+        var last: [NodeEffect] = out
+        while let timer = Self.timers(last).first(where: { if case .forwardTimeout = $0 { true } else { false } }) {
+            #expect(timer == .forwardTimeout(RequestID(origin: Self.london, seq: 2), attempt: attempt))
+            now += 1200
+            last = origin.step(.timer(timer), now: .ms(now), wallMs: Int64(now))
+            if case .forward? = Self.sent(last).first?.1 { attempt += 1 }
+        }
+        #expect(attempt == NodeCore.maxForwardAttempts)
+        #expect(last.contains(.reply(1, .failed(.unavailable))))
+    }
+
+    /// A holder whose activation reached Hive but whose answer was lost finds its record
+    /// active when it retries, and serves instead of giving up.
+    @Test func aLostActivationAnswerStillActivates() {
+        var london = Self.node(Self.london)
+        let claimOut = london.requestSteal(Self.key, reason: "test", now: .ms(0), wallMs: 0)
+        guard case .hive(let call, .compareAndSet(_, nil, let claim))? = claimOut.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected the claim")
+            return
+        }
+        var out = london.step(.hive(call, .swapped(Self.key, ok: true, current: claim)), now: .ms(1), wallMs: 1)
+        // A majority of New York promises, with nothing to transfer; London is its own Q2.
+        for peer in [Self.nyc1, Self.nyc2] {
+            out = london.step(Self.peer(peer, .fenced(Self.key, epoch: claim.epoch, position: .empty, transfer: nil, refusedFor: nil)), now: .ms(2), wallMs: 2)
+        }
+        guard case .hive(let activation, .compareAndSet(_, _, let active))? = out.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected the activation, got \(out)")
+            return
+        }
+        let retry = london.step(.hive(activation, .unavailable(Self.key, reason: "hive unreachable")), now: .ms(1000), wallMs: 1000)
+        guard case .hive(let second, _)? = retry.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected a second activation")
+            return
+        }
+        _ = london.step(.hive(second, .swapped(Self.key, ok: false, current: active)), now: .ms(1100), wallMs: 1100)
+        #expect(london.servingEpoch(Self.key) == claim.epoch)
+    }
+
+    /// A node named in a `stealing` record that runs no steal (it crashed during its steal)
+    /// renews the claim with a newer epoch as soon as it is asked for the block.
+    @Test func aRestartedStealerRenewsItsClaim() {
+        var london = Self.node(Self.london)
+        london.restore(promises: [Self.key: Epoch(4)], positions: [:], restarted: true)
+        // It remembers nothing of the block: it forwards to the home node, which was fenced by
+        // London's claim and says so.
+        let forward = london.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+        guard case (Self.nyc1, .forward(let op))? = Self.sent(forward).first else {
+            Issue.record("expected a forward to the home node")
+            return
+        }
+        let term = ActiveTerm(epoch: Epoch(2), holder: Self.nyc1, quorumRegions: [RegionID("nyc")])
+        let stalled = LeaseRecord(epoch: Epoch(4), holder: Self.london, quorumRegions: [RegionID("london")], state: .stealing, lastActive: term)
+        let ask = london.step(Self.peer(Self.nyc1, .forwardReply(op.id, .redirect(stalled))), now: .ms(70), wallMs: 70)
+        guard case .hive(let call, .get)? = ask.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected a lookup, got \(ask)")
+            return
+        }
+        let out = london.step(.hive(call, .record(Self.key, stalled)), now: .ms(70), wallMs: 70)
+        guard case .hive(_, .compareAndSet(_, let expected, let claim))? = out.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected a renewed claim, got \(out)")
+            return
+        }
+        #expect(expected == stalled)
+        #expect(claim.epoch == Epoch(5) && claim.holder == Self.london && claim.lastActive == term)
+    }
+
+    /// Flushes are answered in the order they were asked: a later flush's writes may be the
+    /// ones an earlier flush is still syncing.
+    @Test func flushesAnswerInOrder() {
+        var node = Self.node(Self.nyc1)
+        let first = node.step(.clientFlush(1), now: .ms(0), wallMs: 0)
+        let second = node.step(.clientFlush(2), now: .ms(1), wallMs: 1)
+        func syncToken(_ effects: [NodeEffect]) -> UInt64 {
+            effects.compactMap { if case .sync(let t) = $0 { t } else { nil } }.first!
+        }
+        func flushID(_ effects: [NodeEffect]) -> UInt64 {
+            Self.sent(effects).compactMap { if case .flush(let f) = $0.1 { f } else { nil } }.first!
+        }
+        // The second flush completes first (its own sync and nyc-2's); it is not answered yet.
+        var out = node.step(.synced(syncToken(second)), now: .ms(2), wallMs: 2)
+        out += node.step(Self.peer(Self.nyc2, .flushed(flushID(second))), now: .ms(2), wallMs: 2)
+        #expect(!out.contains(.reply(2, .flushed)))
+        out = node.step(.synced(syncToken(first)), now: .ms(3), wallMs: 3)
+        out += node.step(Self.peer(Self.nyc3, .flushed(flushID(first))), now: .ms(3), wallMs: 3)
+        let replies = out.compactMap { if case .reply(let c, .flushed) = $0 { c } else { nil } }
+        #expect(replies == [1, 2])
+    }
+}
