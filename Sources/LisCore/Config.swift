@@ -122,8 +122,16 @@ public struct MigrationConfig: Sendable, Equatable {
 
 /// The steal policies a node can run (DESIGN §4).
 public enum PolicyName: String, Sendable, Equatable, CaseIterable {
+    /// Never move a block: it stays with its volume's home node.
+    case `static`
     /// The seed's rule made exact: latency factor tiers, each with a slow-write count.
     case tiers
+    /// CockroachDB's follow-the-workload lease rebalancing (docs/POLICY.md).
+    case crdbFtw = "crdb-ftw"
+    /// WPaxos's adaptive object stealing: move after 3 consecutive operations from one region.
+    case wpaxosConsecutive = "wpaxos-consecutive"
+    /// WPaxos's majority rule: move when one region made most of the accesses of a 3 s interval.
+    case wpaxosMajority = "wpaxos-majority"
 }
 
 /// `[policy]`: which policy runs and the knobs every policy shares.

@@ -27,6 +27,8 @@ import Testing
         #expect(files.count > 5)
         for (file, text) in files {
             for module in Self.imports(text) {
+                // The C math library, for the policies' logarithms, in one file that uses nothing else.
+                if file.hasSuffix("Policy/Math.swift") && ["Glibc", "Darwin"].contains(module) { continue }
                 #expect(allowed.contains(module), "LisCore/\(file) imports \(module)")
             }
         }

@@ -46,6 +46,10 @@ struct Holding: Sendable {
     var repairSentAt: [NodeID: Instant] = [:]
     var quorumResendArmed = false
     var repairArmed = false
+    /// What a holder-side policy counts in this term.
+    var policyStats = HolderPolicy.Stats()
+    /// When this holder last asked another region to take the block.
+    var handedOverAt: Instant?
 
     /// The newest position every write up to which is on Q2: the holder's own position when
     /// nothing is pending.

@@ -73,6 +73,8 @@ public enum PeerMessage: Hashable, Sendable {
     /// Origin → a holder it wrote to: make every acknowledged write durable (NBD `FLUSH`).
     case flush(UInt64)
     case flushed(UInt64)
+    /// Holder → a node of another region: the holder's policy wants the block there; steal it.
+    case handOver(BlockKey, epoch: Epoch, reason: String)
 }
 
 /// A client write and its place in a block's log.

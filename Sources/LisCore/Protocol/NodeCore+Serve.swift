@@ -52,7 +52,7 @@ extension NodeCore {
             nextSeq += 1
             outgoing[request] = Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops)
             sendForward(request)
-            if queued.op.isWrite, let factor = policy.highestFactor {
+            if queued.op.isWrite, policyName == .tiers, let factor = tiers.highestFactor {
                 effects.append(.armTimer(.slowWrite(request), at: now + .ms(factor * local.expectedMs)))
             }
         }
@@ -99,6 +99,7 @@ extension NodeCore {
         guard let holding = state.holding,
             holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
         else { return false }
+        observeAtHolder(key, queued)
         switch queued.op {
         case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)

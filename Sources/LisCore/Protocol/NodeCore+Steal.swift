@@ -23,6 +23,7 @@ extension NodeCore {
         case .readChecked(let key, let epoch, let nonce, let ok): onReadChecked(from, key, epoch, nonce, ok: ok)
         case .flush(let flush): onPeerFlush(from, flush)
         case .flushed(let flush): flushAcked(flush, by: from)
+        case .handOver(let key, let epoch, let reason): onHandOver(from, key, epoch, reason)
         }
     }
 
@@ -32,7 +33,7 @@ extension NodeCore {
     /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
     /// cooldown, pinning, and never a steal within the holder's own region.
     mutating func considerSteal(_ key: BlockKey) {
-        guard let state = blocks[key], state.steal == nil, state.holding == nil,
+        guard policyName == .tiers, let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
             let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
@@ -40,8 +41,41 @@ extension NodeCore {
         else { return }
         // A steal under way is never raced by the policy; only a stalled one is taken over.
         if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
-        guard let decision = policy.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
+        guard let decision = tiers.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
         startSteal(key, reason: decision.reason)
+    }
+
+    /// A holder-side policy sees every operation the holder serves; when it wants the block in
+    /// another region, the holder asks that region's home node to steal it.
+    mutating func observeAtHolder(_ key: BlockKey, _ queued: QueuedOp) {
+        guard holderPolicy.decidesAtHolder, let volume = volume(key), var holding = blocks[key]?.holding else { return }
+        let origin: RegionID
+        switch queued.reply {
+        case .client: origin = region
+        case .peer(let node, _): origin = map.region(of: node)
+        }
+        let candidates = map.regions.filter { volume.allows($0) }
+        let decision = holderPolicy.observe(
+            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs)
+        blocks[key]!.holding = holding
+        guard let decision, let target = map.homeNode(of: decision.to) else { return }
+        // One request at a time per block (a lost one is asked again later).
+        if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return }
+        if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
+        lastHandOverAt = now
+        blocks[key]!.holding!.handedOverAt = now
+        send(target, .handOver(key, epoch: holding.epoch, reason: decision.reason))
+    }
+
+    /// The holder wants this node to take the block: steal it, under the rules no policy
+    /// overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
+    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: String) {
+        guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
+        let state = blocks[key, default: BlockState()]
+        guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
+        // A stale route is fine: Hive refuses the claim with its record, and the steal retries
+        // against it once.
+        startSteal(key, reason: "handed over by \(from): \(reason)")
     }
 
     /// `renewing`: the steal only renews a claim (this node's own after a restart, or a stalled

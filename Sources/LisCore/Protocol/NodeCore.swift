@@ -9,7 +9,11 @@ public struct NodeCore: Sendable {
     public let region: RegionID
     public private(set) var map: ClusterMap
     public let migration: MigrationConfig
-    public let policy: TiersPolicy
+    public let policyName: PolicyName
+    /// The origin's rule (`policy = "tiers"`): steal after enough slow forwarded writes.
+    public let tiers: TiersPolicy
+    /// The holder's rules (the count-based baselines): hand the block to another region.
+    public let holderPolicy: HolderPolicy
     /// Resend interval for a steal's fence, transfer and install messages.
     public var stealResendMs: Double = 2000
     /// How often the local persist latency is measured again.
@@ -41,6 +45,8 @@ public struct NodeCore: Sendable {
     var peerFlushes: [UInt64: (NodeID, UInt64)] = [:]
     var probes: [UInt64: Instant] = [:]
     var remoteWriteHolders: Set<NodeID> = []
+    /// When this node last handed a block over (CockroachDB limits transfers per node).
+    var lastHandOverAt: Instant?
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
     var nextSeq: UInt64 = 1
@@ -55,7 +61,9 @@ public struct NodeCore: Sendable {
         self.region = map.region(of: id)
         self.map = map
         self.migration = migration
-        self.policy = TiersPolicy(migration: migration, policy: policy)
+        self.policyName = policy.name
+        self.tiers = TiersPolicy(migration: migration, policy: policy)
+        self.holderPolicy = HolderPolicy(name: policy.name)
         self.local = LocalLatency(floorMs: policy.localLatencyFloorMs)
     }
 

@@ -1,0 +1,71 @@
+@testable import LisCore
+import Testing
+
+/// The count-based baselines, one operation at a time, as the holder sees them.
+@Suite struct HolderPolicyTests {
+    static let nyc = RegionID("nyc")
+    static let london = RegionID("london")
+    static let sydney = RegionID("sydney")
+    static let all = [nyc, london, sydney]
+
+    static func rtt(_ a: RegionID, _ b: RegionID) -> Double { a == b ? 0.5 : 100 }
+
+    static func run(_ name: PolicyName, _ ops: [(Double, RegionID)], holder: RegionID = nyc) -> [HolderPolicy.HandOver?] {
+        let policy = HolderPolicy(name: name)
+        var stats = HolderPolicy.Stats()
+        return ops.map { (t, origin) in
+            policy.observe(&stats, origin: origin, holderRegion: holder, candidates: all, now: .ms(t), rttMs: rtt)
+        }
+    }
+
+    @Test func wpaxosConsecutiveMovesAfterThreeInARow() {
+        let interleaved = Self.run(.wpaxosConsecutive, [(0, Self.london), (1, Self.london), (2, Self.nyc), (3, Self.london), (4, Self.london)])
+        #expect(interleaved.allSatisfy { $0 == nil }, "a local operation breaks the run")
+        let run = Self.run(.wpaxosConsecutive, [(0, Self.london), (1, Self.london), (2, Self.london)])
+        #expect(run[0] == nil && run[1] == nil)
+        #expect(run[2]?.to == Self.london)
+        #expect(Self.run(.wpaxosConsecutive, [(0, Self.nyc), (1, Self.nyc), (2, Self.nyc)]).allSatisfy { $0 == nil }, "never to itself")
+    }
+
+    @Test func wpaxosMajorityJudgesEachIntervalWhenItEnds() {
+        // 0–3 s: london 2 of 3 — judged at the first access after the interval.
+        let moved = Self.run(.wpaxosMajority, [(0, Self.london), (1000, Self.nyc), (2000, Self.london), (3000, Self.nyc)])
+        #expect(moved[0...2].allSatisfy { $0 == nil })
+        #expect(moved[3]?.to == Self.london)
+        // Half is not a majority.
+        let tie = Self.run(.wpaxosMajority, [(0, Self.london), (1000, Self.nyc), (3000, Self.nyc)])
+        #expect(tie.allSatisfy { $0 == nil })
+    }
+
+    @Test func crdbWaitsThirtySecondsThenComparesWeightedCounts() {
+        // One London request per second, none local.
+        var ops = (0..<40).map { (Double($0) * 1000, Self.london) }
+        let decisions = Self.run(.crdbFtw, ops)
+        #expect(decisions[0..<30].allSatisfy { $0 == nil }, "no decision on less than 30 s of statistics")
+        // At 30 s: log10(31 / 1) × ln(1 + 100) ≈ 6.9 > 0.1.
+        #expect(decisions[30]?.to == Self.london)
+        // Balanced load stays: never more remote than local requests → the score is ≤ 0.
+        ops = (0..<60).map { (Double($0) * 1000, $0 % 2 == 0 ? Self.nyc : Self.london) }
+        #expect(Self.run(.crdbFtw, ops).allSatisfy { $0 == nil })
+        // A small lead is enough once RTT weighs it: 16 vs 15 → log10(16/15) × ln(101) ≈ 0.13.
+        ops = (0..<31).map { (Double($0) * 1000, $0 % 2 == 0 ? Self.london : Self.nyc) }
+        #expect(Self.run(.crdbFtw, ops)[30]?.to == Self.london)
+    }
+
+    @Test func crdbCountsDecayEveryFiveMinutes() {
+        let policy = HolderPolicy(name: .crdbFtw)
+        var stats = HolderPolicy.Stats()
+        for i in 0..<10 {
+            _ = policy.observe(&stats, origin: Self.nyc, holderRegion: Self.nyc, candidates: Self.all, now: .ms(Double(i)), rttMs: Self.rtt)
+        }
+        _ = policy.observe(&stats, origin: Self.london, holderRegion: Self.nyc, candidates: Self.all, now: .ms(600_000), rttMs: Self.rtt)
+        // Two windows later the ten local requests weigh 10 × 0.8² = 6.4.
+        #expect(abs((stats.counts[Self.nyc] ?? 0) - 6.4) < 1e-9)
+        #expect(stats.counts[Self.london] == 1)
+    }
+
+    @Test func staticAndTiersNeverHandOver() {
+        #expect(Self.run(.static, (0..<100).map { (Double($0) * 1000, Self.london) }).allSatisfy { $0 == nil })
+        #expect(!HolderPolicy(name: .tiers).decidesAtHolder && !HolderPolicy(name: .static).decidesAtHolder)
+    }
+}
