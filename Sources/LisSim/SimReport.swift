@@ -55,7 +55,7 @@ public struct SimReport: Sendable {
         return sorted[min(max(rank, 1), sorted.count) - 1]
     }
 
-    static func mean(_ samples: [Double]) -> Double { samples.isEmpty ? 0 : samples.reduce(0, +) / Double(samples.count) }
+    public static func mean(_ samples: [Double]) -> Double { samples.isEmpty ? 0 : samples.reduce(0, +) / Double(samples.count) }
 
     public var slowWritesBeforeMove: (p50: Int, max: Int) {
         let counts = moves.map { Double($0.slowWritesBefore) }

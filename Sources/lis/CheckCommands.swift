@@ -2,9 +2,6 @@ import ArgumentParser
 import Foundation
 import LisCheck
 
-// INTEGRATOR: add `Check.self` to the `subcommands` of `Lis` in Sources/lis/Lis.swift; this file
-// does not edit it.
-
 /// `lis check`: linearizability of recorded histories (LisCheck: Wing & Gong's search with
 /// Lowe's memoization, per key by P-compositionality).
 ///

@@ -17,6 +17,6 @@ struct Lis: AsyncParsableCommand {
 struct Sim: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the deterministic simulator: the real protocol core on a virtual planet.",
-        subcommands: [SimRun.self, SimSwarm.self, SimExport.self, SimList.self]
+        subcommands: [SimRun.self, SimSwarm.self, SimCompare.self, SimExport.self, SimList.self]
     )
 }

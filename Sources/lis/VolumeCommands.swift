@@ -1,7 +1,6 @@
 // `lis volume …`: volumes on a running node, over its HTTP API (LisHTTP).
 //
-// Integrator: the top-level command lists `Volume.self` in `Lis.configuration.subcommands`
-// (Sources/lis/Lis.swift). These subcommands are async, so that root must stay an
+// These subcommands are async, so the root command (Sources/lis/Lis.swift) must stay an
 // `AsyncParsableCommand` with `@main` on it (swift-argument-parser #433).
 
 import ArgumentParser
