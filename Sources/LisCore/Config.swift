@@ -132,6 +132,9 @@ public enum PolicyName: String, Sendable, Equatable, CaseIterable {
     case wpaxosConsecutive = "wpaxos-consecutive"
     /// WPaxos's majority rule: move when one region made most of the accesses of a 3 s interval.
     case wpaxosMajority = "wpaxos-majority"
+    /// Lis's policy: move when the expected saving over a horizon beats the cost of moving
+    /// (docs/POLICY.md).
+    case adaptive
 }
 
 /// `[policy]`: which policy runs and the knobs every policy shares.

@@ -271,7 +271,7 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         ("[migration]\nslow_write_threshold = 1000001", "migration.slow_write_threshold", "got 1000001"),
         ("[migration]\nmigration_cooldown_ms = -1", "migration.migration_cooldown_ms", "got -1"),
         ("[migration]\nmax_concurrent_migrations = 0", "migration.max_concurrent_migrations", "got 0"),
-        ("[policy]\nname = \"fastest\"", "policy.name", #"must be one of "static", "tiers", "crdb-ftw", "wpaxos-consecutive", "wpaxos-majority", got "fastest""#),
+        ("[policy]\nname = \"fastest\"", "policy.name", #"must be one of "static", "tiers", "crdb-ftw", "wpaxos-consecutive", "wpaxos-majority", "adaptive", got "fastest""#),
         ("[policy]\nlocal_latency_floor_ms = 0", "policy.local_latency_floor_ms", "> 0, got 0"),
         ("[policy]\nslow_write_window_ms = -5.5", "policy.slow_write_window_ms", "> 0, got -5.5"),
         ("[node]\nid = \"\"", "node.id", #"got """#),

@@ -69,3 +69,51 @@ import Testing
         #expect(!HolderPolicy(name: .tiers).decidesAtHolder && !HolderPolicy(name: .static).decidesAtHolder)
     }
 }
+
+/// Lis's adaptive rule, with the costs of a 1 MiB block and a 0.05 ms local write.
+@Suite struct AdaptivePolicyTests {
+    static let nyc = RegionID("nyc")
+    static let sydney = RegionID("sydney")
+    static let london = RegionID("london")
+    static let all = [nyc, sydney, london]
+
+    static func rtt(_ a: RegionID, _ b: RegionID) -> Double {
+        if a == b { return 0.5 }
+        return Set([a, b]) == Set([nyc, london]) ? 70 : 230
+    }
+
+    static func run(_ ops: [(Double, RegionID)]) -> [HolderPolicy.HandOver?] {
+        let policy = HolderPolicy(name: .adaptive)
+        var stats = HolderPolicy.Stats()
+        return ops.map { (t, origin) in
+            policy.observe(&stats, origin: origin, holderRegion: nyc, candidates: all, now: .ms(t), rttMs: rtt,
+                costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20))
+        }
+    }
+
+    @Test func aFewQuickWritesFromFarAwayMoveTheBlock() {
+        let d = Self.run([(0, Self.sydney), (500, Self.sydney), (1000, Self.sydney)])
+        #expect(d[0] == nil, "one operation is not worth a move")
+        #expect(d.compactMap { $0 }.first?.to == Self.sydney)
+        #expect(d.compactMap { $0 }.first?.reason.hasPrefix("adaptive: mean latency") == true)
+    }
+
+    @Test func aRareWriterDoesNotMoveIt() {
+        // One Sydney write every three minutes: each has decayed away before the next.
+        #expect(Self.run((0..<10).map { (Double($0) * 180_000, Self.sydney) }).allSatisfy { $0 == nil })
+    }
+
+    @Test func twoRegionsTakingTurnsLeaveItWhereItIs() {
+        // London and New York alternate every 5 s, 10 ops/s each turn, for 5 minutes.
+        let ops = (0..<3000).map { i -> (Double, RegionID) in
+            let t = Double(i) * 100
+            return (t, Int(t / 5000) % 2 == 0 ? Self.nyc : Self.london)
+        }
+        #expect(Self.run(ops).allSatisfy { $0 == nil })
+    }
+
+    @Test func aLocalMajorityKeepsIt() {
+        let ops = (0..<200).map { i -> (Double, RegionID) in (Double(i) * 100, i % 3 == 0 ? Self.sydney : Self.nyc) }
+        #expect(Self.run(ops).allSatisfy { $0 == nil })
+    }
+}

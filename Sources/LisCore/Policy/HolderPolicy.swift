@@ -22,10 +22,24 @@ public struct HolderPolicy: Sendable, Equatable {
     /// … or (the majority variant) when one zone made most accesses of an interval this long.
     public static let wpaxosIntervalMs = 3_000.0
 
+    /// Adaptive: operations per region are counted with exponential decay on two timescales:
+    /// a short one that sees a new writer within a few operations, and a long one that
+    /// remembers who else uses the block, so a region taking its turn does not win it …
+    public static let adaptiveShortHalfLifeMs = 10_000.0
+    public static let adaptiveLongHalfLifeMs = 300_000.0
+    /// … and the saving of a move is what those rates would save over this horizon.
+    public static let adaptiveHorizonMs = 60_000.0
+    /// Hysteresis: the expected mean latency at the target must be at most this fraction of
+    /// the current one, and the saving at least twice the cost.
+    public static let adaptiveImprovement = 0.8
+    public static let adaptiveMargin = 2.0
+    /// WAN bandwidth assumed for the transfer's share of a move's duration, bytes per ms.
+    public static let adaptiveBytesPerMs = 125_000.0
+
     public init(name: PolicyName) { self.name = name }
 
     /// Whether this policy decides at the holder.
-    public var decidesAtHolder: Bool { [.crdbFtw, .wpaxosConsecutive, .wpaxosMajority].contains(name) }
+    public var decidesAtHolder: Bool { [.crdbFtw, .wpaxosConsecutive, .wpaxosMajority, .adaptive].contains(name) }
 
     /// What the holder remembers about a block it holds; a new term starts empty.
     public struct Stats: Sendable, Equatable {
@@ -36,7 +50,23 @@ public struct HolderPolicy: Sendable, Equatable {
         var counts: [RegionID: Double] = [:]
         var windowStart: Instant?
         var statsSince: Instant?
+        /// Adaptive: decayed operation counts per region, as of `decayedAt`.
+        var shortCounts: [RegionID: Double] = [:]
+        var longCounts: [RegionID: Double] = [:]
+        var decayedAt: Instant?
         public init() {}
+    }
+
+    /// What the adaptive policy knows besides the operation's region.
+    public struct Costs: Sendable {
+        /// The holder's expected local write latency (persist + in-region quorum).
+        public var localMs: Double
+        /// Bytes a move may have to carry (the block).
+        public var blockBytes: UInt64
+        public init(localMs: Double, blockBytes: UInt64) {
+            self.localMs = localMs
+            self.blockBytes = blockBytes
+        }
     }
 
     /// A decision to hand the block over, and the numbers behind it.
@@ -49,11 +79,13 @@ public struct HolderPolicy: Sendable, Equatable {
     /// the block should go to another region now. `candidates` are the regions it may go to.
     public func observe(
         _ stats: inout Stats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID], now: Instant,
-        rttMs: (RegionID, RegionID) -> Double
+        rttMs: (RegionID, RegionID) -> Double, costs: Costs = Costs(localMs: 0.05, blockBytes: 1 << 20)
     ) -> HandOver? {
         switch name {
         case .static, .tiers:
             return nil
+        case .adaptive:
+            return adaptive(&stats, origin: origin, holderRegion: holderRegion, candidates: candidates, now: now, rttMs: rttMs, costs: costs)
         case .wpaxosConsecutive:
             if stats.runRegion == origin { stats.runLength += 1 } else { (stats.runRegion, stats.runLength) = (origin, 1) }
             guard origin != holderRegion, stats.runLength >= Self.wpaxosRun, candidates.contains(origin) else { return nil }
@@ -101,6 +133,61 @@ public struct HolderPolicy: Sendable, Equatable {
                 to: to,
                 reason: "crdb-ftw: score \(fmt(score)) > \(Self.crdbThreshold) (requests \(to) \(fmt(stats.counts[to] ?? 0)) vs \(holderRegion) \(fmt(stats.counts[holderRegion] ?? 0)), RTT \(fmt(rttMs(holderRegion, to))) ms)")
         }
+    }
+
+    /// Moves the block when the latency its operations would save over the horizon, at the
+    /// rates measured, beats what the move costs — with hysteresis, so two regions that share a
+    /// block evenly leave it where it is.
+    ///
+    /// * rate_r: operations from region r per second, from counts decayed with a 10 s
+    ///   half-life (short) and a 5 min half-life (long);
+    /// * latency(r, h): what an operation from r costs when the block is held in h — the RTT
+    ///   between them plus the holder's local latency; mean(h): the rate-weighted mean;
+    /// * saving(t) = (mean(here) − mean(t)) × Σ rates × horizon (60 s), at the short rates;
+    /// * move duration ≈ three RTTs between t and here (Hive's claim and activation and the
+    ///   fence, with Hive near the current holder) + the block over the WAN; the cost is that
+    ///   duration (as if one operation waited through it) plus the operations that arrive
+    ///   during the move waiting half of it on average.
+    /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
+    /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
+    func adaptive(
+        _ stats: inout Stats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID], now: Instant,
+        rttMs: (RegionID, RegionID) -> Double, costs: Costs
+    ) -> HandOver? {
+        if let at = stats.decayedAt, now > at {
+            let short = Math.power(0.5, (now - at).ms / Self.adaptiveShortHalfLifeMs)
+            let long = Math.power(0.5, (now - at).ms / Self.adaptiveLongHalfLifeMs)
+            for r in stats.shortCounts.keys { stats.shortCounts[r]! *= short }
+            for r in stats.longCounts.keys { stats.longCounts[r]! *= long }
+        }
+        stats.decayedAt = now
+        stats.shortCounts[origin, default: 0] += 1
+        stats.longCounts[origin, default: 0] += 1
+        // A decayed count over a half-life h is a rate of count × ln 2 / h.
+        let rates = stats.shortCounts.mapValues { $0 * 0.6931471805599453 / (Self.adaptiveShortHalfLifeMs / 1000) }
+        let total = rates.values.reduce(0, +)
+        func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
+        func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
+            counts.reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.values.reduce(0, +), .leastNormalMagnitude)
+        }
+        let here = mean(rates, holderRegion)
+        let hereLong = mean(stats.longCounts, holderRegion)
+        var best: (target: RegionID, saving: Double, cost: Double, mean: Double)?
+        for t in candidates where t != holderRegion {
+            let there = mean(rates, t)
+            let saving = (here - there) * total * Self.adaptiveHorizonMs / 1000
+            let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
+            let cost = moveMs + total * moveMs / 1000 * moveMs / 2
+            guard saving >= Self.adaptiveMargin * cost, there <= Self.adaptiveImprovement * here,
+                mean(stats.longCounts, t) <= Self.adaptiveImprovement * hereLong
+            else { continue }
+            if saving - cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, saving, cost, there) }
+        }
+        guard let best else { return nil }
+        let mix = rates.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))/s" }.joined(separator: ", ")
+        return HandOver(
+            to: best.target,
+            reason: "adaptive: mean latency \(fmt(here)) → \(fmt(best.mean)) ms at \(mix); saves \(fmt(best.saving)) ms over \(Int(Self.adaptiveHorizonMs / 1000)) s, move costs \(fmt(best.cost)) ms")
     }
 
     private func fmt(_ x: Double) -> String {

@@ -56,9 +56,12 @@ extension NodeCore {
         }
         let candidates = map.regions.filter { volume.allows($0) }
         let decision = holderPolicy.observe(
-            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs)
+            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs,
+            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes))
         blocks[key]!.holding = holding
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
+        // Lis's own policy keeps the per-block cooldown; the baselines follow their sources.
+        if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
         // One request at a time per block (a lost one is asked again later).
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return }
         if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
