@@ -11,6 +11,13 @@ enum BuiltInScenarios {
 
     static let all: [Entry] = [
         Entry(name: "sydney-student", make: sydneyStudent(seed:)),
+        Entry(name: "follow-the-sun", make: followTheSun(seed:)),
+        Entry(name: "ping-pong", make: pingPong(seed:)),
+        Entry(name: "moving-locality", make: movingLocality(seed:)),
+        Entry(name: "zipf-global", make: zipfGlobal(seed:)),
+        Entry(name: "one-off", make: oneOff(seed:)),
+        Entry(name: "pinned", make: pinned(seed:)),
+        Entry(name: "region-degraded", make: regionDegraded(seed:)),
     ]
 
     /// The seed text's example: a VM hosted in NYC boots there, then a student in Sydney edits
@@ -78,6 +85,54 @@ enum BuiltInScenarios {
             name: "sydney-student", topology: DefaultTopology.topology, topologyTOML: DefaultTopology.toml,
             regions: [nyc, RegionID("london"), sydney], nodesPerRegion: 1, hiveRegion: nyc, volumes: [volume],
             trace: mergedByTime([bootReads, bootWrites, studentWrites, studentReads]))
+    }
+
+    // Regions of `topology/regions.toml` that the built-in scenarios use.
+    static let nyc = RegionID("nyc")
+    static let london = RegionID("london")
+    static let frankfurt = RegionID("frankfurt")
+    static let tokyo = RegionID("tokyo")
+    static let sydney = RegionID("sydney")
+    static let saopaulo = RegionID("saopaulo")
+
+    /// The policy scenarios read and write one 4 KiB page at a time: the sector size VMs and
+    /// NBD clients assume, and small enough that an operation's cost is its round trips, which
+    /// is what the policies are judged on.
+    static let pageBytes: UInt64 = 4096
+    static let blockSizeBytes: UInt64 = 1 << 20
+
+    /// A volume of `blocks` 1 MiB blocks that survives a node (the default).
+    static func volume(
+        _ name: String, blocks: UInt64, home: RegionID, allowedRegions: [RegionID]? = nil
+    ) -> VolumeSpec {
+        VolumeSpec(
+            name: VolumeName(name), sizeBytes: blocks * blockSizeBytes, blockSizeBytes: blockSizeBytes, home: home,
+            survive: .node, allowedRegions: allowedRegions)
+    }
+
+    /// A 4 KiB `kind` operation on a uniformly random page of `block`, issued at `tUs`
+    /// microseconds. The page is drawn from `random` after any draws the caller made.
+    static func pageAccess(
+        _ tUs: UInt64, _ region: RegionID, _ client: String, _ kind: OpKind, _ volume: VolumeSpec, block: UInt64,
+        random: inout SeededRandom
+    ) -> TraceOp {
+        precondition(
+            block < volume.blockCount, "block \(block) is outside \(volume.name) (\(volume.blockCount) blocks)")
+        let page = draw(&random, below: volume.blockSizeBytes / pageBytes)
+        return TraceOp(
+            tMs: Double(tUs) / 1000, region: region, client: client, op: kind, volume: volume.name,
+            offset: block * volume.blockSizeBytes + page * pageBytes, length: pageBytes)
+    }
+
+    /// A built-in scenario on the default topology with one node per region and the default
+    /// `[migration]` and `[policy]`: the policy under test is chosen by the run, not the scenario.
+    static func scenario(
+        _ name: String, regions: [RegionID], hiveRegion: RegionID, volumes: [VolumeSpec], trace: [TraceOp],
+        latencyChanges: [LatencyChange] = []
+    ) -> Scenario {
+        Scenario(
+            name: name, topology: DefaultTopology.topology, topologyTOML: DefaultTopology.toml, regions: regions,
+            nodesPerRegion: 1, hiveRegion: hiveRegion, volumes: volumes, trace: trace, latencyChanges: latencyChanges)
     }
 
     /// The sources' operations sorted by time; ties keep source order, then order within the

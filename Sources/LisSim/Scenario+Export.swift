@@ -19,6 +19,7 @@ extension Scenario {
             throw ScenarioError(file: directory, message: "cannot create the directory: \(error.localizedDescription)")
         }
         let traceText = try traceJSONL()
+        try checkLatencyChanges()
         try Self.write(topologyTOML, to: directoryURL.appendingPathComponent(Self.topologyFileName))
         try Self.write(traceText, to: directoryURL.appendingPathComponent(Self.traceFileName))
         try Self.write(scenarioTOML, to: directoryURL.appendingPathComponent(Self.scenarioFileName))
@@ -48,6 +49,15 @@ extension Scenario {
             if let allowed = volume.allowedRegions {
                 lines.append("allowed_regions = \(quoted(allowed.map(\.name)))")
             }
+        }
+        for change in latencyChanges {
+            lines += [
+                "",
+                "[[latency_change]]",
+                "at_s = \(change.atMs / 1000)",
+                "region = \(quoted(change.region.name))",
+                "factor = \(change.factor)",
+            ]
         }
         lines += [
             "",
@@ -88,6 +98,32 @@ extension Scenario {
             text += "\n"
         }
         return text
+    }
+
+    /// Refuses a change that `load(path:)` would refuse, so an export never writes a file that
+    /// cannot be read back (a non-finite factor would not even be valid TOML).
+    func checkLatencyChanges() throws(ScenarioError) {
+        for (index, change) in latencyChanges.enumerated() {
+            let key = "latency_change[\(index)]"
+            guard (0...TraceOp.maxTimeMs).contains(change.atMs) else {
+                throw ScenarioError(
+                    file: Self.scenarioFileName, key: key + ".at_s",
+                    message: "must be from 0 to \(Int64(TraceOp.maxTimeMs)) ms, got \(change.atMs)")
+            }
+            if index > 0, change.atMs < latencyChanges[index - 1].atMs {
+                throw ScenarioError(
+                    file: Self.scenarioFileName, key: key + ".at_s", message: "latency changes must be in time order")
+            }
+            guard regions.contains(change.region) else {
+                throw ScenarioError(
+                    file: Self.scenarioFileName, key: key + ".region",
+                    message: "\"\(change.region)\" is not one of the scenario's regions")
+            }
+            guard change.factor > 0, change.factor.isFinite else {
+                throw ScenarioError(
+                    file: Self.scenarioFileName, key: key + ".factor", message: "must be > 0, got \(change.factor)")
+            }
+        }
     }
 
     private static func write(_ text: String, to url: URL) throws(ScenarioError) {

@@ -5,9 +5,11 @@ import TOMLKit
 extension Scenario {
     /// The keys `scenario.toml` may have at its top level and in each `[[volume]]`.
     static let topLevelKeys = [
-        "name", "topology", "regions", "nodes_per_region", "hive_region", "trace", "volume", "migration", "policy",
+        "name", "topology", "regions", "nodes_per_region", "hive_region", "trace", "volume", "latency_change",
+        "migration", "policy",
     ]
     static let volumeKeys = ["name", "size", "block_size", "home", "survive", "allowed_regions"]
+    static let latencyChangeKeys = ["at_s", "region", "factor"]
 
     /// Volume sizes are whole 4 KiB pages: the sector size VMs and NBD clients assume.
     public static let volumeSizeGranuleBytes: UInt64 = 4096
@@ -29,6 +31,10 @@ extension Scenario {
     /// home = "nyc"
     /// survive = "node"              # optional; "node" (default) or "region"
     /// allowed_regions = ["nyc"]     # optional; must include home
+    /// [[latency_change]]            # zero or more, in time order (non-decreasing at_s)
+    /// at_s = 600                    # seconds from the start, ≥ 0 (integer or float)
+    /// region = "nyc"                # one of regions
+    /// factor = 5.0                  # > 0; see LatencyChange
     /// [migration]                   # optional; as in lis.toml
     /// [policy]                      # optional; as in lis.toml
     /// ```
@@ -96,6 +102,7 @@ extension Scenario {
         try reader.check(hiveRegion, isIn: regions, key: "hive_region")
 
         let volumes = try parseVolumes(reader, regions: regions)
+        let latencyChanges = try parseLatencyChanges(reader, regions: regions)
 
         var migration = MigrationConfig()
         var policy = PolicyConfig()
@@ -120,7 +127,42 @@ extension Scenario {
         return Scenario(
             name: name, topology: topology, topologyTOML: topologyTOML, regions: regions,
             nodesPerRegion: nodesPerRegion, hiveRegion: hiveRegion, volumes: volumes, migration: migration,
-            policy: policy, trace: trace)
+            policy: policy, trace: trace, latencyChanges: latencyChanges)
+    }
+
+    private static func parseLatencyChanges(
+        _ reader: TableReader, regions: [RegionID]
+    ) throws(ScenarioError) -> [LatencyChange] {
+        let tables = try reader.tableArray("latency_change") ?? []
+        var changes: [LatencyChange] = []
+        for (index, table) in tables.enumerated() {
+            let change = TableReader(table: table, file: reader.file, prefix: "latency_change[\(index)].")
+            try change.checkKeys(allowed: latencyChangeKeys)
+
+            let atS = try change.required("at_s", change.number)
+            let maxTimeS = TraceOp.maxTimeMs / 1000
+            guard atS >= 0, atS <= maxTimeS else {
+                throw change.error("at_s", "must be from 0 to \(Int64(maxTimeS)) seconds, got \(atS)")
+            }
+            // Whole microseconds, as trace times are, so an export writes back the same value.
+            let atMs = TraceOp.canonicalTimeMs(atS * 1000)
+            if let previous = changes.last, atMs < previous.atMs {
+                throw change.error(
+                    "at_s",
+                    "\(atS) is before the previous change's \(previous.atMs / 1000); list latency changes in "
+                        + "time order (non-decreasing at_s)")
+            }
+
+            let region = RegionID(try change.required("region", change.string))
+            try change.check(region, isIn: regions, key: "region")
+
+            let factor = try change.required("factor", change.number)
+            guard factor > 0 else {
+                throw change.error("factor", "must be > 0 (RTTs are multiplied by it), got \(factor)")
+            }
+            changes.append(LatencyChange(atMs: atMs, region: region, factor: factor))
+        }
+        return changes
     }
 
     private static func parseVolumes(_ reader: TableReader, regions: [RegionID]) throws(ScenarioError) -> [VolumeSpec] {
@@ -239,6 +281,15 @@ private struct TableReader {
     func int(_ key: String) throws(ScenarioError) -> Int? {
         guard let value = table[key] else { return nil }
         guard let number = value.int else { throw error(key, "must be an integer") }
+        return number
+    }
+
+    /// A finite number written as a TOML integer or float (`600` and `600.0` mean the same).
+    func number(_ key: String) throws(ScenarioError) -> Double? {
+        guard let value = table[key] else { return nil }
+        guard let number = value.double ?? value.int.map(Double.init), number.isFinite else {
+            throw error(key, "must be a number")
+        }
         return number
     }
 

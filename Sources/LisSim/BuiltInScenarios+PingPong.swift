@@ -1,0 +1,34 @@
+import LisCore
+
+extension BuiltInScenarios {
+    /// Two regions take turns writing the same blocks, faster than a lease can usefully
+    /// follow: a policy that moves the blocks at every turn pays a steal per turn and gains
+    /// almost nothing, so the best it can do is stay put (adversarial for follow-the-writer).
+    ///
+    /// * Regions `london` and `nyc`, one node each; Hive in `london`.
+    /// * Volume `shared`, 8 blocks of 1 MiB, home `london`.
+    /// * 0–600 s in turns of 5 s: `london-writer` in `london` writes during turns 0, 2, 4, …
+    ///   ([0, 5) s, [10, 15) s, …), `nyc-writer` in `nyc` during turns 1, 3, 5, … ([5, 10) s, …).
+    ///   During its turn a writer writes every 100 ms, starting at the turn's first instant
+    ///   (50 writes per turn), 4 KiB at a random page of a uniformly random one of the 8 blocks.
+    ///
+    /// 120 turns, 6,000 writes; the last at 599.9 s.
+    @Sendable static func pingPong(seed: UInt64) -> Scenario {
+        let shared = volume("shared", blocks: 8, home: london)
+        let turnUs: UInt64 = 5_000_000
+        let gapUs: UInt64 = 100_000
+        let turns: UInt64 = 120
+        let writers = [(region: london, client: "london-writer"), (region: nyc, client: "nyc-writer")]
+
+        var random = SeededRandom(seed: seed)
+        var ops: [TraceOp] = []
+        for turn in 0..<turns {
+            let writer = writers[Int(turn % 2)]
+            for tUs in stride(from: turn * turnUs, to: (turn + 1) * turnUs, by: Int(gapUs)) {
+                let block = draw(&random, below: shared.blockCount)
+                ops.append(pageAccess(tUs, writer.region, writer.client, .write, shared, block: block, random: &random))
+            }
+        }
+        return scenario("ping-pong", regions: [london, nyc], hiveRegion: london, volumes: [shared], trace: ops)
+    }
+}
