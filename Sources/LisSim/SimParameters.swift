@@ -18,6 +18,9 @@ public struct SimParameters: Sendable, Equatable {
     public var lanBytesPerMs: Double = 1_250_000
     /// Hive's time to apply one call once it arrives (a consensus commit in its region).
     public var hiveCommitMs = 0.5
+    /// How long a node waits for Hive's answer before it gives up (an etcd client's timeout);
+    /// only a faulty network or a Hive outage makes it wait that long.
+    public var hiveTimeoutMs = 1000.0
     /// Bytes of framing on every message.
     public var messageHeaderBytes = 64
     /// How long after the last trace operation the run may go on draining.

@@ -40,6 +40,10 @@ public struct SimReport: Sendable {
     /// Operations never answered by the end of the run (a liveness failure when nothing stops them).
     public var unanswered: [String] = []
     public var checkedOps = 0
+    /// Faults injected, per kind (empty without a fault plan).
+    public var faults: [FaultKind: Int] = [:]
+    /// Blocks a crash damaged (their linearizability is checked up to the crash only).
+    public var taintedBlocks = 0
     public var digest = ""
     public var events = 0
     public var simSeconds = 0.0

@@ -7,23 +7,51 @@ struct SimLogEntry: Equatable {
     var tag: UInt64
     var offset: UInt32
     var length: UInt32
+    /// When this node stored the entry, in the order of everything it stored: durability is
+    /// "stored at or before the last completed sync".
+    var storedSeq: UInt64 = 0
+    /// Set when a crash tore the entry: only this many bytes (a multiple of 512) reached the
+    /// disk. Recovery finds the record's checksum wrong and drops it with everything after.
+    var tornBytes: UInt32?
 }
 
 /// A node's simulated disk: per block, the log of writes it stores. Block contents are the log
 /// replayed; the checkers compare logs by (position, tag).
+///
+/// It also knows what a crash keeps. Promises, FUA writes and installs sync the node's whole
+/// store before they return (as `BlockStore` does: one write-ahead log), so they make every
+/// entry stored before them durable as well; other writes become durable when a later sync
+/// completes. Durability is therefore a prefix of each block's log.
 struct SimStorage {
     private(set) var logs: [BlockKey: [SimLogEntry]] = [:]
     private(set) var promises: [BlockKey: Epoch] = [:]
+    /// The `storedSeq` of the newest entry stored, and of the newest one known durable.
+    private(set) var storedSeq: UInt64 = 0
+    private(set) var durableSeq: UInt64 = 0
 
-    mutating func promise(_ key: BlockKey, _ epoch: Epoch) { promises[key] = epoch }
+    mutating func promise(_ key: BlockKey, _ epoch: Epoch) {
+        promises[key] = epoch
+        durableSeq = storedSeq
+    }
 
     /// Stores a write at its position; later entries (from a superseded epoch) are dropped.
-    mutating func write(_ key: BlockKey, _ position: LogPosition, tag: UInt64, offset: UInt32, length: UInt32) {
+    /// `durable`: synced before it returns (FUA).
+    mutating func write(_ key: BlockKey, _ position: LogPosition, tag: UInt64, offset: UInt32, length: UInt32, durable: Bool = false) {
         var log = logs[key] ?? []
         while let last = log.last, last.position.version >= position.version { log.removeLast() }
-        log.append(SimLogEntry(position: position, tag: tag, offset: offset, length: length))
+        storedSeq += 1
+        log.append(SimLogEntry(position: position, tag: tag, offset: offset, length: length, storedSeq: storedSeq))
         logs[key] = log
+        if durable { durableSeq = storedSeq }
     }
+
+    /// Where a sync started now will make the store durable up to, once it completes.
+    var syncMark: UInt64 { storedSeq }
+
+    /// A sync that started at `mark` completed.
+    mutating func synced(upTo mark: UInt64) { durableSeq = max(durableSeq, mark) }
+
+    func isDurable(_ entry: SimLogEntry) -> Bool { entry.storedSeq <= durableSeq }
 
     func position(_ key: BlockKey) -> LogPosition { logs[key]?.last?.position ?? .empty }
 
@@ -60,15 +88,77 @@ struct SimStorage {
     mutating func install(_ key: BlockKey, _ transfer: SimTransfer?, upTo: LogPosition) {
         var log = logs[key] ?? []
         if let transfer {
+            var entries = transfer.entries
+            for i in entries.indices {
+                storedSeq += 1
+                entries[i].storedSeq = storedSeq
+                entries[i].tornBytes = nil
+            }
             if transfer.replace {
-                log = transfer.entries
-            } else if let first = transfer.entries.first {
+                log = entries
+            } else if let first = entries.first {
                 while let last = log.last, last.position.version >= first.position.version { log.removeLast() }
-                log.append(contentsOf: transfer.entries)
+                log.append(contentsOf: entries)
             }
         }
         while let last = log.last, last.position.version > upTo.version { log.removeLast() }
         logs[key] = log
+        durableSeq = storedSeq
+    }
+
+    /// What a crash did to one block's log.
+    struct CrashDamage: Equatable {
+        var key: BlockKey
+        /// Entries that did not reach the disk (the torn one included).
+        var lost: [SimLogEntry]
+        var torn: Bool
+    }
+
+    /// The disk as a power loss leaves it. Promises and durable entries survive. After the
+    /// last durable entry of a block, a random number of the entries that follow made it to
+    /// the disk (possibly none); when some did not, the first of those is, half the time, torn
+    /// (a prefix of its bytes, a multiple of 512, reached the disk) rather than missing.
+    /// `losesUnsynced` false models a process crash: the page cache keeps everything.
+    mutating func crash(losesUnsynced: Bool, tears: Bool, random: inout SeededRandom) -> [CrashDamage] {
+        var damage: [CrashDamage] = []
+        if losesUnsynced {
+            for key in logs.keys.sorted() {
+                var log = logs[key]!
+                guard let firstVolatile = log.firstIndex(where: { !isDurable($0) }) else { continue }
+                let volatile = log.count - firstVolatile
+                let kept = Int(random.next() % UInt64(volatile + 1))
+                guard kept < volatile else { continue }
+                let cut = firstVolatile + kept
+                let lost = Array(log[cut...])
+                log.removeSubrange(cut...)
+                var torn = false
+                if tears, random.unit() < 0.5 {
+                    var entry = lost[0]
+                    let sectors = max(entry.length / 512, 1)
+                    entry.tornBytes = UInt32(random.next() % UInt64(sectors)) * 512
+                    log.append(entry)
+                    torn = true
+                }
+                logs[key] = log
+                damage.append(CrashDamage(key: key, lost: lost, torn: torn))
+            }
+        }
+        durableSeq = storedSeq
+        return damage
+    }
+
+    /// What a restarting node reads back: its write-ahead log's records carry checksums, so a
+    /// torn entry is found and dropped together with everything after it. Returns the position
+    /// of each block's recovered copy.
+    mutating func recover() -> [BlockKey: LogPosition] {
+        var positions: [BlockKey: LogPosition] = [:]
+        for key in logs.keys.sorted() {
+            var log = logs[key]!
+            if let torn = log.firstIndex(where: { $0.tornBytes != nil }) { log.removeSubrange(torn...) }
+            logs[key] = log
+            if let last = log.last { positions[key] = last.position }
+        }
+        return positions
     }
 }
 

@@ -5,29 +5,49 @@ import Foundation
 /// queue, a region latency matrix with jitter and link bandwidth, simulated disks, a
 /// linearizable Hive located in one region, and online safety checks (DESIGN §2 "LisSim").
 ///
-/// Same scenario, seed and parameters → the same event trace, byte for byte (`digest`).
+/// Same scenario, seed, parameters and fault plan → the same event trace, byte for byte
+/// (`digest`). Without a plan nothing fails: links, disks, clocks and Hive are perfect.
 public final class Simulation {
     enum Event {
         case traceOp(Int)
-        case input(Int, NodeInput)
-        case hiveArrive(Int, HiveCallID, HiveRequest)
+        /// An input for a node's incarnation; a node that crashed since never sees it.
+        case input(Int, incarnation: Int, NodeInput)
+        case hiveArrive(Int, incarnation: Int, HiveCallID, HiveRequest, sentAt: Instant)
         case clientReply(ClientRequestID, ClientResult)
+        case fault(FaultAction)
     }
 
     struct SimNode {
         var core: NodeCore
         var storage = SimStorage()
         var region: RegionID
+        /// The HLC of the last message this incarnation sent.
         var lastSentHLC: HLCTimestamp = .zero
+        /// Incremented at each restart: events meant for an earlier incarnation are dropped.
+        var incarnation = 0
+        var isUp = true
+        var clock = SimClock()
+        /// Sync tokens of this incarnation and how far each makes the store durable.
+        var pendingSyncs: [UInt64: UInt64] = [:]
+        /// Client parts submitted here that the node has not answered: a crash fails them.
+        var clientRequests: Set<ClientRequestID> = []
     }
 
     struct ClientOp {
         var index: Int
         var remaining: Int
+        /// The node the client is attached to.
+        var node: Int
         var failed = false
         var local = true
         /// Whether its invocation is in the history (single-block reads and writes).
         var recorded = false
+        /// For a flush: the node's acknowledged writes it covers, `flushFrom..<flushCovers` —
+        /// those acknowledged since the node's previous flush was submitted. A flush that fails
+        /// (a node restarted and may have lost some) reports it once, as fsync does; the next
+        /// flush vouches only for the writes after it.
+        var flushFrom = 0
+        var flushCovers = 0
     }
 
     struct Link {
@@ -38,6 +58,9 @@ public final class Simulation {
     public let scenario: Scenario
     public let seed: UInt64
     public let parameters: SimParameters
+    /// The faults of this run; nil: none.
+    public let plan: FaultPlan?
+    let mutant: CoreMutant?
     let map: ClusterMap
     var nodes: [SimNode] = []
     var nodeIndex: [NodeID: Int] = [:]
@@ -48,9 +71,23 @@ public final class Simulation {
     let hiveRegion: RegionID
     var networkRandom: SeededRandom
     var diskRandom: SeededRandom
+    /// Draws for message faults and crash damage, a stream of its own so that a plan never
+    /// shifts the network's or the disks' draws.
+    var faultRandom: SeededRandom
     var digest = TraceDigest()
     /// Receives every line of the event trace, if set (`lis sim run --trace FILE`).
     public var traceSink: ((String) -> Void)?
+    /// If set, the run processes every event up to this time and stops there, whether or not
+    /// every operation was answered (the swarm's liveness bound). Otherwise it stops once every
+    /// operation is answered, or `drainMs` after the last one was issued.
+    public var stopAtMs: Double?
+
+    /// The plan resolved to node indices: each partition's side, each node's clog windows.
+    var partitionSides: [[Bool]] = []
+    var clogWindows: [[FaultPlan.Window]] = []
+    /// Per node, when the last watch event to it arrives: the watch stream stays in revision
+    /// order when a partition or a clog holds it back.
+    var watchLastArrival: [Instant] = []
 
     var clientOps: [ClientOp] = []
     var partOwner: [ClientRequestID: Int] = [:]
@@ -61,6 +98,18 @@ public final class Simulation {
 
     var holders: [BlockKey: [Epoch: Int]] = [:]
     var acked: [BlockKey: [(LogPosition, UInt64)]] = [:]
+    /// Per node, the tags of the writes its clients were told are written, in order.
+    var ackedAtNode: [[UInt64]] = []
+    /// Per node, how many of those its latest flush was submitted after.
+    var flushSubmitted: [Int] = []
+    /// Writes a completed client flush covers: they must survive every crash.
+    var flushed: Set<UInt64> = []
+    /// Writes a crash dropped (or tore) from some node's disk before they were flushed: NBD
+    /// promises only flushed writes survive power loss, so losing these is allowed.
+    var excused: Set<UInt64> = []
+    /// Blocks a crash damaged, with the history clock at that instant: their linearizability
+    /// is checked up to there only.
+    var taintedAt: [BlockKey: Int] = [:]
     var pendingTransferBytes: [Int: [BlockKey: UInt64]] = [:]
     var report: SimReport
     /// Invocations and completions of single-block reads and writes, in real-time order, for
@@ -70,18 +119,21 @@ public final class Simulation {
     var historyClock = 0
     var regionSlot: [RegionID: Int] = [:]
 
-    public init(scenario: Scenario, seed: UInt64, parameters: SimParameters = SimParameters(), mutant: CoreMutant? = nil) {
+    public init(
+        scenario: Scenario, seed: UInt64, parameters: SimParameters = SimParameters(), mutant: CoreMutant? = nil,
+        faults plan: FaultPlan? = nil
+    ) {
         self.scenario = scenario
         self.seed = seed
         self.parameters = parameters
+        self.plan = plan
+        self.mutant = mutant
         var root = SeededRandom(seed: seed)
         networkRandom = root.fork()
         diskRandom = root.fork()
+        faultRandom = root.fork()
         hiveRegion = scenario.hiveRegion
-        var members: [(NodeID, RegionID)] = []
-        for region in scenario.regions {
-            for i in 1...scenario.nodesPerRegion { members.append((NodeID("\(region.name)-\(i)"), region)) }
-        }
+        let members = Self.members(of: scenario)
         let topology = scenario.topology
         map = ClusterMap(nodes: members, volumes: scenario.volumes) { a, b in topology.rttMs(a, b) ?? 1000 }
         for (i, (id, region)) in members.enumerated() {
@@ -91,6 +143,9 @@ public final class Simulation {
             nodeIndex[id] = i
         }
         links = Array(repeating: Link(), count: members.count * members.count)
+        ackedAtNode = Array(repeating: [], count: members.count)
+        flushSubmitted = Array(repeating: 0, count: members.count)
+        watchLastArrival = Array(repeating: .zero, count: members.count)
         report = SimReport(scenario: scenario.name, seed: seed, policy: scenario.policy.name.rawValue)
         for (i, region) in scenario.regions.enumerated() {
             regionSlot[region] = i
@@ -98,27 +153,38 @@ public final class Simulation {
         }
     }
 
+    /// The cluster's nodes and their regions: `<region>-<n>`, regions in the scenario's order.
+    static func members(of scenario: Scenario) -> [(NodeID, RegionID)] {
+        scenario.regions.flatMap { region in
+            (1...scenario.nodesPerRegion).map { i in (NodeID("\(region.name)-\(i)"), region) }
+        }
+    }
+
     /// Plays the whole trace and returns the report.
     public func run() -> SimReport {
         let started = Date()
+        if let plan { install(plan) }
         for i in nodes.indices {
-            apply(i, nodes[i].core.start(now: now, wallMs: 0), at: now)
+            apply(i, nodes[i].core.start(now: now, wallMs: wallMs(i)), at: now)
         }
         for (i, op) in scenario.trace.enumerated() { queue.schedule(at: .ms(op.tMs), .traceOp(i)) }
         let lastIssue = Instant.ms(scenario.trace.last?.tMs ?? 0)
-        let deadline = lastIssue + .ms(parameters.drainMs)
+        let deadline = stopAtMs.map { Instant.ms($0) } ?? lastIssue + .ms(parameters.drainMs)
         while let (at, event) = queue.pop() {
             if at > deadline { break }
-            if issuedOps == scenario.trace.count && outstandingOps == 0 { break }
+            if stopAtMs == nil && issuedOps == scenario.trace.count && outstandingOps == 0 { break }
             now = at
             handle(event)
             report.events += 1
         }
+        if stopAtMs != nil { now = max(now, deadline) }
         for op in clientOps where op.remaining > 0 {
             let t = scenario.trace[op.index]
             report.regions[regionSlot[t.region]!].failed += 1
             report.unanswered.append("\(t.client) \(t.op.rawValue) \(t.volume):\(t.offset / (map.volumes[t.volume]?.blockSizeBytes ?? 1)) issued at \(t.tMs) ms in \(t.region)")
         }
+        checkFlushedWritesAtHolders()
+        report.taintedBlocks = taintedAt.count
         finishReport()
         report.wallSeconds = Date().timeIntervalSince(started)
         return report
@@ -131,17 +197,31 @@ public final class Simulation {
         case .traceOp(let i):
             record("\(now.us) op \(i)")
             submit(i)
-        case .input(let n, let input):
+        case .input(let n, let incarnation, let input):
+            guard nodes[n].isUp, nodes[n].incarnation == incarnation else {
+                record("\(now.us) \(nodes[n].core.id) lost (crashed) \(input)")
+                return
+            }
             record("\(now.us) \(nodes[n].core.id) \(input)")
-            let effects = nodes[n].core.step(input, now: now, wallMs: now.us / 1000)
+            if case .synced(let token) = input, let mark = nodes[n].pendingSyncs.removeValue(forKey: token) {
+                nodes[n].storage.synced(upTo: mark)
+            }
+            let effects = nodes[n].core.step(input, now: now, wallMs: wallMs(n))
             apply(n, effects, at: now)
-        case .hiveArrive(let n, let call, let request):
+        case .hiveArrive(let n, let incarnation, let call, let request, let sentAt):
             record("\(now.us) hive \(nodes[n].core.id) \(call) \(request)")
-            hive(n, call, request)
+            hive(n, incarnation, call, request, sentAt: sentAt)
         case .clientReply(let request, let result):
             record("\(now.us) reply \(request) \(result)")
             clientReply(request, result)
+        case .fault(let action):
+            perform(action)
         }
+    }
+
+    /// Schedules an input for node `n`'s current incarnation.
+    func schedule(_ n: Int, at: Instant, _ input: NodeInput) {
+        queue.schedule(at: at, .input(n, incarnation: nodes[n].incarnation, input))
     }
 
     func submit(_ index: Int) {
@@ -156,9 +236,11 @@ public final class Simulation {
             let request = nextRequest
             nextRequest += 1
             partOwner[request] = clientOps.count
-            clientOps.append(ClientOp(index: index, remaining: 1))
+            clientOps.append(ClientOp(
+                index: index, remaining: 1, node: node, flushFrom: flushSubmitted[node], flushCovers: ackedAtNode[node].count))
+            flushSubmitted[node] = ackedAtNode[node].count
             outstandingOps += 1
-            queue.schedule(at: arrive, .input(node, .clientFlush(request)))
+            sendClientInput(node, request, at: arrive, .clientFlush(request))
             return
         case .read, .write:
             let blockSize = map.volumes[op.volume]!.blockSizeBytes
@@ -176,7 +258,7 @@ public final class Simulation {
             }
         }
         let owner = clientOps.count
-        clientOps.append(ClientOp(index: index, remaining: parts.count))
+        clientOps.append(ClientOp(index: index, remaining: parts.count, node: node))
         outstandingOps += 1
         for (key, var blockOp) in parts {
             let request = nextRequest
@@ -194,8 +276,19 @@ public final class Simulation {
                     time: historyClock, process: "\(op.client)#\(index)", kind: .invoke, isWrite: op.op == .write, key: key,
                     value: op.op == .write ? request : nil))
             }
-            queue.schedule(at: arrive, .input(node, .client(request, key, blockOp)))
+            sendClientInput(node, request, at: arrive, .client(request, key, blockOp))
         }
+    }
+
+    /// Hands a client's request to its node, or fails it at once when the node is down (the
+    /// client's connection is refused).
+    func sendClientInput(_ node: Int, _ request: ClientRequestID, at: Instant, _ input: NodeInput) {
+        guard nodes[node].isUp else {
+            queue.schedule(at: at, .clientReply(request, .failed(.unavailable)))
+            return
+        }
+        nodes[node].clientRequests.insert(request)
+        schedule(node, at: at, input)
     }
 
     func clientReply(_ request: ClientRequestID, _ result: ClientResult) {
@@ -207,7 +300,10 @@ public final class Simulation {
         case .failed: op.failed = true
         case .written(let position):
             if let key, let holder = holders[key]?[position.epoch], nodes[holder].region != traceOp.region { op.local = false }
-        case .read, .flushed: break
+            ackedAtNode[op.node].append(request)
+        case .flushed:
+            for tag in ackedAtNode[op.node][op.flushFrom..<op.flushCovers] { flushed.insert(tag) }
+        case .read: break
         }
         op.remaining -= 1
         clientOps[owner] = op
@@ -266,7 +362,8 @@ public final class Simulation {
                 case .zeros: tag = 0
                 default: preconditionFailure("simulated writes carry a tag or zeros, got \(write.data)")
                 }
-                nodes[n].storage.write(key, position, tag: tag, offset: write.offset, length: write.length)
+                nodes[n].storage.write(key, position, tag: tag, offset: write.offset, length: write.length, durable: durable)
+
                 cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
             case .installTransfer(let key, let payload, let upTo):
                 var bytes: UInt64 = 0
@@ -282,27 +379,39 @@ public final class Simulation {
                 }
                 cursor = cursor + .ms(draw(parameters.fsyncMs) + Double(bytes) / parameters.diskBytesPerMs)
             case .sync(let token):
-                queue.schedule(at: cursor + .ms(draw(parameters.fsyncMs)), .input(n, .synced(token)))
+                nodes[n].pendingSyncs[token] = nodes[n].storage.syncMark
+                schedule(n, at: cursor + .ms(draw(parameters.fsyncMs)), .synced(token))
             case .probe(let token):
-                queue.schedule(at: cursor + .ms(draw(parameters.diskWriteMs)), .input(n, .probed(token)))
+                schedule(n, at: cursor + .ms(draw(parameters.diskWriteMs)), .probed(token))
             case .send(let to, let envelope):
                 checkHLC(n, envelope)
                 let target = nodeIndex[to]!
                 let (message, bytes) = resolve(n, envelope.message, to: target)
                 var resolved = envelope
                 resolved.message = message
-                queue.schedule(at: deliver(from: n, to: target, bytes: bytes, at: cursor), .input(target, .peer(resolved)))
+                if plan == nil {
+                    schedule(target, at: deliver(from: n, to: target, bytes: bytes, at: cursor), .peer(resolved))
+                } else {
+                    sendWithFaults(from: n, to: target, resolved, bytes: bytes, at: cursor)
+                }
             case .hive(let call, let request):
-                queue.schedule(at: cursor + oneWay(nodes[n].region, hiveRegion), .hiveArrive(n, call, request))
+                if plan == nil {
+                    queue.schedule(
+                        at: cursor + oneWay(nodes[n].region, hiveRegion),
+                        .hiveArrive(n, incarnation: nodes[n].incarnation, call, request, sentAt: cursor))
+                } else {
+                    callHiveWithFaults(n, call, request, at: cursor)
+                }
             case .reply(let request, let result):
                 var result = result
                 if case .read(let payload) = result { result = .read(resolveRead(n, payload)) }
                 if case .written(let position) = result, let key = partKey[request] {
                     acked[key, default: []].append((position, request))
                 }
+                nodes[n].clientRequests.remove(request)
                 queue.schedule(at: cursor + .ms(parameters.clientLinkMs), .clientReply(request, result))
             case .armTimer(let timer, let at):
-                queue.schedule(at: max(at, cursor), .input(n, .timer(timer)))
+                schedule(n, at: max(at, cursor), .timer(timer))
             case .event(let event):
                 observe(n, event)
             }
@@ -329,13 +438,37 @@ public final class Simulation {
         }
     }
 
-    /// Every acknowledged write of the block must be in the new holder's copy, unchanged.
+    /// Every acknowledged write of the block must be in the new holder's copy, unchanged —
+    /// except one a crash dropped from a disk before any flush covered it: NBD promises only
+    /// that flushed writes survive power loss.
     func checkAckedWrites(_ n: Int, _ key: BlockKey, _ epoch: Epoch) {
         for (position, tag) in acked[key] ?? [] {
+            let isFlushed = flushed.contains(tag)
+            if excused.contains(tag) && !isFlushed { continue }
             report.checkedOps += 1
             let entry = nodes[n].storage.entry(key, version: position.version)
-            if entry?.position != position || entry?.tag != tag {
-                violation("\(nodes[n].core.id) activated \(key) at \(epoch) without acknowledged write \(tag) at \(position)")
+            if entry?.position != position || entry?.tag != tag || entry?.tornBytes != nil {
+                if isFlushed {
+                    violation("flushed write \(tag) of \(key) at \(position) lost: \(nodes[n].core.id) activated \(epoch) without it")
+                } else {
+                    violation("\(nodes[n].core.id) activated \(key) at \(epoch) without acknowledged write \(tag) at \(position)")
+                }
+            }
+        }
+    }
+
+    /// At the end of a run, every flushed write is still in the copy of the block's holder
+    /// (the last active one while a steal is under way).
+    func checkFlushedWritesAtHolders() {
+        for key in acked.keys.sorted() {
+            guard let record = hiveRecords[key] ?? map.homeRecord(of: key) else { continue }
+            let holder = record.state == .active ? record.holder : record.lastActive.holder
+            let n = nodeIndex[holder]!
+            for (position, tag) in acked[key]! where flushed.contains(tag) {
+                let entry = nodes[n].storage.entry(key, version: position.version)
+                if entry?.position != position || entry?.tag != tag || entry?.tornBytes != nil {
+                    violation("flushed write \(tag) of \(key) at \(position) lost: not in \(holder)'s copy at the end (\(record))")
+                }
             }
         }
     }
@@ -417,7 +550,9 @@ public final class Simulation {
     // MARK: Network and Hive
 
     func oneWay(_ a: RegionID, _ b: RegionID) -> Duration {
-        let rtt = map.rttMs(a, b)
+        // A scenario's latency changes slow the network; the nodes' own RTT table stays the
+        // topology's (they do not measure RTTs yet).
+        let rtt = map.rttMs(a, b) * (scenario.latencyChanges.isEmpty ? 1 : scenario.latencyFactor(a, b, atMs: now.ms))
         return .ms(rtt / 2 * (1 + parameters.jitterFraction * networkRandom.unit()))
     }
 
@@ -436,7 +571,15 @@ public final class Simulation {
     }
 
     /// Hive applies calls one at a time in arrival order: linearizable by construction.
-    func hive(_ n: Int, _ call: HiveCallID, _ request: HiveRequest) {
+    func hive(_ n: Int, _ incarnation: Int, _ call: HiveCallID, _ request: HiveRequest, sentAt: Instant) {
+        if let plan, plan.hiveOutages.contains(where: { isActive($0, now) }) {
+            // Nothing is applied; the caller's client gives up after its timeout.
+            record("\(now.us) fault hive-outage refuses \(nodes[n].core.id) \(call)")
+            queue.schedule(
+                at: max(now, sentAt + .ms(parameters.hiveTimeoutMs)),
+                .input(n, incarnation: incarnation, .hive(call, .unavailable(request.key, reason: "hive unreachable"))))
+            return
+        }
         let done = now + .ms(parameters.hiveCommitMs)
         let response: HiveResponse
         var changed: (BlockKey, LeaseRecord)?
@@ -455,11 +598,15 @@ public final class Simulation {
                 response = .swapped(key, ok: false, current: current)
             }
         }
-        queue.schedule(at: done + oneWay(hiveRegion, nodes[n].region), .input(n, .hive(call, response)))
-        if let (key, record) = changed {
-            for i in nodes.indices where i != n {
-                queue.schedule(at: done + oneWay(hiveRegion, nodes[i].region), .input(i, .hiveWatch(key, record)))
+        if plan == nil {
+            queue.schedule(at: done + oneWay(hiveRegion, nodes[n].region), .input(n, incarnation: incarnation, .hive(call, response)))
+            if let (key, record) = changed {
+                for i in nodes.indices where i != n {
+                    schedule(i, at: done + oneWay(hiveRegion, nodes[i].region), .hiveWatch(key, record))
+                }
             }
+        } else {
+            answerHiveWithFaults(n, incarnation, call, response, changed: changed, done: done, sentAt: sentAt)
         }
     }
 

@@ -113,15 +113,20 @@ func loadScenario(name: String?, file: String?, seed: UInt64) throws -> Scenario
 struct SimSwarm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swarm",
-        abstract: "Run many seeds, each with its own cluster and contended workload, and check every one.",
+        abstract: "Run many seeds, each with its own cluster, contended workload and faults, and check every one.",
         discussion: """
-            Each seed draws 2–5 regions, 1–3 nodes per region, Hive's region, volumes and 2–6 \
-            clients that read, write and flush a few shared blocks for 20 simulated seconds, with \
-            an eager policy so that steals are frequent and race with writes. Checks: one holder \
-            per block per epoch, acceptors never store below their promise, every acknowledged \
-            write present after every steal, HLC never goes back, every operation answered, and \
-            each block's history linearizable. Faults (loss, partitions, crashes) are not \
-            injected yet. Every failing seed prints the command that replays it.
+            Each seed draws 2–5 regions, 1–3 nodes per region, Hive's region, volumes and 2–5 \
+            clients that read, write and flush a few shared blocks for 8 simulated seconds, with \
+            an eager policy so that steals are frequent and race with writes, and a fault plan \
+            (message loss, duplication, reordering and delay spikes, partitions, swizzle-clogs, \
+            crashes that lose or tear unsynced writes, clock drift and jumps, Hive outages, a \
+            region down). At 8 s everything heals; a liveness phase then writes and reads every \
+            block the workload touched. Safety checks: one holder per block per epoch, acceptors \
+            never store below their promise, every acknowledged write present after every steal \
+            (unless a crash lost it before a flush), every flushed write survives, HLC never goes \
+            back, each block's history linearizable. Liveness checks, \(Int(Swarm.livenessBoundMs / 1000)) s \
+            after heal: every operation answered and every probe succeeded, every block served by \
+            its holder, copies converged. Every failing seed prints the command that replays it.
             """
     )
 
@@ -134,10 +139,13 @@ struct SimSwarm: ParsableCommand {
     @Option(name: .long, help: "Switch off one protection in the core (\(CoreMutant.allCases.map(\.rawValue).joined(separator: ", "))) to show the checkers catch it.")
     var mutant: String?
 
+    @Flag(name: .customLong("no-faults"), help: "Inject no faults: a perfect network, perfect disks and clocks (for bisecting).")
+    var noFaults = false
+
     @Flag(name: .long, help: "Print exactly one JSON object.")
     var json = false
 
-    @Flag(name: .long, help: "Print every seed's result.")
+    @Flag(name: .long, help: "Print every seed's result and fault plan.")
     var verbose = false
 
     @Option(name: .long, help: "With --seeds 1: write the seed's event trace to FILE.")
@@ -157,29 +165,46 @@ struct SimSwarm: ParsableCommand {
         var liveness = 0
         var opsChecked = 0
         var steals = 0
+        var tainted = 0
+        var unknown = 0
+        var faults: [FaultKind: Int] = [:]
+        var failedChecks: [LivenessCheck: Int] = [:]
+        let flags = (self.mutant.map { " --mutant \($0)" } ?? "") + (noFaults ? " --no-faults" : "")
         let started = Date()
         for seed in start..<(start + seeds) {
             var lines: [String] = []
-            let result = Swarm.run(seed: seed, mutant: mutant, traceSink: trace == nil ? nil : { lines.append($0) })
+            let result = Swarm.run(
+                seed: seed, mutant: mutant, faults: !noFaults, traceSink: trace == nil ? nil : { lines.append($0) })
             if let trace { try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) }
             violations += result.violations.count
-            liveness += result.unfinishedOps > 0 ? 1 : 0
+            liveness += result.livenessFailures.isEmpty ? 0 : 1
             opsChecked += result.opsChecked
             steals += result.steals
-            let bad = !result.violations.isEmpty || result.unfinishedOps > 0
+            tainted += result.taintedBlocks
+            if result.linearizability.hasPrefix("unknown") { unknown += 1 }
+            for (kind, n) in result.faults { faults[kind, default: 0] += n }
+            for check in result.livenessFailuresByCheck.keys { failedChecks[check, default: 0] += 1 }
+            let bad = !result.violations.isEmpty || !result.livenessFailures.isEmpty
             if bad { failed.append(seed) }
             if verbose || (bad && !json) {
-                let replay = "lis sim swarm --start \(seed) --seeds 1 --verbose" + (self.mutant.map { " --mutant \($0)" } ?? "")
-                let line = "seed \(seed): \(result.steals) steals, \(result.opsChecked) checks, \(result.linearizability)"
-                    + (result.unfinishedOps > 0 ? ", \(result.unfinishedOps) operations unanswered" : "")
+                var out: [String] = []
+                let injected = FaultKind.allCases.compactMap { kind in result.faults[kind].map { "\(kind.rawValue) \($0)" } }
+                out.append(
+                    "seed \(seed): \(result.steals) steals, \(result.opsChecked) checks, \(result.linearizability)"
+                        + (result.unfinishedOps > 0 ? ", \(result.unfinishedOps) operations unanswered" : "")
+                        + (result.taintedBlocks > 0 ? ", \(result.taintedBlocks) blocks tainted by crashes" : "")
+                        + (injected.isEmpty ? "" : "; faults: \(injected.joined(separator: ", "))"))
+                if verbose { out += result.plan.map { "  FAULT \($0)" } }
+                out += result.violations.prefix(5).map { "  VIOLATION \($0)" }
+                out += result.livenessFailures.prefix(8).map { "  LIVENESS \($0)" }
+                if result.livenessFailures.count > 8 { out.append("  LIVENESS … \(result.livenessFailures.count - 8) more") }
+                if bad { out.append("  replay: lis sim swarm --start \(seed) --seeds 1 --verbose\(flags)") }
+                let text = out.joined(separator: "\n") + "\n"
                 if json {
-                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                    FileHandle.standardError.write(Data(text.utf8))
                 } else {
-                    print(line)
+                    print(text, terminator: "")
                 }
-                for v in result.violations.prefix(5) { print("  VIOLATION \(v)") }
-                for u in result.unanswered.prefix(5) { print("  UNANSWERED \(u)") }
-                if bad && !json { print("  replay: \(replay)") }
             }
         }
         let wall = Date().timeIntervalSince(started)
@@ -193,15 +218,23 @@ struct SimSwarm: ParsableCommand {
                 ("failed_seeds", .array(failed.map { .int(Int64($0)) })),
                 ("ops_checked", .int(Int64(opsChecked))),
                 ("steals", .int(Int64(steals))),
-                ("faults", .object([])),
+                ("faults", .object(FaultKind.allCases.map { ($0.rawValue, .int(Int64(faults[$0] ?? 0))) })),
+                ("tainted_blocks", .int(Int64(tainted))),
+                ("unknown_linearizability", .int(Int64(unknown))),
                 ("wall_seconds", .number((wall * 1000).rounded() / 1000)),
             ])
             print(doc.rendered)
         } else {
-            print("\(seeds) seeds from \(start): \(violations) violations, \(liveness) liveness failures, \(steals) steals, \(opsChecked) checks, \(String(format: "%.1f", wall)) s")
+            let injected = FaultKind.allCases.reduce(0) { $0 + (faults[$1] ?? 0) }
+            print(
+                "\(seeds) seeds from \(start): \(violations) violations, \(liveness) liveness failures, \(steals) steals, "
+                    + "\(opsChecked) checks, \(injected) faults, \(tainted) tainted blocks, "
+                    + "\(unknown) seeds with a block the linearizability search gave up on, \(String(format: "%.1f", wall)) s")
+            let checks = LivenessCheck.allCases.compactMap { check in failedChecks[check].map { "\(check.rawValue) \($0)" } }
+            if !checks.isEmpty { print("liveness checks failed (seeds): \(checks.joined(separator: ", "))") }
             if let first = failed.first {
                 print("failed seeds: \(failed.prefix(20).map(String.init).joined(separator: " "))\(failed.count > 20 ? " …" : "")")
-                print("replay the first: lis sim swarm --start \(first) --seeds 1 --verbose" + (self.mutant.map { " --mutant \($0)" } ?? ""))
+                print("replay the first: lis sim swarm --start \(first) --seeds 1 --verbose\(flags)")
             }
         }
         if !failed.isEmpty && mutant == nil { throw ExitCode(2) }

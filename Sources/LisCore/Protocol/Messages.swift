@@ -90,10 +90,14 @@ public struct WriteRef: Hashable, Sendable {
 /// A peer message with its sender and the sender's hybrid logical clock.
 public struct PeerEnvelope: Hashable, Sendable {
     public var from: NodeID
+    /// How many times the sender had started before this run: a peer that restarted may have
+    /// lost writes it had not synced, which a flush must not report as durable.
+    public var incarnation: UInt64
     public var hlc: HLCTimestamp
     public var message: PeerMessage
-    public init(from: NodeID, hlc: HLCTimestamp, message: PeerMessage) {
+    public init(from: NodeID, incarnation: UInt64 = 0, hlc: HLCTimestamp, message: PeerMessage) {
         self.from = from
+        self.incarnation = incarnation
         self.hlc = hlc
         self.message = message
     }

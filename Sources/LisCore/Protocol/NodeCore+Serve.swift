@@ -37,6 +37,12 @@ extension NodeCore {
             blocks[key] = state
             return
         }
+        // A restarted node knows nothing of where blocks went while it was down; Hive may even
+        // name it as the holder. Ask before sending a peer elsewhere with a stale answer.
+        if case .peer = queued.reply, restarted, !state.hiveChecked {
+            park(key, queued)
+            return
+        }
         let holder = believedHolder(key)
         guard let holder, holder != id else {
             // This node is named holder but does not serve: its view is stale. Ask Hive.
@@ -577,7 +583,12 @@ extension NodeCore {
         flushes[flush] = pending
         // Answer in order: a flush's writes may be the ones an earlier flush is syncing.
         while let first = flushes.keys.min(), flushes[first]!.done {
-            effects.append(.reply(flushes.removeValue(forKey: first)!.client, .flushed))
+            let done = flushes.removeValue(forKey: first)!
+            // A node of these regions that restarted since the last flush may have lost writes
+            // it acknowledged (page cache only); its sync now does not bring them back.
+            let restartedPeers = done.nodes.filter { peerIncarnation[$0] != flushedIncarnation[$0] }
+            for node in done.nodes { flushedIncarnation[node] = peerIncarnation[node] }
+            effects.append(.reply(done.client, restartedPeers.isEmpty ? .flushed : .failed(.lost)))
         }
     }
 

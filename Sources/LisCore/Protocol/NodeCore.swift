@@ -45,6 +45,11 @@ public struct NodeCore: Sendable {
     var peerFlushes: [UInt64: (NodeID, UInt64)] = [:]
     var probes: [UInt64: Instant] = [:]
     var remoteWriteHolders: Set<NodeID> = []
+    /// This run's incarnation (how many times this node started before, from its storage).
+    var incarnation: UInt64 = 0
+    /// The newest incarnation seen of each peer, and the one each had at the last flush.
+    var peerIncarnation: [NodeID: UInt64] = [:]
+    var flushedIncarnation: [NodeID: UInt64] = [:]
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
     public internal(set) var local: LocalLatency
@@ -81,6 +86,9 @@ public struct NodeCore: Sendable {
         case .clientFlush(let id): onClientFlush(id)
         case .peer(let envelope):
             _ = hlc.receive(envelope.hlc, physicalMs: wallMs)
+            let seen = max(peerIncarnation[envelope.from] ?? envelope.incarnation, envelope.incarnation)
+            peerIncarnation[envelope.from] = seen
+            if flushedIncarnation[envelope.from] == nil { flushedIncarnation[envelope.from] = envelope.incarnation }
             onPeer(envelope.from, envelope.message)
         case .hive(let call, let response): onHive(call, response)
         case .hiveWatch(let key, let record): learn(key, record)
@@ -109,8 +117,14 @@ public struct NodeCore: Sendable {
     /// What a node recovered from its own storage when it restarts: its durable promises and
     /// the positions of its copies. Call before the first step. A node that ran before
     /// (`restarted`) takes a new epoch for each block it held before serving it again.
-    public mutating func restore(promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition], restarted: Bool) {
+    /// `incarnation` counts the node's starts (kept by the shell, durably): request ids of
+    /// different runs never collide, since a holder takes a known id for a write it has.
+    public mutating func restore(
+        promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition], restarted: Bool, incarnation: UInt64 = 0
+    ) {
         self.restarted = restarted
+        self.incarnation = incarnation
+        nextSeq = incarnation << 40 | 1
         for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
         for (key, position) in positions { blocks[key, default: BlockState()].position = position }
     }
@@ -143,7 +157,7 @@ public struct NodeCore: Sendable {
 
     mutating func send(_ to: NodeID, _ message: PeerMessage) {
         precondition(to != id, "a node does not message itself")
-        effects.append(.send(to, PeerEnvelope(from: id, hlc: hlc.now(physicalMs: wallMs), message: message)))
+        effects.append(.send(to, PeerEnvelope(from: id, incarnation: incarnation, hlc: hlc.now(physicalMs: wallMs), message: message)))
     }
 
     mutating func token() -> UInt64 {

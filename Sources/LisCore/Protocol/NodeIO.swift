@@ -9,6 +9,9 @@ public enum ClientError: String, Hashable, Sendable {
     case busy
     /// The block or range is not part of the volume.
     case outOfRange
+    /// A flush cannot vouch for the writes since the last flush: a node that held some of them
+    /// restarted and may have lost them (NBD: the flush fails with EIO).
+    case lost
 }
 
 /// What the node tells the client.

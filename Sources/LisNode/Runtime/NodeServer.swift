@@ -54,7 +54,9 @@ public enum NodeServer {
             migration: settings.migration, policy: settings.policy)
         // A data directory with any log record has run a node before: it may have acknowledged
         // writes it lost in a crash, so its blocks take new epochs before it serves them.
-        core.restore(promises: recovered.promises, positions: recovered.positions, restarted: recovered.records > 0)
+        core.restore(
+            promises: recovered.promises, positions: recovered.positions, restarted: recovered.records > 0,
+            incarnation: try nextIncarnation(in: dataDirectory))
 
         // One event loop serves NBD and owns the core: no locks and no hops on the I/O path.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -124,6 +126,30 @@ public enum NodeServer {
     }
 
     /// The node's identity, made once and kept in the data directory.
+    /// Counts this node's starts in `incarnation` in the data directory, durably before the
+    /// node serves: request ids of different runs must never collide (a holder answers a
+    /// write whose id it knows with the position it already has).
+    static func nextIncarnation(in directory: String) throws -> UInt64 {
+        let path = directory + "/incarnation"
+        let previous = (try? String(contentsOfFile: path, encoding: .utf8))
+            .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let next = previous.map { $0 + 1 } ?? 0
+        do {
+            try (String(next) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        } catch {
+            throw NodeStartError("cannot write \(path): \(error.localizedDescription)")
+        }
+        for file in [path, directory] {
+            let fd = open(file, O_RDONLY)
+            guard fd >= 0, fsync(fd) == 0 else {
+                if fd >= 0 { close(fd) }
+                throw NodeStartError("cannot sync \(file): \(String(cString: strerror(errno)))")
+            }
+            close(fd)
+        }
+        return next
+    }
+
     static func persistentNodeID(in directory: String) throws -> NodeID {
         let path = directory + "/node.id"
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
