@@ -63,14 +63,26 @@ extension Simulation {
             for region in map.regions where !record.quorumRegions.contains(region) && volume.allows(region) {
                 if let home = map.homeNode(of: region) { replicas.append(home) }
             }
+            // The same position is not enough: the copy must hold the same writes (log matching
+            // says it does; this checks it).
+            func writes(_ storage: SimStorage) -> [WriteRecord] { (storage.logs[key] ?? []).map { WriteRecord(position: $0.position, tag: $0.tag) } }
+            let log = writes(nodes[holder].storage)
             for replica in replicas where replica != record.holder {
-                let copy = nodes[nodeIndex[replica]!].storage.position(key)
-                if copy != position {
-                    fail(.replicaNotConverged, "\(replica) has \(key) at \(copy), holder \(record.holder) at \(position)")
+                let storage = nodes[nodeIndex[replica]!].storage
+                if storage.position(key) != position {
+                    fail(.replicaNotConverged, "\(replica) has \(key) at \(storage.position(key)), holder \(record.holder) at \(position)")
+                } else if writes(storage) != log {
+                    fail(.replicaNotConverged, "\(replica) has \(key) at \(position) like \(record.holder), with other writes")
                 }
             }
         }
         return failures
+    }
+
+    /// A log entry as far as convergence goes: which write is at which position.
+    struct WriteRecord: Equatable {
+        var position: LogPosition
+        var tag: UInt64
     }
 
     func describe(_ op: TraceOp) -> String {
