@@ -40,12 +40,38 @@ public enum HistoryCheck {
         }
     }
 
+    /// Per block: Gibbons & Korach's zones decide in O(n log n) (every write carries a new
+    /// version); a violation they find is confirmed by the Wing & Gong search, whose
+    /// explanation names the operations (if the search finds an order instead, the checkers
+    /// disagree, which is reported as a violation too: one of them is wrong).
     public static func check(_ events: [HistoryEvent], limits: CheckLimits = .default) -> Outcome {
         let history = operations(events)
-        switch LinearizabilityChecker.check(model: BlockModel(), history: history, limits: limits) {
-        case .linearizable: return .linearizable(operations: history.count)
-        case .notLinearizable(_, let explanation): return .violation(explanation)
-        case .unknown(let reason): return .unknown(reason)
+        var blocks: [BlockAddress] = []
+        var byBlock: [BlockAddress: [BlockOperation]] = [:]
+        for op in history {
+            if byBlock[op.input.address] == nil { blocks.append(op.input.address) }
+            byBlock[op.input.address, default: []].append(op)
         }
+        var unknown: [String] = []
+        for block in blocks {
+            let ops = byBlock[block]!
+            let zones = RegisterZones.check(ops)
+            if zones == .linearizable { continue }
+            switch LinearizabilityChecker.check(model: BlockModel(), history: ops, limits: limits) {
+            case .notLinearizable(_, let explanation):
+                return .violation("block \(block): \(explanation)")
+            case .linearizable:
+                if case .notLinearizable(let why) = zones {
+                    return .violation("block \(block): the checkers disagree: zones say \(why); the search found an order")
+                }
+            case .unknown(let reason):
+                if case .notLinearizable(let why) = zones { return .violation("block \(block): \(why)") }
+                unknown.append("block \(block): \(reason)")
+            }
+        }
+        if let first = unknown.first {
+            return .unknown(first + (unknown.count > 1 ? " (and \(unknown.count - 1) more blocks)" : ""))
+        }
+        return .linearizable(operations: history.count)
     }
 }

@@ -12,4 +12,17 @@ public struct HistoryEvent: Sendable, Equatable {
     public var isWrite: Bool
     public var key: BlockKey
     public var value: UInt64?
+
+    /// One line of `lis check history`'s format (LisCheck's `LisHistory`).
+    public var jsonLine: String {
+        var fields: [(String, JSON)] = [
+            ("process", .string(process)),
+            ("type", .string(kind.rawValue)),
+            ("op", .string(isWrite ? "write" : "read")),
+            ("volume", .string(key.volume.name)),
+            ("block", .int(Int64(key.block.index))),
+        ]
+        if let value { fields.append(("value", .int(Int64(value)))) }
+        return JSON.object(fields).rendered
+    }
 }

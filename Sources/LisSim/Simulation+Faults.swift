@@ -149,9 +149,14 @@ extension Simulation {
         var core = NodeCore(id: nodes[n].core.id, map: map, migration: scenario.migration, policy: scenario.policy)
         core.mutant = mutant
         nodes[n].incarnation += 1
+        let recent = Dictionary(uniqueKeysWithValues: positions.keys.map { key in
+            (key, (nodes[n].storage.logs[key] ?? []).suffix(256).compactMap { entry in
+                writeIDs[entry.tag].map { WriteRef(id: $0, position: entry.position) }
+            })
+        })
         core.restore(
             promises: nodes[n].storage.promises, positions: positions, restarted: true,
-            incarnation: UInt64(nodes[n].incarnation))
+            incarnation: UInt64(nodes[n].incarnation), recent: recent)
         nodes[n].core = core
         nodes[n].isUp = true
         // Clients reconnect to a new process: its flushes vouch for writes acknowledged from

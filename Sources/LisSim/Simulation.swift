@@ -104,6 +104,9 @@ public final class Simulation {
     var flushSubmitted: [Int] = []
     /// Writes a completed client flush covers: they must survive every crash.
     var flushed: Set<UInt64> = []
+    /// Each write's id, by its tag: a node stores the id with the entry (and a transfer carries
+    /// it), which the simulated log keeps here once rather than in every copy.
+    var writeIDs: [UInt64: RequestID] = [:]
     /// Writes a crash dropped (or tore) from some node's disk before they were flushed: NBD
     /// promises only flushed writes survive power loss, so losing these is allowed.
     var excused: Set<UInt64> = []
@@ -363,6 +366,7 @@ public final class Simulation {
                 default: preconditionFailure("simulated writes carry a tag or zeros, got \(write.data)")
                 }
                 nodes[n].storage.write(key, position, tag: tag, offset: write.offset, length: write.length, durable: durable)
+                if let id = write.id { writeIDs[tag] = id }
 
                 cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
             case .installTransfer(let key, let payload, let upTo):

@@ -32,6 +32,8 @@ public enum Swarm {
         public var taintedBlocks: Int
         /// The seed's fault plan, one line per fault (empty without faults).
         public var plan: [String]
+        /// The history the linearizability check judged.
+        public var history: [HistoryEvent]
     }
 
     /// When the workload and the faults end and everything heals.
@@ -144,6 +146,6 @@ public enum Swarm {
             livenessFailures: liveness.map(\.description),
             livenessFailuresByCheck: liveness.reduce(into: [:]) { $0[$1.check, default: 0] += 1 },
             opsChecked: report.checkedOps + history.count / 2, steals: report.moves.count, linearizability: verdict.description,
-            faults: report.faults, taintedBlocks: report.taintedBlocks, plan: plan?.summary ?? [])
+            faults: report.faults, taintedBlocks: report.taintedBlocks, plan: plan?.summary ?? [], history: history)
     }
 }

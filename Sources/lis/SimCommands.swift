@@ -151,11 +151,17 @@ struct SimSwarm: ParsableCommand {
     @Option(name: .long, help: "With --seeds 1: write the seed's event trace to FILE.")
     var trace: String?
 
+    @Option(name: .long, help: "With --seeds 1: write the client history the linearizability check judged to FILE (the format of `lis check history`).")
+    var history: String?
+
     func validate() throws {
         if let mutant, CoreMutant(rawValue: mutant) == nil {
             throw ValidationError("unknown mutant '\(mutant)'; known: \(CoreMutant.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard seeds > 0 else { throw ValidationError("--seeds must be at least 1") }
+        if (trace != nil || history != nil) && seeds != 1 {
+            throw ValidationError("--trace and --history write one seed's run: give --seeds 1")
+        }
     }
 
     func run() throws {
@@ -176,6 +182,9 @@ struct SimSwarm: ParsableCommand {
             let result = Swarm.run(
                 seed: seed, mutant: mutant, faults: !noFaults, traceSink: trace == nil ? nil : { lines.append($0) })
             if let trace { try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) }
+            if let history {
+                try (result.history.map(\.jsonLine).joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
+            }
             violations += result.violations.count
             liveness += result.livenessFailures.isEmpty ? 0 : 1
             opsChecked += result.opsChecked

@@ -298,4 +298,25 @@ import Testing
         #expect(flush(2, peerIncarnation: 1, at: 10).contains(.reply(2, .failed(.lost))), "nyc-2 restarted in between")
         #expect(flush(3, peerIncarnation: 1, at: 20).contains(.reply(3, .flushed)))
     }
+
+    /// A holder that restarted knows the ids of the writes in its copy (stored with them) and
+    /// answers a retried write with its position instead of applying it again (swarm seed 242).
+    @Test func aRestartedHolderRecognisesARetriedWrite() {
+        var holder = Self.node(Self.nyc1)
+        let id = RequestID(origin: Self.london, seq: 57)
+        let v3 = Self.position(2, 3)
+        holder.restore(
+            promises: [Self.key: Epoch(2)], positions: [Self.key: v3], restarted: false,
+            recent: [Self.key: [WriteRef(id: id, position: v3)]])
+        // Pretend it serves at epoch 2 again (a restarted node would renew first; the dedup is
+        // the same either way).
+        holder.blocks[Self.key]!.holding = Holding(epoch: Epoch(2), quorumRegions: [RegionID("nyc")])
+        let retry = PeerEnvelope(
+            from: Self.london, hlc: .zero,
+            message: .forward(ForwardedOp(id: RequestID(origin: Self.london, seq: 99), key: Self.key,
+                op: .write(BlockWrite(offset: 0, length: 4096, data: .bytes([9]), id: id)))))
+        let out = holder.step(.peer(retry), now: .ms(0), wallMs: 0)
+        #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "not applied again")
+        #expect(Self.sent(out).first?.1 == .forwardReply(RequestID(origin: Self.london, seq: 99), .written(v3)))
+    }
 }

@@ -33,7 +33,9 @@ import Testing
     /// 5, 10: a restarted holder redirected to a stale home; a restarted stealer spun on Hive.
     /// 27: a flush after a holder's restart reported writes the crash had lost as durable.
     /// 65, 166: request ids restarted at 1 after a crash; a holder took new writes for old ones.
-    @Test(arguments: [164, 5, 10, 27, 65, 166] as [UInt64])
+    /// 242: a holder that restarted forgot the ids of the writes in its copy and applied a
+    /// retried write a second time (found once zones made every history decidable).
+    @Test(arguments: [164, 5, 10, 27, 65, 166, 242] as [UInt64])
     func faultRegressionSeeds(seed: UInt64) {
         let result = Swarm.run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations.prefix(3))")

@@ -119,14 +119,22 @@ public struct NodeCore: Sendable {
     /// (`restarted`) takes a new epoch for each block it held before serving it again.
     /// `incarnation` counts the node's starts (kept by the shell, durably): request ids of
     /// different runs never collide, since a holder takes a known id for a write it has.
+    /// `recent`: the ids of the newest writes in each copy, as stored with them, oldest first —
+    /// without them a write retried after this node restarted would be applied twice.
     public mutating func restore(
-        promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition], restarted: Bool, incarnation: UInt64 = 0
+        promises: [BlockKey: Epoch], positions: [BlockKey: LogPosition], restarted: Bool, incarnation: UInt64 = 0,
+        recent: [BlockKey: [WriteRef]] = [:]
     ) {
         self.restarted = restarted
         self.incarnation = incarnation
         nextSeq = incarnation << 40 | 1
         for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
         for (key, position) in positions { blocks[key, default: BlockState()].position = position }
+        for (key, refs) in recent {
+            for ref in refs where ref.position <= blocks[key, default: BlockState()].position {
+                blocks[key]!.remember(ref.id, ref.position)
+            }
+        }
     }
 
     /// Volumes were created, resized or deleted (from Hive). Deleted volumes' blocks are forgotten.
