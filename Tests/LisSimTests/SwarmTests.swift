@@ -31,11 +31,11 @@ import Testing
     /// Seeds that found bugs with faults on; each must pass every check, liveness included.
     /// 164 (no faults needed): an async copy applied a replicate on an old holder's write.
     /// 5, 10: a restarted holder redirected to a stale home; a restarted stealer spun on Hive.
-    /// 27: a flush after a holder's restart reported writes the crash had lost as durable.
+    /// 27, 3173: a flush after a holder's restart reported writes the crash had lost as durable.
     /// 65, 166: request ids restarted at 1 after a crash; a holder took new writes for old ones.
     /// 242: a holder that restarted forgot the ids of the writes in its copy and applied a
     /// retried write a second time (found once zones made every history decidable).
-    @Test(arguments: [164, 5, 10, 27, 65, 166, 242] as [UInt64])
+    @Test(arguments: [164, 5, 10, 27, 65, 166, 242, 3173] as [UInt64])
     func faultRegressionSeeds(seed: UInt64) {
         let result = Swarm.run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations.prefix(3))")

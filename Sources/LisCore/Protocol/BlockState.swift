@@ -163,6 +163,9 @@ struct PendingFlush: Sendable {
     var client: ClientRequestID
     var tally: QuorumTally
     var nodes: [NodeID]
+    /// The peers' incarnations when the flush before this one was submitted: this flush
+    /// vouches for the writes acknowledged since, which a peer restarted after that may lack.
+    var incarnationsBefore: [NodeID: UInt64]
     /// A majority synced; the answer waits for every earlier flush (NBD: a flush covers every
     /// write completed before it, and an earlier flush may be the one that syncs them).
     var done = false

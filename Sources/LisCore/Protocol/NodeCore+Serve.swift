@@ -556,7 +556,9 @@ extension NodeCore {
         let sorted = regions.sorted()
         let t = token()
         let nodes = map.nodes(inRegions: sorted)
-        flushes[t] = PendingFlush(client: client, tally: QuorumTally(regions: sorted, map: map), nodes: nodes)
+        flushes[t] = PendingFlush(
+            client: client, tally: QuorumTally(regions: sorted, map: map), nodes: nodes, incarnationsBefore: incarnationsAtLastFlush)
+        incarnationsAtLastFlush = peerIncarnation
         syncWaits[token()] = t
         effects.append(.sync(nextToken - 1))
         for node in nodes where node != id { send(node, .flush(t)) }
@@ -584,10 +586,12 @@ extension NodeCore {
         // Answer in order: a flush's writes may be the ones an earlier flush is syncing.
         while let first = flushes.keys.min(), flushes[first]!.done {
             let done = flushes.removeValue(forKey: first)!
-            // A node of these regions that restarted since the last flush may have lost writes
-            // it acknowledged (page cache only); its sync now does not bring them back.
-            let restartedPeers = done.nodes.filter { peerIncarnation[$0] != flushedIncarnation[$0] }
-            for node in done.nodes { flushedIncarnation[node] = peerIncarnation[node] }
+            // A node of these regions that restarted since the writes this flush covers began
+            // (the previous flush's submission) may have lost some it acknowledged (page cache
+            // only); its sync now does not bring them back.
+            let restartedPeers = done.nodes.filter { node in
+                peerIncarnation[node] != (done.incarnationsBefore[node] ?? firstIncarnation[node])
+            }
             effects.append(.reply(done.client, restartedPeers.isEmpty ? .flushed : .failed(.lost)))
         }
     }

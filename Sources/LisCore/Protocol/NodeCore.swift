@@ -47,9 +47,11 @@ public struct NodeCore: Sendable {
     var remoteWriteHolders: Set<NodeID> = []
     /// This run's incarnation (how many times this node started before, from its storage).
     var incarnation: UInt64 = 0
-    /// The newest incarnation seen of each peer, and the one each had at the last flush.
+    /// The newest incarnation seen of each peer, the first one seen, and those known when the
+    /// last flush was submitted (the start of the next flush's writes).
     var peerIncarnation: [NodeID: UInt64] = [:]
-    var flushedIncarnation: [NodeID: UInt64] = [:]
+    var firstIncarnation: [NodeID: UInt64] = [:]
+    var incarnationsAtLastFlush: [NodeID: UInt64] = [:]
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
     public internal(set) var local: LocalLatency
@@ -88,7 +90,7 @@ public struct NodeCore: Sendable {
             _ = hlc.receive(envelope.hlc, physicalMs: wallMs)
             let seen = max(peerIncarnation[envelope.from] ?? envelope.incarnation, envelope.incarnation)
             peerIncarnation[envelope.from] = seen
-            if flushedIncarnation[envelope.from] == nil { flushedIncarnation[envelope.from] = envelope.incarnation }
+            if firstIncarnation[envelope.from] == nil { firstIncarnation[envelope.from] = envelope.incarnation }
             onPeer(envelope.from, envelope.message)
         case .hive(let call, let response): onHive(call, response)
         case .hiveWatch(let key, let record): learn(key, record)
