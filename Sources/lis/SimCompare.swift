@@ -24,7 +24,7 @@ struct SimCompare: ParsableCommand {
     @Option(name: .customLong("scenario-file"), parsing: .upToNextOption, help: "Scenario TOML files to compare as well.")
     var scenarioFiles: [String] = []
 
-    @Option(name: .long, help: "Comma-separated policies (\(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))), or 'all' (default: all).")
+    @Option(name: .long, help: "Comma-separated policies (\(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))), or 'all'.")
     var policies: String = "all"
 
     @Option(name: .long, help: "Seed for the trace generators, jitter and disk timings.")
