@@ -321,4 +321,20 @@ import Testing
         #expect(!out.contains { if case .persistWrite = $0 { true } else { false } }, "not applied again")
         #expect(Self.sent(out).first?.1 == .forwardReply(RequestID(origin: Self.london, seq: 99), .written(v3)))
     }
+
+    /// A copy holding the holder's pending entries (its own epoch) is never taken back to the
+    /// last committed position, which may lie in the previous epoch (swarm seed 5490).
+    @Test func aRepairNeverTakesBackACopyWithTheHoldersPendingWrites() {
+        var copy = Self.node(Self.nyc2)
+        copy.restore(promises: [Self.key: Epoch(2)], positions: [Self.key: Self.position(2, 43)], restarted: false)
+        let late = PeerMessage.install(
+            Self.key, epoch: Epoch(2), transfer: .bytes([]), after: Self.position(2, 43), upTo: Self.position(1, 33), recent: [])
+        let out = copy.step(Self.peer(Self.nyc1, late), now: .ms(0), wallMs: 0)
+        #expect(copy.position(Self.key) == Self.position(2, 43))
+        #expect(out.contains(.installTransfer(Self.key, nil, upTo: Self.position(2, 43))))
+        // And the holder's repair rounds leave such a copy alone.
+        let holder = Self.node(Self.nyc1)
+        #expect(holder.caughtUp(Self.position(2, 43), Self.position(1, 33), epoch: Epoch(2)))
+        #expect(!holder.caughtUp(Self.position(1, 40), Self.position(1, 33), epoch: Epoch(2)), "an old epoch's extra entries are not")
+    }
 }

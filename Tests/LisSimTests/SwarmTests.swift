@@ -35,7 +35,9 @@ import Testing
     /// 65, 166: request ids restarted at 1 after a crash; a holder took new writes for old ones.
     /// 242: a holder that restarted forgot the ids of the writes in its copy and applied a
     /// retried write a second time (found once zones made every history decidable).
-    @Test(arguments: [164, 5, 10, 27, 65, 166, 242, 3173] as [UInt64])
+    /// 5490, 9401: a repair took an acceptor back to the previous epoch's last committed
+    /// position, dropping the holder's pending writes it had accepted.
+    @Test(arguments: [164, 5, 10, 27, 65, 166, 242, 3173, 5490, 9401] as [UInt64])
     func faultRegressionSeeds(seed: UInt64) {
         let result = Swarm.run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations.prefix(3))")

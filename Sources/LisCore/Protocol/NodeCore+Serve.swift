@@ -306,10 +306,13 @@ extension NodeCore {
         effects.append(.armTimer(.repair(key, holding.epoch), at: now + .ms(repairIntervalMs)))
     }
 
-    /// Whether a copy at `copy` has everything committed up to `committed` and nothing else
-    /// (entries past it only in this holder's epoch: writes still pending here).
+    /// Whether a copy at `copy` has everything committed up to `committed` and nothing else:
+    /// entries past it only in this holder's epoch, which only this holder wrote (writes still
+    /// pending here). Such a copy must never be "repaired" back to `committed`: it counts for
+    /// those pending writes (swarm seed 5490: a repair took an acceptor back to the last
+    /// epoch's position and a steal then lost acknowledged writes).
     func caughtUp(_ copy: LogPosition, _ committed: LogPosition, epoch: Epoch) -> Bool {
-        copy == committed || (copy.epoch == epoch && committed.epoch == epoch && copy.version >= committed.version)
+        copy == committed || (copy.epoch == epoch && copy.version >= committed.version)
     }
 
     /// Every copy of the block — the other Q2 members and the async copies — must reach the

@@ -380,7 +380,9 @@ extension NodeCore {
             return
         }
         let have = state.position
-        let already = have == upTo || (have.epoch == upTo.epoch && upTo.epoch == epoch && have.version >= upTo.version)
+        // Entries of `epoch` come only from its holder, so such a copy already has its log up to
+        // any earlier point, whatever epoch `upTo` names.
+        let already = have == upTo || (have.epoch == epoch && have.version >= upTo.version)
         let applies = after == .empty || have == after || (have.epoch == after.epoch && have.version >= after.version)
         guard already || applies else {
             send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised, position: have))
