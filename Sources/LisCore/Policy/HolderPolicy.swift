@@ -190,8 +190,5 @@ public struct HolderPolicy: Sendable, Equatable {
             reason: "adaptive: mean latency \(fmt(here)) → \(fmt(best.mean)) ms at \(mix); saves \(fmt(best.saving)) ms over \(Int(Self.adaptiveHorizonMs / 1000)) s, move costs \(fmt(best.cost)) ms")
     }
 
-    private func fmt(_ x: Double) -> String {
-        let r = (x * 100).rounded() / 100
-        return r == r.rounded() ? String(Int(r)) : String(r)
-    }
+    private func fmt(_ x: Double) -> String { TiersPolicy.fmt(x) }
 }
