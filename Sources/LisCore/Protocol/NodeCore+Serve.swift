@@ -202,8 +202,10 @@ extension NodeCore {
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         reply(target, .written(position))
         guard let holding = blocks[key]?.holding else { return }
-        for node in asyncCopies(key, holding) { send(node, .replicate(key, position: position, previous: previous, write: write)) }
-        armRepair(key)
+        let copies = asyncCopies(key, holding)
+        for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
+        // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.
+        if !copies.isEmpty || map.nodes(inRegions: holding.quorumRegions).count > 1 { armRepair(key) }
     }
 
     /// One node in every other region the volume allows: they get committed writes in order.
