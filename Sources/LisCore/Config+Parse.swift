@@ -15,6 +15,11 @@ extension LisConfig {
         if let volume = try root.table("volume") { config.volume = try VolumeDefaults.parse(volume) }
         if let migration = try root.table("migration") { config.migration = try MigrationConfig.parse(migration) }
         if let policy = try root.table("policy") { config.policy = try PolicyConfig.parse(policy) }
+        if config.policy.name == .oracle {
+            throw ConfigError(
+                key: "policy.name",
+                message: "\"oracle\" needs the whole workload in advance; only the simulator runs it (`lis sim run --policy oracle`)")
+        }
         return config
     }
 }

@@ -135,6 +135,9 @@ public enum PolicyName: String, Sendable, Equatable, CaseIterable {
     /// Lis's policy: move when the expected saving over a horizon beats the cost of moving
     /// (docs/POLICY.md).
     case adaptive
+    /// The offline bound: knows the whole trace in advance and moves each block on the best
+    /// schedule for it (docs/POLICY.md). Only the simulator runs it; a node refuses it.
+    case oracle
 }
 
 /// `[policy]`: which policy runs and the knobs every policy shares.

@@ -135,6 +135,7 @@ extension Simulation {
         }
         record("\(now.us) fault crash \(nodes[n].core.id)\(described.isEmpty ? "" : ": " + described.joined(separator: "; "))")
         nodes[n].pendingSyncs.removeAll()
+        nodes[n].heldReads.removeAll()
         pendingTransferBytes[n] = nil
         for request in nodes[n].clientRequests.sorted() {
             queue.schedule(at: now + .ms(parameters.clientLinkMs), .clientReply(request, .failed(.unavailable)))

@@ -15,6 +15,8 @@ public final class Simulation {
         case hiveArrive(Int, incarnation: Int, HiveCallID, HiveRequest, sentAt: Instant)
         case clientReply(ClientRequestID, ClientResult)
         case fault(FaultAction)
+        /// The oracle's schedule: node `n` steals the block now.
+        case take(Int, BlockKey, reason: String)
     }
 
     struct SimNode {
@@ -31,6 +33,8 @@ public final class Simulation {
         var pendingSyncs: [UInt64: UInt64] = [:]
         /// Client parts submitted here that the node has not answered: a crash fails them.
         var clientRequests: Set<ClientRequestID> = []
+        /// The tags reads saw, held until the core answers them (`NodeEffect.holdRead`).
+        var heldReads: [UInt64: (tag: UInt64, length: UInt32)] = [:]
     }
 
     struct ClientOp {
@@ -171,6 +175,12 @@ public final class Simulation {
             apply(i, nodes[i].core.start(now: now, wallMs: wallMs(i)), at: now)
         }
         for (i, op) in scenario.trace.enumerated() { queue.schedule(at: .ms(op.tMs), .traceOp(i)) }
+        if scenario.policy.name == .oracle {
+            for move in OraclePlan(map: map, hiveRegion: hiveRegion).moves(trace: scenario.trace) {
+                guard let node = map.homeNode(of: move.to) else { continue }
+                queue.schedule(at: .ms(move.tMs), .take(nodeIndex[node]!, move.key, reason: move.reason))
+            }
+        }
         let lastIssue = Instant.ms(scenario.trace.last?.tMs ?? 0)
         let deadline = stopAtMs.map { Instant.ms($0) } ?? lastIssue + .ms(parameters.drainMs)
         while let (at, event) = queue.pop() {
@@ -219,6 +229,10 @@ public final class Simulation {
             clientReply(request, result)
         case .fault(let action):
             perform(action)
+        case .take(let n, let key, let reason):
+            guard nodes[n].isUp else { return }
+            record("\(now.us) \(nodes[n].core.id) take \(key)")
+            apply(n, nodes[n].core.requestSteal(key, reason: reason, now: now, wallMs: wallMs(n)), at: now)
         }
     }
 
@@ -398,6 +412,10 @@ public final class Simulation {
                 } else {
                     sendWithFaults(from: n, to: target, resolved, bytes: bytes, at: cursor)
                 }
+            case .holdRead(let handle, let key, _, let length):
+                nodes[n].heldReads[handle] = (nodes[n].storage.logs[key]?.last?.tag ?? 0, length)
+            case .dropHeldRead(let handle):
+                nodes[n].heldReads[handle] = nil
             case .hive(let call, let request):
                 if plan == nil {
                     queue.schedule(
@@ -504,7 +522,12 @@ public final class Simulation {
         case .forward(let op):
             return (message, header + (op.op.isWrite ? Int(op.op.length) : 0))
         case .forwardReply(let request, .read(let payload)):
-            guard case .read(_, _, let length) = payload else { return (message, header) }
+            let length: UInt32
+            switch payload {
+            case .read(_, _, let l): length = l
+            case .held(let handle): length = nodes[n].heldReads[handle]?.length ?? 0
+            default: return (message, header)
+            }
             return (.forwardReply(request, .read(resolveRead(n, payload))), header + Int(length))
         case .accept(_, _, _, let write), .replicate(_, _, _, let write):
             return (message, header + Int(write.length))
@@ -535,8 +558,15 @@ public final class Simulation {
     /// A read returns the tag of the block's newest write at the node that serves it (the
     /// swarm's reads and writes cover the same page, so the block is one register).
     func resolveRead(_ n: Int, _ payload: Payload) -> Payload {
-        guard case .read(let key, _, _) = payload else { return payload }
-        return .bytes(SimPayloadCodec.encodeTag(nodes[n].storage.logs[key]?.last?.tag ?? 0))
+        switch payload {
+        case .read(let key, _, _):
+            return .bytes(SimPayloadCodec.encodeTag(nodes[n].storage.logs[key]?.last?.tag ?? 0))
+        case .held(let handle):
+            guard let held = nodes[n].heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) answered twice") }
+            return .bytes(SimPayloadCodec.encodeTag(held.tag))
+        default:
+            return payload
+        }
     }
 
     func resolveTransfer(_ n: Int, _ payload: Payload) -> (Payload, Int) {

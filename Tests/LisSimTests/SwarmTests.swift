@@ -37,7 +37,9 @@ import Testing
     /// retried write a second time (found once zones made every history decidable).
     /// 5490, 9401: a repair took an acceptor back to the previous epoch's last committed
     /// position, dropping the holder's pending writes it had accepted.
-    @Test(arguments: [164, 5, 10, 27, 65, 166, 242, 3173, 5490, 9401] as [UInt64])
+    /// 676, 990: a holder answered a read with a write still pending on Q2; a steal dropped
+    /// that write and its retry applied it again, after a newer write had been read.
+    @Test(arguments: [164, 5, 10, 27, 65, 166, 242, 3173, 5490, 9401, 676, 990] as [UInt64])
     func faultRegressionSeeds(seed: UInt64) {
         let result = Swarm.run(seed: seed)
         #expect(result.violations.isEmpty, "\(result.violations.prefix(3))")

@@ -82,7 +82,7 @@ public struct HolderPolicy: Sendable, Equatable {
         rttMs: (RegionID, RegionID) -> Double, costs: Costs = Costs(localMs: 0.05, blockBytes: 1 << 20)
     ) -> HandOver? {
         switch name {
-        case .static, .tiers:
+        case .static, .tiers, .oracle:
             return nil
         case .adaptive:
             return adaptive(&stats, origin: origin, holderRegion: holderRegion, candidates: candidates, now: now, rttMs: rttMs, costs: costs)

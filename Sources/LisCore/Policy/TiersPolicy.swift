@@ -43,7 +43,7 @@ public struct TiersPolicy: Sendable, Equatable {
     }
 
     /// A number for a decision's reason: at most two decimals, no trailing `.0`.
-    static func fmt(_ x: Double) -> String {
+    public static func fmt(_ x: Double) -> String {
         let r = (x * 100).rounded() / 100
         return r == r.rounded() ? String(Int(r)) : String(r)
     }

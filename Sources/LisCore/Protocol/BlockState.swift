@@ -31,8 +31,18 @@ struct Holding: Sendable {
         var offset: UInt32
         var length: UInt32
     }
+    /// A read whose check completed while writes were pending: its bytes (held by the shell)
+    /// include writes up to `upTo`, so it is answered once they are committed.
+    struct HeldRead: Sendable {
+        var handle: UInt64
+        var reply: ReplyTarget
+        var offset: UInt32
+        var length: UInt32
+        var upTo: Version
+    }
     var epoch: Epoch
     var quorumRegions: [RegionID]
+    var heldReads: [HeldRead] = []
     var pendingWrites: [Version: PendingWrite] = [:]
     var pendingReads: [UInt64: PendingRead] = [:]
     /// What this holder knows of each other copy (Q2 members and async copies): the copy has

@@ -220,7 +220,7 @@ extension NodeCore {
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id, region: region)
         if tally.isComplete {
-            reply(target, .read(.read(key, offset: offset, length: length)))
+            answerRead(key, offset, length, target)
             return
         }
         // Several nodes share Q2: confirm with a majority that no newer epoch was promised.
@@ -230,6 +230,29 @@ extension NodeCore {
             send(node, .readCheck(key, epoch: holding.epoch, nonce: nonce))
         }
         armQuorumResend(key)
+    }
+
+    /// The holder may serve the read: its storage has every committed write. It also has the
+    /// writes still pending on Q2, which a steal may drop; a read that saw them and was
+    /// answered before they commit would show a value that never was (found by the swarm,
+    /// seeds 676 and 990). Such a read keeps the bytes it saw and waits for them to commit.
+    mutating func answerRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, _ target: ReplyTarget) {
+        guard let holding = blocks[key]?.holding, !holding.pendingWrites.isEmpty else {
+            reply(target, .read(.read(key, offset: offset, length: length)))
+            return
+        }
+        let handle = token()
+        effects.append(.holdRead(handle, key, offset: offset, length: length))
+        blocks[key]!.holding!.heldReads.append(
+            Holding.HeldRead(handle: handle, reply: target, offset: offset, length: length, upTo: blocks[key]!.position.version))
+    }
+
+    /// Answers the held reads whose writes are all committed now.
+    mutating func answerHeldReads(_ key: BlockKey) {
+        guard let holding = blocks[key]?.holding, !holding.heldReads.isEmpty else { return }
+        let committed = holding.committed(blocks[key]!.position).version
+        for read in holding.heldReads where read.upTo <= committed { reply(read.reply, .read(.held(read.handle))) }
+        blocks[key]!.holding!.heldReads.removeAll { $0.upTo <= committed }
     }
 
     // MARK: Acceptor side
@@ -298,6 +321,7 @@ extension NodeCore {
             commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
             for extra in pending.extraReplies { reply(extra, .written(pending.position)) }
         }
+        answerHeldReads(key)
     }
 
     // MARK: Repair (copies that missed writes)
@@ -384,7 +408,7 @@ extension NodeCore {
         if pending.tally.isComplete {
             holding.pendingReads[nonce] = nil
             blocks[key]!.holding = holding
-            reply(pending.reply, .read(.read(key, offset: pending.offset, length: pending.length)))
+            answerRead(key, pending.offset, pending.length, pending.reply)
         } else {
             holding.pendingReads[nonce] = pending
             blocks[key]!.holding = holding
@@ -411,7 +435,8 @@ extension NodeCore {
         } + holding.pendingReads.keys.sorted().map { n in
             let p = holding.pendingReads[n]!
             return QueuedOp(op: .read(offset: p.offset, length: p.length), reply: p.reply)
-        }
+        } + holding.heldReads.map { QueuedOp(op: .read(offset: $0.offset, length: $0.length), reply: $0.reply) }
+        for read in holding.heldReads { effects.append(.dropHeldRead(read.handle)) }
         for queued in waiting { redispatch(key, queued) }
     }
 

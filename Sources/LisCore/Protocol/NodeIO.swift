@@ -79,6 +79,13 @@ public enum NodeEffect: Hashable, Sendable {
     case probe(UInt64)
     /// Send a message; `Payload.read`/`.transfer` inside it are filled from storage first.
     case send(NodeID, PeerEnvelope)
+    /// Read `length` bytes at `offset` of the block from storage now and keep them under
+    /// `handle` until a reply carries `Payload.held(handle)` or `dropHeldRead(handle)` comes.
+    /// A holder's storage already has its writes not yet on Q2; a read that sees them is
+    /// answered only once they are (a steal may drop them), with the bytes it saw.
+    case holdRead(UInt64, BlockKey, offset: UInt32, length: UInt32)
+    /// The held read will not be answered from here (the node stopped holding the block).
+    case dropHeldRead(UInt64)
     case hive(HiveCallID, HiveRequest)
     case reply(ClientRequestID, ClientResult)
     case armTimer(TimerID, at: Instant)

@@ -15,12 +15,15 @@ public enum Payload: Hashable, Sendable {
     /// What the receiver lacks: the sender's log after `after` up to `upTo`, or the whole
     /// block when the sender's log does not contain `after` (the shell decides).
     case transfer(BlockKey, after: LogPosition, upTo: LogPosition)
+    /// Bytes the shell read from storage under this handle when the core asked it to
+    /// (`NodeEffect.holdRead`); resolving the payload releases them.
+    case held(UInt64)
 
     /// Whether the payload is self-contained (can cross the network as it is).
     public var isResolved: Bool {
         switch self {
         case .bytes, .zeros: true
-        case .read, .transfer, .external: false
+        case .read, .transfer, .external, .held: false
         }
     }
 }

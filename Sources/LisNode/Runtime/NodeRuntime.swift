@@ -40,6 +40,8 @@ public actor NodeRuntime {
     /// Write data held for the core as `Payload.external` (handle = the part's id), released
     /// when the part is answered: a write may wait (a steal in progress) before it is stored.
     var external: [UInt64: ByteBuffer] = [:]
+    /// Bytes read for the core's held reads (`NodeEffect.holdRead`), until answered or dropped.
+    var heldReads: [UInt64: [UInt8]] = [:]
     var inputs: Deque<NodeInput> = []
     var stepping = false
     /// Set after a storage failure: the node stops acknowledging anything (fail-stop).
@@ -175,6 +177,10 @@ public actor NodeRuntime {
         case .probe(let token):
             probe()
             inputs.append(.probed(token))
+        case .holdRead(let handle, let key, let offset, let length):
+            heldReads[handle] = try store.read(key, offsetInBlock: offset, length: length)
+        case .dropHeldRead(let handle):
+            heldReads[handle] = nil
         case .send(let to, _):
             logger.warning("no peer transport in a one-node cluster; dropped a message", metadata: ["to": "\(to)"])
         case .hive(let call, let request):
@@ -197,6 +203,9 @@ public actor NodeRuntime {
         switch result {
         case .written, .flushed:
             break
+        case .read(.held(let handle)):
+            guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) answered twice") }
+            command.readBuffer!.setBytes(bytes, at: command.readBuffer!.readerIndex + part.bufferOffset)
         case .read(let payload):
             guard case .read(let key, let offset, let length) = payload else {
                 preconditionFailure("a local read is served from local storage")

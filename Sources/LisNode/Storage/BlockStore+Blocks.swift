@@ -39,7 +39,7 @@ extension BlockStore {
             try written.get()
         case .zeros:
             try writeZeroes(key, offsetInBlock: write.offset, length: write.length, at: position, durable: durable)
-        case .external, .read, .transfer:
+        case .external, .read, .transfer, .held:
             throw StorageError(.unresolvedPayload, "write to \(key) carries an unresolved payload (\(write.data))")
         }
     }
