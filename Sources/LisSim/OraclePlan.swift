@@ -10,13 +10,17 @@ import LisCore
 /// region the volume allows (the holder's region after that operation):
 /// * an operation from region r served in h costs RTT(r, h), 0 within a region (the local
 ///   write latency is the same everywhere and drops out);
-/// * changing the holder from h to h' between two operations `gap` ms apart costs
-///   max(0, move(h, h') + margin − gap) — a move that fits in the gap delays nobody — plus
-///   `movePenaltyMs`, so that a move that saves less than that is not made;
-/// * move(h, h') = 2 × RTT(h', Hive) (the claim and the activation) + RTT(h', h) (the fence and
-///   the transfer) + `localStepsMs`; margin = 20 % of it + `marginMs` for jitter.
+/// * changing the holder from h to h' between two operations `gap` ms apart costs the move's
+///   price, move(h, h') — a move is never free: it runs two Hive round trips, a fence and a
+///   transfer, and the online policies charge the same price (`adaptive` charges at least
+///   its duration) — plus what it delays the next operation, max(0, move(h, h') − gap).
+///   Without the price the optimum moves a block before nearly every operation from another
+///   region whenever the gap allows (hundreds of moves per block-hour in `ping-pong`), a
+///   schedule that bounds nothing a real system would run;
+/// * move(h, h') = 1.2 × (2 × RTT(h', Hive) (the claim and the activation) + RTT(h', h) (the
+///   fence and the transfer) + `localStepsMs`) + `marginMs`: the duration, with room for jitter.
 /// The block starts at its volume's home. Each change of holder becomes a steal by the target
-/// region's home node, started `move + margin` before the first operation the new holder
+/// region's home node, started move(h, h') before the first operation the new holder
 /// serves (but not before the operation preceding it).
 struct OraclePlan {
     struct Move: Equatable {
@@ -26,7 +30,6 @@ struct OraclePlan {
         var reason: String
     }
 
-    static let movePenaltyMs = 1.0
     static let localStepsMs = 5.0
     static let marginMs = 20.0
 
@@ -74,7 +77,8 @@ struct OraclePlan {
             var choice = [Int](repeating: 0, count: count)
             for t in 0..<count {
                 for h in 0..<count where cost[h] < .infinity {
-                    let move = h == t ? 0 : Self.movePenaltyMs + max(0, moveMs(from: regions[h], to: regions[t]) - gap)
+                    let price = moveMs(from: regions[h], to: regions[t])
+                    let move = h == t ? 0 : price + max(0, price - gap)
                     if cost[h] + move < next[t] { (next[t], choice[t]) = (cost[h] + move, h) }
                 }
                 next[t] += rtt(access.region, regions[t])

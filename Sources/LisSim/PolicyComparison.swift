@@ -18,6 +18,9 @@ public struct PolicyResult: Sendable, Equatable {
     /// any count here is a bug below the policy).
     public var pinningViolations: Int
     public var safetyViolations: Int
+    /// For scenarios whose regions work in sessions (days): over each region's last session,
+    /// the fraction of its first writes to each block that were local; nil otherwise.
+    public var lastDayFirstWritesLocal: Double?
 
     /// Reduces a finished run of `scenario`.
     public init(scenario: Scenario, report: SimReport) {
@@ -43,6 +46,7 @@ public struct PolicyResult: Sendable, Equatable {
             scenario.volumes.first { $0.name == move.key.volume }.map { !$0.allows(move.to) } ?? false
         }
         safetyViolations = report.violations.count
+        lastDayFirstWritesLocal = report.sessions.count > report.regions.count ? report.lastSessionsFirstWritesLocal : nil
     }
 
     /// The `--json` object of one result, keys in a fixed order.
@@ -61,16 +65,18 @@ public struct PolicyResult: Sendable, Equatable {
             ("transfer_bytes", .int(Int64(transferBytes))),
             ("pinning_violations", .int(Int64(pinningViolations))),
             ("safety_violations", .int(Int64(safetyViolations))),
+            ("last_day_first_writes_local", lastDayFirstWritesLocal.map { .number(($0 * 10_000).rounded() / 10_000) } ?? .null),
         ])
     }
 
     /// A Markdown table of results: one row per scenario and policy.
     public static func markdown(_ results: [PolicyResult]) -> String {
-        var out = "| scenario | policy | mean write ms | p50 | p99 | mean read ms | local writes | moves | moves/block·h | transfer MB | pinning violations |\n"
-        out += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        var out = "| scenario | policy | mean write ms | p50 | p99 | mean read ms | local writes | moves | moves/block·h | transfer MB | pinning violations | last day's first writes local |\n"
+        out += "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for r in results {
             out += "| \(r.scenario) | \(r.policy) | \(f(r.meanWriteMs)) | \(f(r.p50WriteMs)) | \(f(r.p99WriteMs)) | \(f(r.meanReadMs)) | "
-                + "\(f(r.localWriteFraction * 100))% | \(r.moves) | \(f(r.movesPerBlockHour)) | \(f(Double(r.transferBytes) / 1_000_000)) | \(r.pinningViolations) |\n"
+                + "\(f(r.localWriteFraction * 100))% | \(r.moves) | \(f(r.movesPerBlockHour)) | \(f(Double(r.transferBytes) / 1_000_000)) | \(r.pinningViolations) | "
+                + "\(r.lastDayFirstWritesLocal.map { f($0 * 100) + "%" } ?? "–") |\n"
         }
         return out
     }

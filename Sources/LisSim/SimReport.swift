@@ -16,6 +16,25 @@ public struct SimReport: Sendable {
         public var localWriteFraction: Double { writes == 0 ? 0 : Double(localWrites) / Double(writes) }
     }
 
+    public struct Session: Sendable {
+        public var region: RegionID
+        public var startMs: Double
+        /// The session's first write to each block it writes.
+        public var firstWrites = 0
+        public var localFirstWrites = 0
+        public var localFraction: Double { firstWrites == 0 ? 0 : Double(localFirstWrites) / Double(firstWrites) }
+    }
+    /// A region idle this long starts a new session with its next operation.
+    public static let sessionGapMs = 4 * 3_600_000.0
+
+    /// Over every region's last session: the fraction of its first writes that were local.
+    public var lastSessionsFirstWritesLocal: Double? {
+        var last: [RegionID: Session] = [:]
+        for session in sessions { last[session.region] = session }
+        let total = last.values.reduce(0) { $0 + $1.firstWrites }
+        return total == 0 ? nil : Double(last.values.reduce(0) { $0 + $1.localFirstWrites }) / Double(total)
+    }
+
     public struct Move: Sendable {
         public var tMs: Double
         public var key: BlockKey
@@ -34,6 +53,10 @@ public struct SimReport: Sendable {
     public var policy: String
     public var ops = 0
     public var regions: [RegionStats] = []
+    /// Each region's working sessions (operations with no gap of `sessionGapMs` or more) and
+    /// how many of each session's first writes to a block were served in the region: whether
+    /// the blocks were there when its day began.
+    public var sessions: [Session] = []
     public var moves: [Move] = []
     public var abandonedSteals = 0
     public var violations: [String] = []
@@ -90,6 +113,14 @@ extension SimReport {
                     ("local_write_fraction", .number((s.localWriteFraction * 10000).rounded() / 10000)),
                 ]))
             })),
+            ("sessions", .array(sessions.map { x in
+                .object([
+                    ("region", .string(x.region.name)),
+                    ("start_ms", r(x.startMs)),
+                    ("first_writes", .int(Int64(x.firstWrites))),
+                    ("local_first_writes", .int(Int64(x.localFirstWrites))),
+                ])
+            })),
             ("moves", .array(moves.map { m in
                 .object([
                     ("t_ms", r(m.tMs)),
@@ -133,6 +164,13 @@ extension SimReport {
             out += String(format: "  %6d  %6d  %@  %13.3f  %12.3f  %12.3f  %12.3f\n",
                 s.writes, s.reads, local, Self.mean(s.writeLatenciesMs),
                 Self.percentile(s.writeLatenciesMs, 50), Self.percentile(s.writeLatenciesMs, 99), Self.mean(s.readLatenciesMs))
+        }
+        if sessions.count > regions.count {
+            out += "\nsessions (a region idle ≥ 4 h starts a new one): first writes to each block, local\n"
+            for x in sessions where x.firstWrites > 0 {
+                out += "  \(x.region.name.padding(toLength: 10, withPad: " ", startingAt: 0))  from \(f(x.startMs / 3_600_000)) h  \(x.localFirstWrites)/\(x.firstWrites)"
+                    + String(format: "  %5.1f%%\n", x.localFraction * 100)
+            }
         }
         out += "\n\(moves.count) moves"
         if !moves.isEmpty {

@@ -100,6 +100,8 @@ public final class Simulation {
     var outstandingOps = 0
     var issuedOps = 0
 
+    /// Whether each answered write (by trace index) was served in its region.
+    var localWrite: [Int: Bool] = [:]
     var holders: [BlockKey: [Epoch: Int]] = [:]
     var acked: [BlockKey: [(LogPosition, UInt64)]] = [:]
     /// Per node, the tags of the writes its clients were told are written, in order.
@@ -349,6 +351,7 @@ public final class Simulation {
                 stats.writes += 1
                 stats.writeLatenciesMs.append(latency)
                 if op.local { stats.localWrites += 1 }
+                localWrite[op.index] = op.local
             case .read:
                 stats.reads += 1
                 stats.readLatenciesMs.append(latency)
@@ -659,6 +662,20 @@ public final class Simulation {
     func finishReport() {
         report.digest = digest.hex
         report.simSeconds = now.ms / 1000
+        // Sessions: each region's operations split at gaps of 4 h; a session's first write to
+        // each block, and whether it was local.
+        var open: [RegionID: (index: Int, lastMs: Double, blocks: Set<BlockKey>)] = [:]
+        for (i, op) in scenario.trace.enumerated() where op.op != .flush {
+            if open[op.region].map({ op.tMs - $0.lastMs >= SimReport.sessionGapMs }) ?? true {
+                open[op.region] = (report.sessions.count, op.tMs, [])
+                report.sessions.append(SimReport.Session(region: op.region, startMs: op.tMs))
+            }
+            open[op.region]!.lastMs = op.tMs
+            let key = BlockKey(op.volume, BlockID(op.offset / map.volumes[op.volume]!.blockSizeBytes))
+            guard op.op == .write, let local = localWrite[i], open[op.region]!.blocks.insert(key).inserted else { continue }
+            report.sessions[open[op.region]!.index].firstWrites += 1
+            if local { report.sessions[open[op.region]!.index].localFirstWrites += 1 }
+        }
         // Writes from the new holder's region issued before each move, since the block's
         // previous move: the slow writes the policy waited for plus those caught in flight.
         var previousMove: [BlockKey: Double] = [:]

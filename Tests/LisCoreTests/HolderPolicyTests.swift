@@ -117,3 +117,112 @@ import Testing
         #expect(Self.run(ops).allSatisfy { $0 == nil })
     }
 }
+
+/// Adaptive's co-access rules: the volume's operations decide for blocks each used too rarely.
+@Suite struct CoAccessTests {
+    static let nyc = AdaptivePolicyTests.nyc
+    static let sydney = AdaptivePolicyTests.sydney
+    static let london = AdaptivePolicyTests.london
+    static let policy = HolderPolicy(name: .adaptive)
+
+    static func observe(_ stats: inout HolderPolicy.Stats, _ volume: inout HolderPolicy.VolumeStats, _ t: Double, _ origin: RegionID)
+        -> HolderPolicy.HandOver?
+    {
+        policy.observe(&stats, origin: origin, holderRegion: nyc, candidates: AdaptivePolicyTests.all, now: .ms(t),
+            rttMs: AdaptivePolicyTests.rtt, costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20), volume: &volume)
+    }
+
+    /// Sydney writes 32 blocks of a volume, each once: no block's own rate justifies a move, the
+    /// volume's does — and the decision takes along the volume's blocks Sydney alone uses.
+    @Test func aRegionBusyOnTheVolumeTakesItsBlocks() {
+        var volume = HolderPolicy.VolumeStats()
+        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 32)
+        var decisions: [HolderPolicy.HandOver?] = []
+        for i in 0..<32 { decisions.append(Self.observe(&blocks[i], &volume, Double(i) * 250, Self.sydney)) }
+        #expect(decisions[0] == nil, "one operation on the volume is not enough")
+        let first = decisions.firstIndex { $0 != nil }
+        #expect(first.map { $0 < 10 } ?? false, "a few operations/s on the volume are")
+        guard let i = first, let decision = decisions[i] else { return }
+        #expect(decision.to == Self.sydney && decision.withVolume && decision.withIdle)
+        #expect(decision.reason.hasPrefix("adaptive (co-access)"))
+        // Another block Sydney alone used goes along; one New York uses too does not.
+        var sydneyOnly = blocks[0]
+        #expect(Self.policy.joinsMove(&sydneyOnly, to: Self.sydney, idle: decision.withIdle, now: .ms(Double(i) * 250)))
+        var shared = HolderPolicy.Stats()
+        for k in 0..<5 { _ = Self.observe(&shared, &volume, Double(i) * 250 + Double(k), k % 2 == 0 ? Self.nyc : Self.sydney) }
+        #expect(!Self.policy.joinsMove(&shared, to: Self.sydney, idle: decision.withIdle, now: .ms(Double(i) * 250 + 10)))
+    }
+
+    /// Two regions that share a volume do not swap its idle blocks: a co-access decision made
+    /// while the holder's region also uses the volume takes only blocks the target alone uses.
+    @Test func idleBlocksStayWhenTheVolumeIsShared() {
+        var volume = HolderPolicy.VolumeStats()
+        var local = HolderPolicy.Stats()
+        for k in 0..<40 { _ = Self.observe(&local, &volume, Double(k) * 100, Self.nyc) }
+        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 40)
+        let decisions = (0..<40).map { i in Self.observe(&blocks[i], &volume, 4000 + Double(i) * 100, Self.london) }
+        guard let decision = decisions.compactMap({ $0 }).first else {
+            Issue.record("London's operations on the volume should move the blocks it alone uses")
+            return
+        }
+        #expect(decision.withVolume && !decision.withIdle)
+        var idle = HolderPolicy.Stats()
+        #expect(!Self.policy.joinsMove(&idle, to: Self.london, idle: decision.withIdle, now: .ms(8000)))
+    }
+
+    /// Once a region has taken several of a volume's blocks, a block only it uses goes on its
+    /// first operation.
+    @Test func aRegionTakingTheVolumeTakesTheNextBlockAtOnce() {
+        var volume = HolderPolicy.VolumeStats()
+        for k in 0..<4 { volume.handedOver(to: Self.london, now: .ms(Double(k))) }
+        var block = HolderPolicy.Stats()
+        let decision = Self.observe(&block, &volume, 10_000, Self.london)
+        #expect(decision?.to == Self.london)
+        #expect(decision?.reason.contains("took") == true)
+    }
+
+    /// A block moved on a prediction stays reserved: the rates do not send it back meanwhile.
+    @Test func aReservedBlockStays() {
+        var volume = HolderPolicy.VolumeStats()
+        var block = HolderPolicy.Stats()
+        block.reservedUntil = .ms(600_000)
+        let early = (0..<20).map { Self.observe(&block, &volume, Double($0) * 100, Self.sydney) }
+        #expect(early.allSatisfy { $0 == nil })
+        let after = (0..<3).map { Self.observe(&block, &volume, 600_001 + Double($0) * 100, Self.sydney) }
+        #expect(after.compactMap { $0 }.first?.to == Self.sydney, "after the reservation the rates decide again")
+    }
+}
+
+/// When a node's own clients use a block, and when it is due to come here.
+@Suite struct ActivityProfileTests {
+    static let hour: Int64 = 3_600_000
+    static let day: Int64 = 24 * hour
+
+    /// Used 09:00–17:00 yesterday: due at the 09:00 slot today, not at 09:15 or 13:00.
+    @Test func aDailyStartIsDueAtTheSameTimeNextDay() {
+        var profile = ActivityProfile()
+        for minute in stride(from: Int64(0), to: 8 * 60, by: 5) { profile.record(wallMs: 9 * Self.hour + minute * 60_000) }
+        let nine = ActivityProfile.slot(wallMs: Self.day + 9 * Self.hour)
+        #expect(profile.due(at: nine) == 1)
+        #expect(profile.due(at: nine + 1) == nil)
+        #expect(profile.due(at: nine + 16) == nil)
+        #expect(profile.due(at: nine - 4) == nil)
+    }
+
+    /// With a week of history, the same weekday decides: a Saturday without use predicts none.
+    @Test func aWeekOfHistoryPredictsByWeekday() {
+        var profile = ActivityProfile()
+        // Used at 09:00 on days 0–4 (Monday–Friday), not on days 5 and 6.
+        for d in Int64(0)..<5 { profile.record(wallMs: d * Self.day + 9 * Self.hour) }
+        profile.record(wallMs: 6 * Self.day + 20 * Self.hour)
+        #expect(profile.due(at: ActivityProfile.slot(wallMs: 7 * Self.day + 9 * Self.hour)) == 7, "Monday, from last Monday")
+        #expect(profile.due(at: ActivityProfile.slot(wallMs: 12 * Self.day + 9 * Self.hour)) == nil, "Saturday, from last Saturday")
+    }
+
+    @Test func oldSlotsAreForgotten() {
+        var profile = ActivityProfile()
+        profile.record(wallMs: 0)
+        profile.record(wallMs: 9 * Self.day)
+        #expect(!profile.used(0) && profile.used(ActivityProfile.slot(wallMs: 9 * Self.day)))
+    }
+}

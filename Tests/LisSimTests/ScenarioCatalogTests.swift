@@ -63,7 +63,7 @@ import Testing
     @Test func seedOneSizes() throws {
         let expected: [(name: String, ops: Int, lastMs: Double)] = [
             ("follow-the-sun", 129_962, 284_393_758.1),
-            ("ping-pong", 6000, 599_900),
+            ("ping-pong", 7200, 3_599_500),
             ("moving-locality", 6000, 599_900),
             ("zipf-global", 18_000, 599_966.666),
             ("one-off", 7214, 3_599_500),
@@ -140,8 +140,8 @@ extension ScenarioCatalogTests {
                 )
                 perTurn[turn, default: 0] += 1
             }
-            #expect(perTurn.keys.sorted() == Array(0..<120))
-            #expect(perTurn.values.allSatisfy { $0 == 50 })
+            #expect(perTurn.keys.sorted() == Array(0..<720))
+            #expect(perTurn.values.allSatisfy { $0 == 10 })
             #expect(Set(scenario.trace.map { $0.offset / mib }) == Set(0..<8))
             let firstOfNyc = try #require(scenario.trace.first { $0.region == nyc })
             #expect(firstOfNyc.tMs == 5000)

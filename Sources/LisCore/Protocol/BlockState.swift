@@ -88,6 +88,11 @@ struct Steal: Sendable {
     var expected: LeaseRecord?
     var claim: LeaseRecord
     var reason: String
+    /// A steal the adaptive policy started from a prediction: the new holder keeps the block
+    /// for its region until this long after it arrives, whatever the rates say meanwhile.
+    var reservedMs: Double?
+    /// The block's use as its previous holder counted it (a hand-over carries it).
+    var rates: HolderPolicy.RegionRates?
     var startedAt: Instant
     var fenceTally: QuorumTally
     var fenceReplies: [NodeID: LogPosition] = [:]

@@ -74,7 +74,7 @@ public enum PeerMessage: Hashable, Sendable {
     case flush(UInt64)
     case flushed(UInt64)
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
-    case handOver(BlockKey, epoch: Epoch, reason: String)
+    case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
 }
 
 /// A client write and its place in a block's log.

@@ -23,7 +23,7 @@ extension NodeCore {
         case .readChecked(let key, let epoch, let nonce, let ok): onReadChecked(from, key, epoch, nonce, ok: ok)
         case .flush(let flush): onPeerFlush(from, flush)
         case .flushed(let flush): flushAcked(flush, by: from)
-        case .handOver(let key, let epoch, let reason): onHandOver(from, key, epoch, reason)
+        case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
         }
     }
 
@@ -57,28 +57,88 @@ extension NodeCore {
         let candidates = map.regions.filter { volume.allows($0) }
         let decision = holderPolicy.observe(
             &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs,
-            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes))
+            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes),
+            volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
         blocks[key]!.holding = holding
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
-        // Lis's own policy keeps the per-block cooldown; the baselines follow their sources.
-        if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
-        // One request at a time per block (a lost one is asked again later).
-        if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return }
         if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
+        guard handOver(key, to: target, reason: decision.reason) else { return }
+        guard decision.withVolume else { return }
+        // The volume moves: its other blocks held here that the target alone uses or nobody
+        // uses lately, a bounded number, at most once per interval per volume.
+        if let last = lastGroupMoveAt[key.volume], (now - last).ms < HolderPolicy.adaptiveGroupIntervalMs { return }
+        lastGroupMoveAt[key.volume] = now
+        var moved = 0
+        for other in blocks.keys.sorted() where other.volume == key.volume && other != key {
+            guard moved < HolderPolicy.adaptiveGroupLimit, var stats = blocks[other]!.holding?.policyStats,
+                holderPolicy.joinsMove(&stats, to: decision.to, idle: decision.withIdle, now: now)
+            else { continue }
+            blocks[other]!.holding!.policyStats = stats
+            if handOver(other, to: target, reason: "moves with \(key): \(decision.reason)") { moved += 1 }
+        }
+    }
+
+    /// Asks `target` to steal a block held here; false if a rule holds it back: Lis's own policy
+    /// keeps the per-block cooldown (the baselines follow their sources), and one request at a
+    /// time per block (a lost one is asked again later).
+    mutating func handOver(_ key: BlockKey, to target: NodeID, reason: String) -> Bool {
+        guard let holding = blocks[key]?.holding, blocks[key]!.steal == nil else { return false }
+        if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return false }
+        if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
         blocks[key]!.holding!.handedOverAt = now
-        send(target, .handOver(key, epoch: holding.epoch, reason: decision.reason))
+        volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: map.region(of: target), now: now)
+        var rates = holding.policyStats.rates
+        rates.decay(to: now)
+        send(target, .handOver(key, epoch: holding.epoch, reason: reason, rates: rates))
+        return true
+    }
+
+    /// How often an adaptive node looks for blocks its region usually starts using soon, and
+    /// how long a block moved on such a prediction stays reserved for this region.
+    static let predictIntervalMs = 5 * 60_000.0
+    static let predictReserveMs = 30 * 60_000.0
+
+    /// Adaptive: moves here the blocks this node's clients usually start using in the next
+    /// 15-minute slot (`ActivityProfile`), held in another region and not in use here now — so
+    /// a region's working day begins with its working set local.
+    mutating func predictMoves() {
+        effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
+        let current = ActivityProfile.slot(wallMs: wallMs)
+        for key in activity.keys.sorted() {
+            guard stealsInFlight < migration.maxConcurrentMigrations else { return }
+            let profile = activity[key]!
+            guard !profile.used(current), !profile.used(current - 1), let day = profile.due(at: current + 1),
+                let volume = volume(key), volume.allows(region)
+            else { continue }
+            let state = blocks[key, default: BlockState()]
+            guard state.steal == nil, state.holding == nil, let holder = believedHolder(key), map.region(of: holder) != region,
+                record(key)?.state == .active
+            else { continue }
+            if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { continue }
+            let minutes = (current + 1) % ActivityProfile.slotsPerDay * 15
+            startSteal(
+                key,
+                reason: "adaptive (prediction): this region started using the block at \(minutes / 60):\(minutes % 60 < 10 ? "0" : "")\(minutes % 60) UTC \(day == 7 ? "a week" : day == 1 ? "a day" : "\(day) days") ago")
+            blocks[key]!.steal!.reservedMs = Self.predictReserveMs
+        }
     }
 
     /// The holder wants this node to take the block: steal it, under the rules no policy
     /// overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
-    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: String) {
+    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: String, _ rates: HolderPolicy.RegionRates) {
         guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
         let state = blocks[key, default: BlockState()]
         guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
         // A stale route is fine: Hive refuses the claim with its record, and the steal retries
         // against it once.
         startSteal(key, reason: "handed over by \(from): \(reason)")
+        // The block's use so far goes with it: a new term that started empty would see only
+        // the operations since it arrived, and a block shared by two regions would look like
+        // one region's, and go back.
+        var received = rates
+        received.at = now
+        blocks[key]?.steal?.rates = received
     }
 
     /// `renewing`: the steal only renews a claim (this node's own after a restart, or a stalled
@@ -441,6 +501,8 @@ extension NodeCore {
         state.route = active
         state.hint = nil
         state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions, copies: steal.copies)
+        state.holding!.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
+        if let rates = steal.rates { state.holding!.policyStats.rates = rates }
         state.lastHeld = active.epoch
         state.lastMoveOrAttempt = now
         state.heat.clearSamples()

@@ -54,6 +54,11 @@ public struct NodeCore: Sendable {
     var incarnationsAtLastFlush: [NodeID: UInt64] = [:]
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
+    /// Adaptive: what the operations this node serves as holder show per volume (co-access).
+    var volumeStats: [VolumeName: HolderPolicy.VolumeStats] = [:]
+    var lastGroupMoveAt: [VolumeName: Instant] = [:]
+    /// Adaptive: when this node's own clients used each block (predictions).
+    var activity: [BlockKey: ActivityProfile] = [:]
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
     var nextSeq: UInt64 = 1
@@ -78,6 +83,7 @@ public struct NodeCore: Sendable {
     public mutating func start(now: Instant, wallMs: Int64) -> [NodeEffect] {
         begin(now, wallMs)
         startProbe()
+        if policyName == .adaptive { effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs))) }
         return effects
     }
 
@@ -226,6 +232,7 @@ public struct NodeCore: Sendable {
         case .quorumResend(let key, let epoch): resendQuorum(key, epoch)
         case .repair(let key, let epoch): repairCopies(key, epoch)
         case .flushResend(let flush): resendFlush(flush)
+        case .predict: predictMoves()
         }
     }
 }

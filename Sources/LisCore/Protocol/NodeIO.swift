@@ -43,6 +43,8 @@ public enum TimerID: Hashable, Sendable {
     case flushResend(UInt64)
     /// Measure the local persist latency again.
     case probe
+    /// Adaptive: look for blocks this region usually starts using in the next slot.
+    case predict
 }
 
 /// Everything that can happen to a node. The shell passes `now` along with each input.
