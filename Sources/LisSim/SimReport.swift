@@ -16,6 +16,15 @@ public struct SimReport: Sendable {
         public var localWriteFraction: Double { writes == 0 ? 0 : Double(localWrites) / Double(writes) }
     }
 
+    /// One record of what the policy and the protocol decided about the explained block.
+    public struct Explanation: Sendable {
+        public var tMs: Double
+        public var node: NodeID
+        /// `declined`, `steal started`, `moved`, `steal abandoned`, `fenced`.
+        public var kind: String
+        public var text: String
+    }
+
     public struct Session: Sendable {
         public var region: RegionID
         public var startMs: Double
@@ -58,6 +67,10 @@ public struct SimReport: Sendable {
     /// the blocks were there when its day began.
     public var sessions: [Session] = []
     public var moves: [Move] = []
+    /// Every answered write: when it was issued and how long it took (for plots over time).
+    public var writeSamples: [(tMs: Double, latencyMs: Double)] = []
+    /// The decision records of the block the run explains (`Simulation.explainKey`).
+    public var explanations: [Explanation] = []
     public var abandonedSteals = 0
     public var violations: [String] = []
     /// Operations never answered by the end of the run (a liveness failure when nothing stops them).
@@ -134,6 +147,9 @@ extension SimReport {
                     ("slow_writes_before", .int(Int64(m.slowWritesBefore))),
                 ])
             })),
+            ("explanations", .array(explanations.map { e in
+                .object([("t_ms", r(e.tMs)), ("node", .string(e.node.name)), ("kind", .string(e.kind)), ("text", .string(e.text))])
+            })),
             ("abandoned_steals", .int(Int64(abandonedSteals))),
             ("slow_writes_before_move", .object([("p50", .int(Int64(slow.p50))), ("max", .int(Int64(slow.max)))])),
             ("safety", .object([
@@ -147,6 +163,16 @@ extension SimReport {
             ("wall_seconds", r(wallSeconds)),
         ])
         return doc.rendered
+    }
+
+    /// The decision records of the explained block, one per line.
+    public func explained(_ key: BlockKey) -> String {
+        var out = "\ndecisions for \(key) (\(explanations.count) records; declined candidates at most one per 10 s per holder):\n"
+        if explanations.isEmpty { out += "  none: no policy considered moving it\n" }
+        for e in explanations {
+            out += "  t=\(String(format: "%.3f", e.tMs / 1000))s  \(e.node)  \(e.kind)  \(e.text)\n"
+        }
+        return out
     }
 
     /// A readable summary for people.

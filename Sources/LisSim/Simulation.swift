@@ -85,6 +85,8 @@ public final class Simulation {
     /// every operation was answered (the swarm's liveness bound). Otherwise it stops once every
     /// operation is answered, or `drainMs` after the last one was issued.
     public var stopAtMs: Double?
+    /// The block whose decision records the report keeps (`lis sim run --explain`).
+    public var explainKey: BlockKey?
 
     /// The plan resolved to node indices: each partition's side, each node's clog windows.
     var partitionSides: [[Bool]] = []
@@ -352,6 +354,7 @@ public final class Simulation {
                 stats.writeLatenciesMs.append(latency)
                 if op.local { stats.localWrites += 1 }
                 localWrite[op.index] = op.local
+                report.writeSamples.append((traceOp.tMs, latency))
             case .read:
                 stats.reads += 1
                 stats.readLatenciesMs.append(latency)
@@ -444,6 +447,7 @@ public final class Simulation {
     }
 
     func observe(_ n: Int, _ event: NodeEvent) {
+        if let explainKey { explain(n, event, explainKey) }
         switch event {
         case .holding(let key, let epoch):
             if let other = holders[key]?[epoch], other != n {
@@ -458,9 +462,25 @@ public final class Simulation {
                 stealMs: stealMs, transferBytes: bytes))
         case .stealAbandoned:
             report.abandonedSteals += 1
-        case .fenced, .stealStarted:
+        case .fenced, .stealStarted, .declined:
             break
         }
+    }
+
+    /// Keeps the records of the explained block.
+    func explain(_ n: Int, _ event: NodeEvent, _ key: BlockKey) {
+        let record: (String, String)?
+        switch event {
+        case .declined(key, let to, let reason): record = ("declined", "→ \(to): \(reason)")
+        case .stealStarted(key, let from, let reason): record = ("steal started", "from \(from): \(reason)")
+        case .moved(key, let epoch, let from, let stealMs, let reason):
+            record = ("moved", "from \(from) at \(epoch) in \(TiersPolicy.fmt(stealMs)) ms: \(reason)")
+        case .stealAbandoned(key, let reason): record = ("steal abandoned", reason)
+        case .fenced(key, let epoch): record = ("fenced", "no longer served here: \(epoch) promised")
+        default: record = nil
+        }
+        guard let (kind, text) = record else { return }
+        report.explanations.append(SimReport.Explanation(tMs: now.ms, node: nodes[n].core.id, kind: kind, text: text))
     }
 
     /// Every acknowledged write of the block must be in the new holder's copy, unchanged —

@@ -33,9 +33,25 @@ struct SimRun: ParsableCommand {
     @Option(name: .long, help: "Write the event trace (one line per event, the lines the digest covers) to FILE.")
     var trace: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Print the decision records of one block: every move, steal and declined candidate, with the numbers.",
+        valueName: "VOLUME:BLOCK"))
+    var explain: String?
+
+    /// `--explain`'s block.
+    var explainKey: BlockKey? {
+        guard let explain, let colon = explain.lastIndex(of: ":"), let block = UInt64(explain[explain.index(after: colon)...]),
+            colon != explain.startIndex
+        else { return nil }
+        return BlockKey(VolumeName(String(explain[..<colon])), BlockID(block))
+    }
+
     func validate() throws {
         if (scenario == nil) == (scenarioFile == nil) {
             throw ValidationError("give exactly one of --scenario NAME or --scenario-file FILE")
+        }
+        if explain != nil && explainKey == nil {
+            throw ValidationError("--explain takes VOLUME:BLOCK (a block number), e.g. workspace:3; got '\(explain!)'")
         }
         if let policy, PolicyName(rawValue: policy) == nil {
             throw ValidationError("unknown policy '\(policy)'; known: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -45,7 +61,16 @@ struct SimRun: ParsableCommand {
     func run() throws {
         var loaded = try loadScenario(name: scenario, file: scenarioFile, seed: seed)
         if let policy { loaded.policy.name = PolicyName(rawValue: policy)! }
+        if let key = explainKey {
+            guard let volume = loaded.volumes.first(where: { $0.name == key.volume }) else {
+                throw ValidationError("--explain: the scenario has no volume '\(key.volume)'; it has \(loaded.volumes.map(\.name.name).joined(separator: ", "))")
+            }
+            guard key.block.index < volume.blockCount else {
+                throw ValidationError("--explain: volume '\(key.volume)' has blocks 0–\(volume.blockCount - 1)")
+            }
+        }
         let simulation = Simulation(scenario: loaded, seed: seed)
+        simulation.explainKey = explainKey
         var traceFile: UnsafeMutablePointer<FILE>?
         if let trace {
             guard let file = fopen(trace, "w") else { throw ValidationError("cannot write the trace to \(trace)") }
@@ -58,6 +83,7 @@ struct SimRun: ParsableCommand {
         let report = simulation.run()
         if let traceFile { fclose(traceFile) }
         print(json ? report.json() : report.summary(), terminator: json ? "\n" : "")
+        if let key = explainKey, !json { print(report.explained(key)) }
         if !report.violations.isEmpty { throw ExitCode(2) }
     }
 }

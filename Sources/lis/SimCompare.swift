@@ -36,6 +36,11 @@ struct SimCompare: ParsableCommand {
     @Flag(name: .long, help: "Print a Markdown table.")
     var markdown = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Also draw, per scenario, each policy's write latency over time and a block × time map of holder regions, as SVG files in DIR.",
+        valueName: "DIR"))
+    var svg: String?
+
     func validate() throws {
         if json && markdown { throw ValidationError("give at most one of --json and --markdown") }
         _ = try policyList()
@@ -68,7 +73,25 @@ struct SimCompare: ParsableCommand {
         loaded += try scenarioFiles.map { try loadScenario(name: nil, file: $0, seed: seed) }
         let policies = try policyList()
         var results: [PolicyResult] = []
+        if let svg {
+            do {
+                try FileManager.default.createDirectory(atPath: svg, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("cannot create the SVG directory \(svg): \(error.localizedDescription)")
+            }
+        }
         for scenario in loaded {
+            var runs: [(policy: String, report: SimReport)] = []
+            defer {
+                if let svg {
+                    for (name, text) in ComparisonSVG(scenario: scenario, runs: runs).files() {
+                        let path = (svg as NSString).appendingPathComponent(name)
+                        if !FileManager.default.createFile(atPath: path, contents: Data(text.utf8)) {
+                            FileHandle.standardError.write(Data("cannot write \(path)\n".utf8))
+                        }
+                    }
+                }
+            }
             for policy in policies {
                 var variant = scenario
                 variant.policy.name = policy
@@ -79,6 +102,7 @@ struct SimCompare: ParsableCommand {
                     format: "%@ × %@: mean write %.3f ms, %d moves (%.1f s)\n", variant.name, policy.rawValue,
                     result.meanWriteMs, result.moves, Date().timeIntervalSince(started)).utf8))
                 results.append(result)
+                if svg != nil { runs.append((policy.rawValue, report)) }
             }
         }
         if json {

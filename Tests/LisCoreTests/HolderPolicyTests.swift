@@ -143,14 +143,14 @@ import Testing
         let first = decisions.firstIndex { $0 != nil }
         #expect(first.map { $0 < 10 } ?? false, "a few operations/s on the volume are")
         guard let i = first, let decision = decisions[i] else { return }
-        #expect(decision.to == Self.sydney && decision.withVolume && decision.withIdle)
+        #expect(decision.to == Self.sydney && decision.withVolume && decision.join == .uncontested(idle: true, evidence: 0))
         #expect(decision.reason.hasPrefix("adaptive (co-access)"))
         // Another block Sydney alone used goes along; one New York uses too does not.
         var sydneyOnly = blocks[0]
-        #expect(Self.policy.joinsMove(&sydneyOnly, to: Self.sydney, idle: decision.withIdle, now: .ms(Double(i) * 250)))
+        #expect(Self.policy.joinsMove(&sydneyOnly, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250)))
         var shared = HolderPolicy.Stats()
         for k in 0..<5 { _ = Self.observe(&shared, &volume, Double(i) * 250 + Double(k), k % 2 == 0 ? Self.nyc : Self.sydney) }
-        #expect(!Self.policy.joinsMove(&shared, to: Self.sydney, idle: decision.withIdle, now: .ms(Double(i) * 250 + 10)))
+        #expect(!Self.policy.joinsMove(&shared, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250 + 10)))
     }
 
     /// Two regions that share a volume do not swap its idle blocks: a co-access decision made
@@ -165,9 +165,9 @@ import Testing
             Issue.record("London's operations on the volume should move the blocks it alone uses")
             return
         }
-        #expect(decision.withVolume && !decision.withIdle)
+        #expect(decision.withVolume && decision.join == .uncontested(idle: false, evidence: 0))
         var idle = HolderPolicy.Stats()
-        #expect(!Self.policy.joinsMove(&idle, to: Self.london, idle: decision.withIdle, now: .ms(8000)))
+        #expect(!Self.policy.joinsMove(&idle, to: Self.london, rule: decision.join, now: .ms(8000)))
     }
 
     /// Once a region has taken several of a volume's blocks, a block only it uses goes on its
@@ -190,6 +190,49 @@ import Testing
         #expect(early.allSatisfy { $0 == nil })
         let after = (0..<3).map { Self.observe(&block, &volume, 600_001 + Double($0) * 100, Self.sydney) }
         #expect(after.compactMap { $0 }.first?.to == Self.sydney, "after the reservation the rates decide again")
+    }
+}
+
+/// Adaptive's judgement of a volume's blocks: shared (most operations on blocks several
+/// regions use) or each region's own, and a region that took a volume over.
+@Suite struct VolumeJudgementTests {
+    static let nyc = AdaptivePolicyTests.nyc
+    static let london = AdaptivePolicyTests.london
+    static let sydney = AdaptivePolicyTests.sydney
+    static let policy = HolderPolicy(name: .adaptive)
+
+    /// A log's head: every block written by New York and London in turn. A new head that
+    /// London happens to write first three times does not move: the volume's blocks are shared.
+    @Test func aNewBlockOfASharedVolumeNeedsEvidence() {
+        var volume = HolderPolicy.VolumeStats()
+        for b in 0..<20 {
+            var block = HolderPolicy.Stats()
+            for k in 0..<10 {
+                _ = CoAccessTests.observe(&block, &volume, Double(b * 1000 + k * 100), k % 2 == 0 ? Self.nyc : Self.london)
+            }
+        }
+        #expect(volume.blocksShared)
+        var head = HolderPolicy.Stats()
+        let d = (0..<2).map { CoAccessTests.observe(&head, &volume, 20_000 + Double($0) * 50, Self.london) }
+        #expect(d.allSatisfy { $0 == nil })
+    }
+
+    /// A user who moves from New York to Sydney: once the volume's last 32 operations here all
+    /// came from Sydney, the long-term counts of New York no longer hold the blocks back, and
+    /// every block of the volume goes.
+    @Test func aRegionThatTookTheVolumeOverTakesEveryBlock() {
+        var volume = HolderPolicy.VolumeStats()
+        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 8)
+        for k in 0..<400 { _ = CoAccessTests.observe(&blocks[k % 8], &volume, Double(k) * 200, Self.nyc) }
+        var decisions: [HolderPolicy.HandOver?] = []
+        for k in 0..<40 { decisions.append(CoAccessTests.observe(&blocks[k % 8], &volume, 80_000 + Double(k) * 200, Self.sydney)) }
+        let first = decisions.firstIndex { $0 != nil }
+        #expect(first.map { $0 >= HolderPolicy.adaptiveShiftRun - 1 } ?? false, "not before the run is long enough")
+        guard let i = first, let decision = decisions[i] else {
+            Issue.record("Sydney took the volume over: its blocks should move")
+            return
+        }
+        #expect(decision.to == Self.sydney && decision.join == .shifted)
     }
 }
 

@@ -43,6 +43,14 @@ public struct HolderPolicy: Sendable, Equatable {
     /// A region that took at least this many of a volume's blocks from a holder lately (a count
     /// decayed with the long half-life) takes the next block it alone uses on its first use.
     public static let adaptiveTakenBlocks = 3.0
+    /// A region whose operations on a volume at a holder are the last this many in a row took
+    /// the volume over: the long-term counts of who used it before no longer hold it back.
+    public static let adaptiveShiftRun = 32
+    /// When most of a volume's operations land on blocks several regions use, a block counts
+    /// as one region's alone only after this many of its operations (decayed).
+    public static let adaptiveEvidence = 3.0
+    /// A block yields at most one record of a declined candidate per this interval.
+    public static let explainIntervalMs = 10_000.0
     /// WAN bandwidth assumed for the transfer's share of a move's duration, bytes per ms.
     public static let adaptiveBytesPerMs = 125_000.0
 
@@ -64,55 +72,19 @@ public struct HolderPolicy: Sendable, Equatable {
         var rates = RegionRates()
         /// Adaptive: the block came here on a prediction; it stays until then.
         public var reservedUntil: Instant?
-        public init() {}
-    }
+        /// Adaptive: why the last operation from another region did not move the block (set at
+        /// most once per `explainIntervalMs`; the holder takes it and reports it).
+        public var declined: Declined?
+        var explainedAt: Instant?
 
-    /// Adaptive, per volume at a holder: the volume's operations served here per region, and
-    /// how many of its blocks this holder handed to each region lately (co-access).
-    public struct VolumeStats: Sendable, Equatable {
-        var rates = RegionRates()
-        var taken = RegionRates()
-        public init() {}
-
-        /// Counts a block of the volume handed over to `region`.
-        public mutating func handedOver(to region: RegionID, now: Instant) { taken.add(region, now: now) }
-    }
-
-    /// Adaptive: operations per region of origin, counted with exponential decay on the two
-    /// timescales (`adaptiveShortHalfLifeMs`, `adaptiveLongHalfLifeMs`). Kept per block and,
-    /// at each holder, per volume (what its blocks served here see together).
-    public struct RegionRates: Sendable, Hashable {
-        var short: [RegionID: Double] = [:]
-        var long: [RegionID: Double] = [:]
-        /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it
-        /// leaves, and the receiver dates them with its own clock).
-        var at: Instant?
-        public init() {}
-
-        mutating func decay(to now: Instant) {
-            if let at, now > at {
-                let s = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveShortHalfLifeMs)
-                let l = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
-                for r in short.keys { short[r]! *= s }
-                for r in long.keys { long[r]! *= l }
-            }
-            at = max(at ?? now, now)
+        /// Whether a declined candidate may be reported now (one per `explainIntervalMs`);
+        /// if so, counts it as reported.
+        mutating func explain(now: Instant) -> Bool {
+            guard explainedAt.map({ (now - $0).ms >= HolderPolicy.explainIntervalMs }) ?? true else { return false }
+            explainedAt = now
+            return true
         }
-
-        mutating func add(_ origin: RegionID, now: Instant) {
-            decay(to: now)
-            short[origin, default: 0] += 1
-            long[origin, default: 0] += 1
-        }
-
-        /// Operations per second from each region: a decayed count over a half-life h is a
-        /// rate of count × ln 2 / h.
-        var shortRates: [RegionID: Double] {
-            short.mapValues { $0 * 0.6931471805599453 / (HolderPolicy.adaptiveShortHalfLifeMs / 1000) }
-        }
-
-        /// Less than half an operation left on the long timescale: nobody uses the block lately.
-        var isIdle: Bool { long.values.reduce(0, +) < 0.5 }
+        public init() {}
     }
 
     /// What the adaptive policy knows besides the operation's region.
@@ -127,6 +99,12 @@ public struct HolderPolicy: Sendable, Equatable {
         }
     }
 
+    /// A candidate the policy looked at and did not move the block to, and the numbers why.
+    public struct Declined: Sendable, Hashable {
+        public var to: RegionID
+        public var reason: String
+    }
+
     /// A decision to hand the block over, and the numbers behind it.
     public struct HandOver: Sendable, Equatable {
         public var to: RegionID
@@ -134,9 +112,9 @@ public struct HolderPolicy: Sendable, Equatable {
         /// Adaptive: the decision was the volume's (co-access): the holder hands over, with this
         /// block, the volume's other blocks held here that `joinsMove` accepts.
         public var withVolume = false
-        /// Whether idle blocks go too: only when the target region made nearly all the volume's
-        /// recent use here (else two regions sharing a volume would swap its idle blocks).
-        public var withIdle = false
+        /// Which other blocks go too (idle ones only when the target region made nearly all the
+        /// volume's recent use here, else two regions sharing a volume would swap them).
+        public var join = JoinRule.uncontested(idle: false, evidence: 0)
     }
 
     /// `observe` for a block seen alone (no volume rates kept; tests, single-block volumes).
@@ -161,11 +139,23 @@ public struct HolderPolicy: Sendable, Equatable {
         case .static, .tiers, .oracle:
             return nil
         case .adaptive:
+            stats.rates.decay(to: now)
+            volume.count(origin, contested: RegionRates.contested(stats.rates.long, for: origin), now: now)
             stats.rates.add(origin, now: now)
             volume.rates.add(origin, now: now)
             volume.taken.decay(to: now)
-            if let until = stats.reservedUntil, now < until { return nil }
-            return adaptive(stats.rates, volume: volume, origin: origin, holderRegion: holderRegion, candidates: candidates, rttMs: rttMs, costs: costs)
+            let explain = origin != holderRegion && (stats.explainedAt.map { (now - $0).ms >= Self.explainIntervalMs } ?? true)
+            if let until = stats.reservedUntil, now < until {
+                if explain, stats.explain(now: now) {
+                    stats.declined = Declined(to: origin, reason: "adaptive declined \(origin): the block came here on a prediction and stays until \(fmt(until.ms / 1000)) s")
+                }
+                return nil
+            }
+            let (decision, declined) = adaptive(
+                stats.rates, volume: volume, origin: origin, holderRegion: holderRegion, candidates: candidates, rttMs: rttMs,
+                costs: costs, explain: explain)
+            if let declined, stats.explain(now: now) { stats.declined = Declined(to: origin, reason: declined) }
+            return decision
         case .wpaxosConsecutive:
             if stats.runRegion == origin { stats.runLength += 1 } else { (stats.runRegion, stats.runLength) = (origin, 1) }
             guard origin != holderRegion, stats.runLength >= Self.wpaxosRun, candidates.contains(origin) else { return nil }
@@ -215,109 +205,5 @@ public struct HolderPolicy: Sendable, Equatable {
         }
     }
 
-    /// Moves the block when the latency its operations would save over the horizon, at the
-    /// rates measured, beats what the move costs — with hysteresis, so two regions that share a
-    /// block evenly leave it where it is.
-    ///
-    /// * rate_r: operations from region r per second, from counts decayed with a 10 s
-    ///   half-life (short) and a 5 min half-life (long);
-    /// * latency(r, h): what an operation from r costs when the block is held in h — the RTT
-    ///   between them plus the holder's local latency; mean(h): the rate-weighted mean;
-    /// * saving(t) = (mean(here) − mean(t)) × Σ rates × horizon (60 s), at the short rates;
-    /// * move duration ≈ three RTTs between t and here (Hive's claim and activation and the
-    ///   fence, with Hive near the current holder) + the block over the WAN; the cost is that
-    ///   duration (as if one operation waited through it) plus the operations that arrive
-    ///   during the move waiting half of it on average.
-    /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
-    /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
-    ///
-    /// Co-access: when the block's own rates do not decide (each block of a shared workspace
-    /// may be written once every few minutes), the volume's do: if the operations from the
-    /// operation's region t on all the volume's blocks served here would save, at the short
-    /// rates, twice a move's cost, the block moves to t together with the volume's other blocks
-    /// held here that t alone uses or nobody uses lately (`joinsMove`) — provided this block is
-    /// one of them.
-    func adaptive(
-        _ rates: RegionRates, volume: VolumeStats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID],
-        rttMs: (RegionID, RegionID) -> Double, costs: Costs
-    ) -> HandOver? {
-        func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
-        func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
-            counts.reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.values.reduce(0, +), .leastNormalMagnitude)
-        }
-        func best(_ rates: RegionRates) -> (target: RegionID, here: Double, there: Double, saving: Double, cost: Double)? {
-            let short = rates.shortRates
-            let total = short.values.reduce(0, +)
-            let here = mean(short, holderRegion)
-            let hereLong = mean(rates.long, holderRegion)
-            var best: (target: RegionID, here: Double, there: Double, saving: Double, cost: Double)?
-            for t in candidates where t != holderRegion {
-                let there = mean(short, t)
-                let saving = (here - there) * total * Self.adaptiveHorizonMs / 1000
-                let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
-                let cost = moveMs + total * moveMs / 1000 * moveMs / 2
-                guard saving >= Self.adaptiveMargin * cost, there <= Self.adaptiveImprovement * here,
-                    mean(rates.long, t) <= Self.adaptiveImprovement * hereLong
-                else { continue }
-                // Contested: other regions made ≥ 10 % of the long-term use. Then the move must
-                // pay off at the long-term rates too, so a turn taken on a shared block, or a
-                // burst of chance, does not move it.
-                let longTotal = rates.long.values.reduce(0, +)
-                if longTotal - (rates.long[t] ?? 0) >= Self.adaptiveContested * longTotal {
-                    let longRate = longTotal * 0.6931471805599453 / (Self.adaptiveLongHalfLifeMs / 1000)
-                    let longSaving = (hereLong - mean(rates.long, t)) * longRate * Self.adaptiveHorizonMs / 1000
-                    guard longSaving >= Self.adaptiveMargin * cost else { continue }
-                }
-                if saving - cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, here, there, saving, cost) }
-            }
-            return best
-        }
-        func mix(_ rates: RegionRates) -> String {
-            rates.shortRates.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))/s" }.joined(separator: ", ")
-        }
-        if let b = best(rates) {
-            return HandOver(
-                to: b.target,
-                reason: "adaptive: mean latency \(fmt(b.here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(Int(Self.adaptiveHorizonMs / 1000)) s, move costs \(fmt(b.cost)) ms")
-        }
-        // The volume: if what the operation's region does on the volume's blocks here would
-        // save pays for a move, the blocks it alone uses go there.
-        let t = origin
-        guard t != holderRegion, candidates.contains(t), let rate = volume.rates.shortRates[t], joinsMove(rates, to: t) else { return nil }
-        let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
-        let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
-        let cost = moveMs + rate * moveMs / 1000 * moveMs / 2
-        if saving >= Self.adaptiveMargin * cost {
-            let volumeLong = volume.rates.long.values.reduce(0, +)
-            let othersLong = volumeLong - (volume.rates.long[t] ?? 0)
-            return HandOver(
-                to: t,
-                reason: "adaptive (co-access): \(t) makes \(fmt(rate)) operations/s on this volume here (\(mix(volume.rates))); moving its blocks saves \(fmt(saving)) ms over \(Int(Self.adaptiveHorizonMs / 1000)) s, a move costs \(fmt(cost)) ms",
-                withVolume: true, withIdle: othersLong < Self.adaptiveContested * volumeLong)
-        }
-        // The region has been taking this volume's blocks from here (a working set on the move):
-        // a block only it uses goes too, on its first operations.
-        let taken = volume.taken.long[t] ?? 0
-        guard taken >= Self.adaptiveTakenBlocks else { return nil }
-        return HandOver(
-            to: t,
-            reason: "adaptive (co-access): \(t) took \(fmt(taken)) of this volume's blocks from here lately (decayed count) and alone uses this one")
-    }
-
-    /// Whether a block held here goes along when its volume moves to `target`: the target made
-    /// more than 90 % of its long-term use (it is not contested), or nobody used it lately and
-    /// `idle` blocks go.
-    public func joinsMove(_ stats: inout Stats, to target: RegionID, idle: Bool, now: Instant) -> Bool {
-        if let until = stats.reservedUntil, now < until { return false }
-        stats.rates.decay(to: now)
-        return joinsMove(stats.rates, to: target, idle: idle)
-    }
-
-    func joinsMove(_ rates: RegionRates, to target: RegionID, idle: Bool = true) -> Bool {
-        if rates.isIdle { return idle }
-        let total = rates.long.values.reduce(0, +)
-        return total - (rates.long[target] ?? 0) < Self.adaptiveContested * total
-    }
-
-    private func fmt(_ x: Double) -> String { TiersPolicy.fmt(x) }
+    func fmt(_ x: Double) -> String { TiersPolicy.fmt(x) }
 }

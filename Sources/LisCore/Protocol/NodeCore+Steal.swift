@@ -59,10 +59,23 @@ extension NodeCore {
             &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs,
             costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes),
             volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
+        if let declined = holding.policyStats.declined {
+            holding.policyStats.declined = nil
+            effects.append(.event(.declined(key, to: declined.to, reason: declined.reason)))
+        }
         blocks[key]!.holding = holding
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
         if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
-        guard handOver(key, to: target, reason: decision.reason) else { return }
+        guard handOver(key, to: target, reason: decision.reason) else {
+            if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs,
+                blocks[key]!.holding!.policyStats.explain(now: now)
+            {
+                effects.append(.event(.declined(
+                    key, to: decision.to,
+                    reason: "held back by the cooldown (the block moved or was tried \(Int((now - last).ms / 1000)) s ago, < \(Int(migration.migrationCooldownMs / 1000)) s): \(decision.reason)")))
+            }
+            return
+        }
         guard decision.withVolume else { return }
         // The volume moves: its other blocks held here that the target alone uses or nobody
         // uses lately, a bounded number, at most once per interval per volume.
@@ -71,7 +84,7 @@ extension NodeCore {
         var moved = 0
         for other in blocks.keys.sorted() where other.volume == key.volume && other != key {
             guard moved < HolderPolicy.adaptiveGroupLimit, var stats = blocks[other]!.holding?.policyStats,
-                holderPolicy.joinsMove(&stats, to: decision.to, idle: decision.withIdle, now: now)
+                holderPolicy.joinsMove(&stats, to: decision.to, rule: decision.join, now: now)
             else { continue }
             blocks[other]!.holding!.policyStats = stats
             if handOver(other, to: target, reason: "moves with \(key): \(decision.reason)") { moved += 1 }
@@ -94,17 +107,20 @@ extension NodeCore {
         return true
     }
 
-    /// How often an adaptive node looks for blocks its region usually starts using soon, and
-    /// how long a block moved on such a prediction stays reserved for this region.
-    static let predictIntervalMs = 5 * 60_000.0
+    /// How often an adaptive node looks for blocks its region usually starts using soon, how
+    /// long before the slot it moves them (late enough that whoever uses them now loses little),
+    /// and how long a block moved on such a prediction stays reserved for this region.
+    static let predictIntervalMs = 60_000.0
+    static let predictLeadMs = 5 * 60_000.0
     static let predictReserveMs = 30 * 60_000.0
 
-    /// Adaptive: moves here the blocks this node's clients usually start using in the next
-    /// 15-minute slot (`ActivityProfile`), held in another region and not in use here now — so
-    /// a region's working day begins with its working set local.
+    /// Adaptive: in the last minutes before a 15-minute slot, moves here the blocks this node's
+    /// clients usually start using in it (`ActivityProfile`), held in another region and not in
+    /// use here now — so a region's working day begins with its working set local.
     mutating func predictMoves() {
         effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
         let current = ActivityProfile.slot(wallMs: wallMs)
+        guard Double((current + 1) * ActivityProfile.slotMs - wallMs) <= Self.predictLeadMs else { return }
         for key in activity.keys.sorted() {
             guard stealsInFlight < migration.maxConcurrentMigrations else { return }
             let profile = activity[key]!

@@ -107,4 +107,7 @@ public enum NodeEvent: Hashable, Sendable {
     case moved(BlockKey, epoch: Epoch, from: NodeID, stealMs: Double, reason: String)
     /// The steal stopped without moving the block (lost a race, refused, pinned).
     case stealAbandoned(BlockKey, reason: String)
+    /// The holder's policy looked at moving the block to `to` and did not, and why (at most
+    /// one per block per 10 s).
+    case declined(BlockKey, to: RegionID, reason: String)
 }

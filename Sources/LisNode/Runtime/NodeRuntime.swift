@@ -256,6 +256,8 @@ public actor NodeRuntime {
             logger.info("block fenced: no longer served here", metadata: ["block": "\(key)", "epoch": "\(epoch)"])
         case .holding(let key, let epoch):
             logger.debug("serving block", metadata: ["block": "\(key)", "epoch": "\(epoch)"])
+        case .declined(let key, let to, let reason):
+            logger.debug("move declined", metadata: ["block": "\(key)", "to": "\(to)", "reason": "\(reason)"])
         }
     }
 

@@ -1,0 +1,238 @@
+/// Lis's own policy, `adaptive` (docs/POLICY.md): the rates it keeps per block and per volume,
+/// its decision for one operation, and which of a volume's blocks move together.
+extension HolderPolicy {
+    /// Adaptive, per volume at a holder: the volume's operations served here per region, and
+    /// how many of its blocks this holder handed to each region lately (co-access).
+    public struct VolumeStats: Sendable, Equatable {
+        var rates = RegionRates()
+        var taken = RegionRates()
+        /// The region of the volume's latest operations here, and how many in a row.
+        var runRegion: RegionID?
+        var runLength = 0
+        /// Decayed counts (long half-life) of the volume's operations here, and of those that
+        /// landed on a block other regions use too: whether its blocks are shared or each
+        /// region has its own.
+        var served = 0.0
+        var onShared = 0.0
+        var countedAt: Instant?
+        public init() {}
+
+        mutating func count(_ origin: RegionID, contested: Bool, now: Instant) {
+            if runRegion == origin { runLength += 1 } else { (runRegion, runLength) = (origin, 1) }
+            if let at = countedAt, now > at {
+                let f = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
+                served *= f
+                onShared *= f
+            }
+            countedAt = max(countedAt ?? now, now)
+            served += 1
+            if contested { onShared += 1 }
+        }
+
+        /// Most of the volume's operations here land on blocks several regions use.
+        var blocksShared: Bool { onShared >= 0.5 * served }
+
+        /// The volume's latest operations here all came from `region`: it took the volume over.
+        func shifted(to region: RegionID) -> Bool { runRegion == region && runLength >= HolderPolicy.adaptiveShiftRun }
+
+        /// Counts a block of the volume handed over to `region`.
+        public mutating func handedOver(to region: RegionID, now: Instant) { taken.add(region, now: now) }
+    }
+
+    /// Adaptive: operations per region of origin, counted with exponential decay on the two
+    /// timescales (`adaptiveShortHalfLifeMs`, `adaptiveLongHalfLifeMs`). Kept per block and,
+    /// at each holder, per volume (what its blocks served here see together).
+    public struct RegionRates: Sendable, Hashable {
+        var short: [RegionID: Double] = [:]
+        var long: [RegionID: Double] = [:]
+        /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it
+        /// leaves, and the receiver dates them with its own clock).
+        var at: Instant?
+        public init() {}
+
+        mutating func decay(to now: Instant) {
+            if let at, now > at {
+                let s = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveShortHalfLifeMs)
+                let l = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
+                for r in short.keys { short[r]! *= s }
+                for r in long.keys { long[r]! *= l }
+            }
+            at = max(at ?? now, now)
+        }
+
+        mutating func add(_ origin: RegionID, now: Instant) {
+            decay(to: now)
+            short[origin, default: 0] += 1
+            long[origin, default: 0] += 1
+        }
+
+        /// Operations per second from each region: a decayed count over a half-life h is a
+        /// rate of count × ln 2 / h.
+        var shortRates: [RegionID: Double] {
+            short.mapValues { $0 * 0.6931471805599453 / (HolderPolicy.adaptiveShortHalfLifeMs / 1000) }
+        }
+
+        /// Less than half an operation left on the long timescale: nobody uses the block lately.
+        var isIdle: Bool { long.values.reduce(0, +) < 0.5 }
+
+        /// Regions other than `region` made at least `adaptiveContested` of the counts.
+        static func contested(_ counts: [RegionID: Double], for region: RegionID) -> Bool {
+            let total = counts.values.reduce(0, +)
+            return total > 0 && total - (counts[region] ?? 0) >= HolderPolicy.adaptiveContested * total
+        }
+    }
+
+    /// Which of the volume's other blocks go along when a co-access decision moves it to t.
+    public enum JoinRule: Sendable, Equatable {
+        /// The volume's latest operations here all came from t (it took the volume over):
+        /// every block goes.
+        case shifted
+        /// A block goes if t made ≥ 90 % of its long-term use, at least `evidence` operations
+        /// (when the volume's blocks are shared, one operation says little), or — with `idle`
+        /// — if nobody used it lately.
+        case uncontested(idle: Bool, evidence: Double)
+    }
+
+    /// Moves the block when the latency its operations would save over the horizon, at the
+    /// rates measured, beats what the move costs — with hysteresis, so two regions that share a
+    /// block evenly leave it where it is.
+    ///
+    /// * rate_r: operations from region r per second, from counts decayed with a 10 s
+    ///   half-life (short) and a 2 min half-life (long);
+    /// * latency(r, h): what an operation from r costs when the block is held in h — the RTT
+    ///   between them plus the holder's local latency; mean(h): the rate-weighted mean;
+    /// * saving(t) = (mean(here) − mean(t)) × Σ rates × horizon (60 s), at the short rates;
+    /// * move duration ≈ three RTTs between t and here (Hive's claim and activation and the
+    ///   fence, with Hive near the current holder) + the block over the WAN; the cost is that
+    ///   duration (as if one operation waited through it) plus the operations that arrive
+    ///   during the move waiting half of it on average.
+    /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
+    /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
+    ///
+    /// Co-access: when the block's own rates do not decide (each block of a shared workspace
+    /// may be written once every few minutes), the volume's do: if the operations from the
+    /// operation's region t on all the volume's blocks served here would save, at the short
+    /// rates, twice a move's cost, the block moves to t together with the volume's other blocks
+    /// held here that t alone uses or nobody uses lately (`joinsMove`) — provided this block is
+    /// one of them.
+    func adaptive(
+        _ rates: RegionRates, volume: VolumeStats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID],
+        rttMs: (RegionID, RegionID) -> Double, costs: Costs, explain: Bool
+    ) -> (HandOver?, declined: String?) {
+        func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
+        func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
+            counts.reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.values.reduce(0, +), .leastNormalMagnitude)
+        }
+        func moveCost(_ t: RegionID, rate: Double) -> Double {
+            let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
+            return moveMs + rate * moveMs / 1000 * moveMs / 2
+        }
+        func mix(_ rates: RegionRates) -> String {
+            rates.shortRates.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))/s" }.joined(separator: ", ")
+        }
+        let horizon = "\(Int(Self.adaptiveHorizonMs / 1000)) s"
+        // The block's own rates: each candidate, and why it fails if it does.
+        let short = rates.shortRates
+        let total = short.values.reduce(0, +)
+        let here = mean(short, holderRegion)
+        let hereLong = mean(rates.long, holderRegion)
+        let longTotal = rates.long.values.reduce(0, +)
+        func evaluate(_ t: RegionID) -> (there: Double, saving: Double, cost: Double, failure: String?) {
+            let there = mean(short, t)
+            // A region that took the volume over is judged on the short-term rates alone: the
+            // long-term ones remember a user who has left.
+            let shifted = volume.shifted(to: t)
+            let saving = (here - there) * total * Self.adaptiveHorizonMs / 1000
+            let cost = moveCost(t, rate: total)
+            if saving < Self.adaptiveMargin * cost {
+                return (there, saving, cost, "saves \(fmt(saving)) ms over \(horizon) < \(fmt(Self.adaptiveMargin)) × move cost \(fmt(cost)) ms")
+            }
+            if there > Self.adaptiveImprovement * here {
+                return (there, saving, cost, "mean latency there \(fmt(there)) ms > \(fmt(Self.adaptiveImprovement)) × \(fmt(here)) ms here")
+            }
+            if shifted { return (there, saving, cost, nil) }
+            // A block with a few operations says little when most of the volume's operations
+            // land on blocks several regions share (a log's head, a shared table).
+            if volume.blocksShared, longTotal < Self.adaptiveEvidence {
+                return (there, saving, cost, "\(fmt(longTotal)) operations on this block < \(fmt(Self.adaptiveEvidence)), and most of this volume's operations here are on blocks several regions use")
+            }
+            let thereLong = mean(rates.long, t)
+            if thereLong > Self.adaptiveImprovement * hereLong {
+                return (there, saving, cost, "long-term mean latency there \(fmt(thereLong)) ms > \(fmt(Self.adaptiveImprovement)) × \(fmt(hereLong)) ms here")
+            }
+            // Contested: other regions made ≥ 10 % of the long-term use. Then the move must pay
+            // off at the long-term rates too, so a turn taken on a shared block, or a burst of
+            // chance, does not move it.
+            let others = longTotal - (rates.long[t] ?? 0)
+            if others >= Self.adaptiveContested * longTotal {
+                let longRate = longTotal * 0.6931471805599453 / (Self.adaptiveLongHalfLifeMs / 1000)
+                let longSaving = (hereLong - thereLong) * longRate * Self.adaptiveHorizonMs / 1000
+                if longSaving < Self.adaptiveMargin * cost {
+                    return (there, saving, cost, "contested (others made \(fmt(100 * others / longTotal)) % of its long-term use): saves \(fmt(longSaving)) ms at the long-term rates < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms")
+                }
+            }
+            return (there, saving, cost, nil)
+        }
+        var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
+        for t in candidates where t != holderRegion {
+            let e = evaluate(t)
+            if e.failure == nil, e.saving - e.cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, e.there, e.saving, e.cost) }
+        }
+        if let b = best {
+            return (HandOver(
+                to: b.target,
+                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms"), nil)
+        }
+        // The volume: if what the operation's region does on the volume's blocks here would
+        // save pays for a move, the blocks it alone uses go there.
+        let t = origin
+        guard t != holderRegion, candidates.contains(t) else { return (nil, nil) }
+        let rate = volume.rates.shortRates[t] ?? 0
+        let volumeLong = volume.rates.long.values.reduce(0, +)
+        let rule: JoinRule = volume.shifted(to: t)
+            ? .shifted
+            : .uncontested(
+                idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
+                evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
+        let joins = joinsMove(rates, to: t, rule: rule)
+        let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
+        let cost = moveCost(t, rate: rate)
+        if joins, saving >= Self.adaptiveMargin * cost {
+            return (HandOver(
+                to: t,
+                reason: "adaptive (co-access): \(t) makes \(fmt(rate)) operations/s on this volume here (\(mix(volume.rates))); moving its blocks saves \(fmt(saving)) ms over \(horizon), a move costs \(fmt(cost)) ms",
+                withVolume: true, join: rule), nil)
+        }
+        // The region has been taking this volume's blocks from here (a working set on the move):
+        // a block only it uses goes too, on its first operations.
+        let taken = volume.taken.long[t] ?? 0
+        if joins, taken >= Self.adaptiveTakenBlocks {
+            return (HandOver(
+                to: t,
+                reason: "adaptive (co-access): \(t) took \(fmt(taken)) of this volume's blocks from here lately (decayed count) and alone uses this one"), nil)
+        }
+        guard explain else { return (nil, nil) }
+        let own = evaluate(t).failure ?? "another region saves more"
+        let coAccess = joins
+            ? "the volume's \(fmt(rate)) operations/s from \(t) save \(fmt(saving)) ms < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms, and \(t) took \(fmt(taken)) < \(fmt(Self.adaptiveTakenBlocks)) blocks lately"
+            : "the block is not \(t)'s alone\(volume.blocksShared ? " (or has too few operations to tell: this volume's blocks are shared)" : "")"
+        return (nil, "adaptive declined \(t): \(own); co-access: \(coAccess) (rates \(mix(rates)))")
+    }
+
+    /// Whether a block held here goes along when its volume moves to `target` (`JoinRule`).
+    public func joinsMove(_ stats: inout Stats, to target: RegionID, rule: JoinRule, now: Instant) -> Bool {
+        if let until = stats.reservedUntil, now < until { return false }
+        stats.rates.decay(to: now)
+        return joinsMove(stats.rates, to: target, rule: rule)
+    }
+
+    func joinsMove(_ rates: RegionRates, to target: RegionID, rule: JoinRule) -> Bool {
+        switch rule {
+        case .shifted:
+            return true
+        case .uncontested(let idle, let evidence):
+            if rates.isIdle { return idle }
+            return !RegionRates.contested(rates.long, for: target) && (rates.long[target] ?? 0) >= evidence
+        }
+    }
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Writes scenarios the policies were not designed on, in the documented scenario format
+(docs/SIMULATION.md), for `lis sim compare --scenario-file`:
+
+    python3 scenarios/unseen/make.py DIR     # DIR/<name>/scenario.toml, trace.jsonl
+
+Deterministic (seeded). The traces are generated rather than kept in the repository (a few
+megabytes each). The topology is the repository's `topology/regions.toml`."""
+import json, os, random, shutil, sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MIB = 1 << 20
+PAGE = 4096
+HOUR = 3_600_000.0
+
+
+def write(name, regions, hive, volumes, ops):
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    ops.sort(key=lambda o: o["t_ms"])
+    with open(os.path.join(d, "trace.jsonl"), "w") as f:
+        for o in ops:
+            f.write(json.dumps(o) + "\n")
+    lines = [f'name = "{name}"', 'topology = "../topology.toml"', f"regions = {json.dumps(regions)}",
+             "nodes_per_region = 1", f'hive_region = "{hive}"', 'trace = "trace.jsonl"', ""]
+    for v in volumes:
+        lines += ["[[volume]]", f'name = "{v["name"]}"', f'size = "{v["blocks"]}MiB"', 'block_size = "1MiB"',
+                  f'home = "{v["home"]}"', 'survive = "node"', ""]
+    lines += ["[policy]", 'name = "adaptive"', ""]
+    with open(os.path.join(d, "scenario.toml"), "w") as f:
+        f.write("\n".join(lines))
+    print(f"{name}: {len(ops)} operations, last at {ops[-1]['t_ms'] / 1000:.1f} s")
+
+
+def op(t, region, client, kind, volume, block, rnd, length=PAGE):
+    page = rnd.randrange(MIB // PAGE)
+    return {"t_ms": round(t, 3), "region": region, "client": client, "op": kind, "volume": volume,
+            "offset": block * MIB + page * PAGE, "length": length}
+
+
+def two_offices(rnd):
+    """Tokyo (UTC+9) and Frankfurt (UTC+1) teams share a repository, 09:00-18:00 local on three
+    days (overlapping 08:00-09:00 UTC); a batch job in New York rewrites blocks 0-7 every night
+    02:00-02:30 local (07:00-07:30 UTC)."""
+    ops = []
+    for day in range(3):
+        for region, offset in (("tokyo", 9), ("frankfurt", 1)):
+            start = ((9 - offset) % 24 + 24 * day) * HOUR
+            t = start + rnd.expovariate(1 / 2500)
+            while t < start + 9 * HOUR:
+                kind = "write" if rnd.random() < 0.6 else "read"
+                ops.append(op(t, region, f"{region}-team", kind, "repo", rnd.randrange(48), rnd))
+                t += rnd.expovariate(1 / 2500)
+        start = (7 + 24 * day) * HOUR
+        t = start
+        while t < start + 0.5 * HOUR:
+            ops.append(op(t, "nyc", "nyc-batch", "write", "repo", rnd.randrange(8), rnd))
+            t += 500
+    write("two-offices", ["tokyo", "frankfurt", "nyc"], "frankfurt", [{"name": "repo", "blocks": 48, "home": "frankfurt"}], ops)
+
+
+def traveller(rnd):
+    """A laptop's disk: its user works in London for 30 min, in Singapore for the next 30, then
+    in London again; 5 operations/s on 32 hot blocks (70 % writes), plus a cold read every 2 s."""
+    ops = []
+    for phase, region in enumerate(("london", "singapore", "london")):
+        t = phase * 1_800_000.0
+        while t < (phase + 1) * 1_800_000.0:
+            kind = "write" if rnd.random() < 0.7 else "read"
+            ops.append(op(t, region, "user", kind, "laptop", rnd.randrange(32), rnd))
+            if rnd.random() < 0.1:
+                ops.append(op(t + 1, region, "user", "read", "laptop", 32 + rnd.randrange(224), rnd, 65536))
+            t += 200
+    write("traveller", ["london", "singapore"], "london", [{"name": "laptop", "blocks": 256, "home": "london"}], ops)
+
+
+def shared_log(rnd):
+    """Three regions append to one log: the head moves one block every 5 s; New York makes half
+    the appends, London 30 %, Sao Paulo 20 % (10 appends/s in all); London also reads older
+    blocks for analytics, one every second."""
+    ops = []
+    t = 0.0
+    while t < 1_200_000:
+        head = int(t // 5000) % 200
+        x = rnd.random()
+        region = "nyc" if x < 0.5 else "london" if x < 0.8 else "saopaulo"
+        ops.append(op(t, region, f"{region}-app", "write", "log", head, rnd))
+        t += 100
+    t = 500.0
+    while t < 1_200_000:
+        head = int(t // 5000) % 200
+        ops.append(op(t, "london", "london-analytics", "read", "log", max(0, head - 1 - rnd.randrange(20)), rnd))
+        t += 1000
+    write("shared-log", ["nyc", "london", "saopaulo"], "nyc", [{"name": "log", "blocks": 200, "home": "nyc"}], ops)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make.py DIR")
+    OUT = sys.argv[1]
+    os.makedirs(OUT, exist_ok=True)
+    shutil.copy(os.path.join(REPO, "topology", "regions.toml"), os.path.join(OUT, "topology.toml"))
+    two_offices(random.Random(1))
+    traveller(random.Random(2))
+    shared_log(random.Random(3))
