@@ -354,6 +354,8 @@ extension PeerMessage {
         case .probeCopy: "probeCopy"
         case .copyAt: "copyAt"
         case .handOver: "handOver"
+        case .ping: "ping"
+        case .pong: "pong"
         }
     }
 }

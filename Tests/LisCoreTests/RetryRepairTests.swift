@@ -380,3 +380,30 @@ import Testing
         #expect(!fenced.contains { if case .reply(5, .read) = $0 { true } else { false } }, "the read is served by the next holder")
     }
 }
+
+/// A node measures its round trip to every other region (`ping`/`pong` every 10 s) and the
+/// holder's policy uses what it measured, not the topology's table.
+@Suite struct MeasuredRttTests {
+    @Test func pongsAreSmoothedAndUsed() {
+        var nyc = RetryRepairTests.node(RetryRepairTests.nyc1)
+        let started = nyc.start(now: .ms(0), wallMs: 0)
+        let pings = RetryRepairTests.sent(started).filter { if case .ping = $0.1 { true } else { false } }
+        #expect(pings.map(\.0) == [RetryRepairTests.london], "one probe per other region, to its home node")
+        #expect(RetryRepairTests.timers(started).contains(.rttProbe))
+        guard case .ping(let nonce)? = pings.first?.1 else { return }
+        var london = RetryRepairTests.node(RetryRepairTests.london)
+        let answer = london.step(RetryRepairTests.peer(RetryRepairTests.nyc1, .ping(nonce)), now: .ms(35), wallMs: 35)
+        #expect(RetryRepairTests.sent(answer).map(\.1) == [.pong(nonce)])
+        #expect(nyc.knownRtts.rttMs(RegionID("nyc"), RegionID("london")) == 70, "the table until measured")
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce)), now: .ms(300), wallMs: 300)
+        #expect(nyc.measuredRttMs[RegionID("london")] == 300)
+        #expect(nyc.knownRtts.rttMs(RegionID("london"), RegionID("nyc")) == 300)
+        // The next sample moves the value a quarter of the way; a late answer to an older
+        // round is ignored.
+        let again = nyc.step(.timer(.rttProbe), now: .ms(10_000), wallMs: 10_000)
+        guard case .ping(let second)? = RetryRepairTests.sent(again).first?.1 else { return }
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce)), now: .ms(10_050), wallMs: 10_050)
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(second)), now: .ms(10_100), wallMs: 10_100)
+        #expect(nyc.measuredRttMs[RegionID("london")] == 300 + 0.25 * (100 - 300))
+    }
+}

@@ -75,6 +75,10 @@ public enum PeerMessage: Hashable, Sendable {
     case flushed(UInt64)
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
     case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
+    /// A node → another region's home node, every `rttProbeIntervalMs`: measures the round
+    /// trip (the answer is `pong` with the same nonce).
+    case ping(UInt64)
+    case pong(UInt64)
 }
 
 /// A client write and its place in a block's log.

@@ -24,6 +24,8 @@ extension NodeCore {
         case .flush(let flush): onPeerFlush(from, flush)
         case .flushed(let flush): flushAcked(flush, by: from)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
+        case .ping(let nonce): send(from, .pong(nonce))
+        case .pong(let nonce): onPong(nonce)
         }
     }
 
@@ -55,8 +57,11 @@ extension NodeCore {
         case .peer(let node, _): origin = map.region(of: node)
         }
         let candidates = map.regions.filter { volume.allows($0) }
+        // The policy sees this node's measured round trips.
+        let known = knownRtts
         let decision = holderPolicy.observe(
-            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: map.rttMs,
+            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now,
+            rttMs: { known.rttMs($0, $1) },
             costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes),
             volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
         if let declined = holding.policyStats.declined {

@@ -59,6 +59,10 @@ public struct NodeCore: Sendable {
     var lastGroupMoveAt: [VolumeName: Instant] = [:]
     /// Adaptive: when this node's own clients used each block (predictions).
     var activity: [BlockKey: ActivityProfile] = [:]
+    /// Measured round trips to other regions (`ping`/`pong`), smoothed; the topology's table
+    /// until the first answer.
+    public internal(set) var measuredRttMs: [RegionID: Double] = [:]
+    var rttProbes: [UInt64: (region: RegionID, sentAt: Instant)] = [:]
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
     var nextSeq: UInt64 = 1
@@ -84,6 +88,7 @@ public struct NodeCore: Sendable {
         begin(now, wallMs)
         startProbe()
         if policyName == .adaptive { effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs))) }
+        if map.regions.count > 1 { probeRtts() }
         return effects
     }
 
@@ -213,6 +218,34 @@ public struct NodeCore: Sendable {
         return rec?.holder
     }
 
+    // MARK: Round trips to other regions
+
+    /// How often a node measures its round trip to each other region, and how much a new
+    /// sample weighs in the smoothed value.
+    static let rttProbeIntervalMs = 10_000.0
+    static let rttSmoothing = 0.25
+
+    mutating func probeRtts() {
+        effects.append(.armTimer(.rttProbe, at: now + .ms(Self.rttProbeIntervalMs)))
+        // A probe not answered by the next round is forgotten (lost, or its region is cut off).
+        rttProbes.removeAll()
+        for other in map.regions where other != region {
+            guard let node = map.homeNode(of: other) else { continue }
+            let nonce = token()
+            rttProbes[nonce] = (other, now)
+            send(node, .ping(nonce))
+        }
+    }
+
+    mutating func onPong(_ nonce: UInt64) {
+        guard let probe = rttProbes.removeValue(forKey: nonce) else { return }
+        let sample = (now - probe.sentAt).ms
+        measuredRttMs[probe.region] = measuredRttMs[probe.region].map { $0 + Self.rttSmoothing * (sample - $0) } ?? sample
+    }
+
+    /// Round trips between regions as this node knows them.
+    var knownRtts: KnownRtts { KnownRtts(region: region, measured: measuredRttMs, table: map.rttMs) }
+
     // MARK: Probes
 
     mutating func startProbe() {
@@ -233,6 +266,21 @@ public struct NodeCore: Sendable {
         case .repair(let key, let epoch): repairCopies(key, epoch)
         case .flushResend(let flush): resendFlush(flush)
         case .predict: predictMoves()
+        case .rttProbe: probeRtts()
         }
+    }
+}
+
+/// Round trips between regions as one node knows them: measured for its own region's links,
+/// the topology's table for the others (and until the first measurement).
+struct KnownRtts {
+    let region: RegionID
+    let measured: [RegionID: Double]
+    let table: @Sendable (RegionID, RegionID) -> Double
+
+    func rttMs(_ a: RegionID, _ b: RegionID) -> Double {
+        if a == region, b != region, let m = measured[b] { return m }
+        if b == region, a != region, let m = measured[a] { return m }
+        return table(a, b)
     }
 }

@@ -45,6 +45,8 @@ public enum TimerID: Hashable, Sendable {
     case probe
     /// Adaptive: look for blocks this region usually starts using in the next slot.
     case predict
+    /// Measure the round trip to every other region again.
+    case rttProbe
 }
 
 /// Everything that can happen to a node. The shell passes `now` along with each input.
