@@ -13,8 +13,11 @@ struct SimCompare: ParsableCommand {
             disk timings are identical and only the policy differs. Columns: mean, p50 and p99 \
             write latency and mean read latency over all regions (ms), the fraction of writes \
             served by a holder in the writer's region, moves, moves per touched block per hour, \
-            bytes transferred by moves, and moves into a region the volume does not allow. \
-            Progress goes to standard error. docs/POLICY.md explains the policies.
+            bytes transferred by moves, moves into a region the volume does not allow, and, for \
+            scenarios whose regions work in sessions (days), the share of each region's first \
+            writes to a block in its last session that were local. `oracle` is the offline \
+            bound (it knows the whole trace). Progress goes to standard error. docs/POLICY.md \
+            explains the policies.
             """
     )
 

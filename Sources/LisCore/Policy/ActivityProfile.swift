@@ -14,6 +14,9 @@ public struct ActivityProfile: Sendable, Equatable {
     public static let slotsPerDay: Int64 = 96
     /// Slots older than this are forgotten.
     public static let keptDays: Int64 = 8
+    /// A node profiles at most this many blocks (the first it sees), so memory stays bounded
+    /// (each profile holds at most 768 slots).
+    public static let maxBlocks = 65_536
 
     /// Absolute slot numbers (wall-clock ms ÷ `slotMs`) with at least one operation.
     var slots: Set<Int64> = []

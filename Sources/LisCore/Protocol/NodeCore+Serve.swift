@@ -13,7 +13,9 @@ extension NodeCore {
             effects.append(.reply(client, .failed(.outOfRange)))
             return
         }
-        if policyName == .adaptive { activity[key, default: ActivityProfile()].record(wallMs: wallMs) }
+        if policyName == .adaptive, activity[key] != nil || activity.count < ActivityProfile.maxBlocks {
+            activity[key, default: ActivityProfile()].record(wallMs: wallMs)
+        }
         blocks[key, default: BlockState()].heat.record(
             region: region, isWrite: op.isWrite, bytes: UInt64(length), at: hlc.now(physicalMs: wallMs))
         var op = op
