@@ -347,17 +347,23 @@ import Testing
         _ = holder.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
         _ = holder.step(Self.peer(Self.nyc2, .accepted(Self.key, position: Self.position(0, 1), ok: true, promised: .zero)), now: .ms(1), wallMs: 1)
         _ = holder.step(.client(2, Self.key, Self.write(2)), now: .ms(2), wallMs: 2)
-        let read = holder.step(.client(3, Self.key, .read(offset: 0, length: 4096)), now: .ms(3), wallMs: 3)
-        guard case .readCheck(_, _, let nonce)? = Self.sent(read).first(where: { $0.0 == Self.nyc2 })?.1 else {
-            Issue.record("expected a read check, got \(Self.sent(read))")
-            return
+        /// Client `client` reads at `t`, nyc-2 confirms the epoch: the read's bytes are held.
+        func readUntilHeld(_ client: ClientRequestID, at t: Double) -> UInt64? {
+            let read = holder.step(.client(client, Self.key, .read(offset: 0, length: 4096)), now: .ms(t), wallMs: Int64(t))
+            guard case .readCheck(_, _, let nonce)? = Self.sent(read).first(where: { $0.0 == Self.nyc2 })?.1 else {
+                Issue.record("expected a read check, got \(Self.sent(read))")
+                return nil
+            }
+            let checked = holder.step(
+                Self.peer(Self.nyc2, .readChecked(Self.key, epoch: .zero, nonce: nonce, ok: true)), now: .ms(t + 1), wallMs: Int64(t + 1))
+            #expect(!checked.contains { if case .reply(client, _) = $0 { true } else { false } }, "a write is not on Q2 yet")
+            guard case .holdRead(let handle, Self.key, 0, 4096)? = checked.first(where: { if case .holdRead = $0 { true } else { false } }) else {
+                Issue.record("expected the read's bytes to be held, got \(checked)")
+                return nil
+            }
+            return handle
         }
-        let checked = holder.step(Self.peer(Self.nyc2, .readChecked(Self.key, epoch: .zero, nonce: nonce, ok: true)), now: .ms(4), wallMs: 4)
-        #expect(!checked.contains { if case .reply(3, _) = $0 { true } else { false } }, "write 2 is not on Q2 yet")
-        guard case .holdRead(let handle, Self.key, 0, 4096)? = checked.first(where: { if case .holdRead = $0 { true } else { false } }) else {
-            Issue.record("expected the read's bytes to be held, got \(checked)")
-            return
-        }
+        guard let handle = readUntilHeld(3, at: 3) else { return }
         let committed = holder.step(Self.peer(Self.nyc2, .accepted(Self.key, position: Self.position(0, 2), ok: true, promised: .zero)), now: .ms(5), wallMs: 5)
         let replies = committed.compactMap { if case .reply(let c, let r) = $0 { (c, r) } else { nil } }
         #expect(replies.map(\.0) == [2, 3])
@@ -365,16 +371,7 @@ import Testing
 
         // The same again, but a newer epoch ends the term before write 3 commits.
         _ = holder.step(.client(4, Self.key, Self.write(3)), now: .ms(6), wallMs: 6)
-        let read2 = holder.step(.client(5, Self.key, .read(offset: 0, length: 4096)), now: .ms(7), wallMs: 7)
-        guard case .readCheck(_, _, let nonce2)? = Self.sent(read2).first(where: { $0.0 == Self.nyc2 })?.1 else {
-            Issue.record("expected a read check, got \(Self.sent(read2))")
-            return
-        }
-        let held = holder.step(Self.peer(Self.nyc2, .readChecked(Self.key, epoch: .zero, nonce: nonce2, ok: true)), now: .ms(8), wallMs: 8)
-        guard case .holdRead(let handle2, _, _, _)? = held.first(where: { if case .holdRead = $0 { true } else { false } }) else {
-            Issue.record("expected the read's bytes to be held, got \(held)")
-            return
-        }
+        guard let handle2 = readUntilHeld(5, at: 7) else { return }
         let fenced = holder.step(Self.peer(Self.nyc3, .accepted(Self.key, position: Self.position(0, 3), ok: false, promised: Epoch(1))), now: .ms(9), wallMs: 9)
         #expect(fenced.contains(.dropHeldRead(handle2)))
         #expect(!fenced.contains { if case .reply(5, .read) = $0 { true } else { false } }, "the read is served by the next holder")

@@ -42,7 +42,7 @@ extension NodeCore {
             record(key)?.state == .active
         else { return }
         // A steal under way is never raced by the policy; only a stalled one is taken over.
-        if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return }
+        if coolingMs(key) != nil { return }
         guard let decision = tiers.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
         startSteal(key, reason: decision.reason)
     }
@@ -72,12 +72,10 @@ extension NodeCore {
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
         if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
         guard handOver(key, to: target, reason: decision.reason) else {
-            if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs,
-                blocks[key]!.holding!.policyStats.explain(now: now)
-            {
+            if policyName == .adaptive, let ago = coolingMs(key), blocks[key]!.holding!.policyStats.explain(now: now) {
                 effects.append(.event(.declined(
                     key, to: decision.to,
-                    reason: "held back by the cooldown (the block moved or was tried \(Int((now - last).ms / 1000)) s ago, < \(Int(migration.migrationCooldownMs / 1000)) s): \(decision.reason)")))
+                    reason: "held back by the cooldown (the block moved or was tried \(Int(ago / 1000)) s ago, < \(Int(migration.migrationCooldownMs / 1000)) s): \(decision.reason)")))
             }
             return
         }
@@ -96,16 +94,25 @@ extension NodeCore {
         }
     }
 
+    /// How long ago the block last moved or was tried, while that is within the per-block
+    /// cooldown (`migration_cooldown_ms`); nil once it has passed.
+    func coolingMs(_ key: BlockKey) -> Double? {
+        guard let last = blocks[key]?.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs else { return nil }
+        return (now - last).ms
+    }
+
     /// Asks `target` to steal a block held here; false if a rule holds it back: Lis's own policy
     /// keeps the per-block cooldown (the baselines follow their sources), and one request at a
     /// time per block (a lost one is asked again later).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: String) -> Bool {
         guard let holding = blocks[key]?.holding, blocks[key]!.steal == nil else { return false }
-        if policyName == .adaptive, let last = blocks[key]!.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { return false }
+        if policyName == .adaptive, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
         blocks[key]!.holding!.handedOverAt = now
-        volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: map.region(of: target), now: now)
+        if policyName == .adaptive {
+            volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: map.region(of: target), now: now)
+        }
         var rates = holding.policyStats.rates
         rates.decay(to: now)
         send(target, .handOver(key, epoch: holding.epoch, reason: reason, rates: rates))
@@ -136,7 +143,7 @@ extension NodeCore {
             guard state.steal == nil, state.holding == nil, let holder = believedHolder(key), map.region(of: holder) != region,
                 record(key)?.state == .active
             else { continue }
-            if let last = state.lastMoveOrAttempt, (now - last).ms < migration.migrationCooldownMs { continue }
+            if coolingMs(key) != nil { continue }
             let minutes = (current + 1) % ActivityProfile.slotsPerDay * 15
             startSteal(
                 key,
