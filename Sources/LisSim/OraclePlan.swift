@@ -8,8 +8,9 @@ import LisCore
 ///
 /// Per block, a dynamic program over the block's operations in time order, one state per
 /// region the volume allows (the holder's region after that operation):
-/// * an operation from region r served in h costs RTT(r, h), 0 within a region (the local
-///   write latency is the same everywhere and drops out);
+/// * an operation from region r served in h at time t costs RTT(r, h) at t: the topology's RTT
+///   (the intra-region one when r = h) times the scenario's latency factor then, so a region
+///   that degrades is priced as degraded from the moment it does;
 /// * changing the holder from h to h' between two operations `gap` ms apart costs the move's
 ///   price, move(h, h') — a move is never free: it runs two Hive round trips, a fence and a
 ///   transfer, and the online policies charge the same price (`adaptive` charges at least
@@ -18,11 +19,12 @@ import LisCore
 ///   region whenever the gap allows (hundreds of moves per block-hour in `ping-pong`), a
 ///   schedule that bounds nothing a real system would run;
 /// * move(h, h') = 1.2 × (2 × RTT(h', Hive) (the claim and the activation) + RTT(h', h) (the
-///   fence and the transfer) + `localStepsMs`) + `marginMs`: the duration, with room for jitter.
+///   fence and the transfer) + `localStepsMs`) + `marginMs`: the duration, with room for jitter,
+///   its RTTs those at the time of the operation the move precedes.
 /// The block starts at its volume's home. Each change of holder becomes a steal by the target
 /// region's home node, started move(h, h') before the first operation the new holder
 /// serves (but not before the operation preceding it).
-struct OraclePlan {
+struct OraclePlan: Sendable {
     struct Move: Equatable {
         var tMs: Double
         var key: BlockKey
@@ -35,11 +37,13 @@ struct OraclePlan {
 
     let map: ClusterMap
     let hiveRegion: RegionID
+    /// The scenario's factor on the RTT between two regions at a time (`Scenario.latencyFactor`).
+    let latencyFactor: @Sendable (RegionID, RegionID, Double) -> Double
 
-    func rtt(_ a: RegionID, _ b: RegionID) -> Double { a == b ? 0 : map.rttMs(a, b) }
+    func rtt(_ a: RegionID, _ b: RegionID, atMs: Double) -> Double { map.rttMs(a, b) * latencyFactor(a, b, atMs) }
 
-    func moveMs(from h: RegionID, to t: RegionID) -> Double {
-        let base = 2 * rtt(t, hiveRegion) + rtt(t, h) + Self.localStepsMs
+    func moveMs(from h: RegionID, to t: RegionID, atMs: Double) -> Double {
+        let base = 2 * rtt(t, hiveRegion, atMs: atMs) + (t == h ? 0 : rtt(t, h, atMs: atMs)) + Self.localStepsMs
         return base * 1.2 + Self.marginMs
     }
 
@@ -77,11 +81,11 @@ struct OraclePlan {
             var choice = [Int](repeating: 0, count: count)
             for t in 0..<count {
                 for h in 0..<count where cost[h] < .infinity {
-                    let price = moveMs(from: regions[h], to: regions[t])
+                    let price = moveMs(from: regions[h], to: regions[t], atMs: access.tMs)
                     let move = h == t ? 0 : price + max(0, price - gap)
                     if cost[h] + move < next[t] { (next[t], choice[t]) = (cost[h] + move, h) }
                 }
-                next[t] += rtt(access.region, regions[t])
+                next[t] += rtt(access.region, regions[t], atMs: access.tMs)
             }
             from.append(choice)
             cost = next
@@ -98,7 +102,7 @@ struct OraclePlan {
         var current = homeSlot
         for (i, h) in holders.enumerated() where h != current {
             let previous = i == 0 ? 0 : accesses[i - 1].tMs
-            let lead = moveMs(from: regions[current], to: regions[h])
+            let lead = moveMs(from: regions[current], to: regions[h], atMs: accesses[i].tMs)
             let at = max(previous, accesses[i].tMs - lead)
             moves.append(Move(
                 tMs: at, key: key, to: regions[h],

@@ -180,7 +180,7 @@ public final class Simulation {
         }
         for (i, op) in scenario.trace.enumerated() { queue.schedule(at: .ms(op.tMs), .traceOp(i)) }
         if scenario.policy.name == .oracle {
-            for move in OraclePlan(map: map, hiveRegion: hiveRegion).moves(trace: scenario.trace) {
+            for move in OraclePlan(map: map, hiveRegion: hiveRegion, latencyFactor: scenario.latencyFactor).moves(trace: scenario.trace) {
                 guard let node = map.homeNode(of: move.to) else { continue }
                 queue.schedule(at: .ms(move.tMs), .take(nodeIndex[node]!, move.key, reason: move.reason))
             }

@@ -24,7 +24,7 @@ struct SimRun: ParsableCommand {
     @Option(name: .long, help: "Seed for the trace generator (built-in scenarios), jitter and disk timings.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Migration policy: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", ")). Default: the scenario's.")
+    @Option(name: .long, help: "Migration policy: \(PolicyName.known). Default: the scenario's.")
     var policy: String?
 
     @Flag(name: .long, help: "Print exactly one JSON object instead of the summary.")
@@ -53,14 +53,12 @@ struct SimRun: ParsableCommand {
         if explain != nil && explainKey == nil {
             throw ValidationError("--explain takes VOLUME:BLOCK (a block number), e.g. workspace:3; got '\(explain!)'")
         }
-        if let policy, PolicyName(rawValue: policy) == nil {
-            throw ValidationError("unknown policy '\(policy)'; known: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        if let policy { _ = try PolicyName.named(policy) }
     }
 
     func run() throws {
         var loaded = try loadScenario(name: scenario, file: scenarioFile, seed: seed)
-        if let policy { loaded.policy.name = PolicyName(rawValue: policy)! }
+        if let policy { loaded.policy.name = try PolicyName.named(policy) }
         if let key = explainKey {
             guard let volume = loaded.volumes.first(where: { $0.name == key.volume }) else {
                 throw ValidationError("--explain: the scenario has no volume '\(key.volume)'; it has \(loaded.volumes.map(\.name.name).joined(separator: ", "))")
@@ -273,5 +271,18 @@ struct SimSwarm: ParsableCommand {
             }
         }
         if !failed.isEmpty && mutant == nil { throw ExitCode(2) }
+    }
+}
+
+extension PolicyName {
+    /// The policy names, for help texts and errors.
+    static let known = allCases.map(\.rawValue).joined(separator: ", ")
+
+    /// The policy called `name`, or an error that lists the known ones.
+    static func named(_ name: String) throws -> PolicyName {
+        guard let policy = PolicyName(rawValue: name) else {
+            throw ValidationError("unknown policy '\(name)'; known: \(known)")
+        }
+        return policy
     }
 }

@@ -27,7 +27,7 @@ struct SimCompare: ParsableCommand {
     @Option(name: .customLong("scenario-file"), parsing: .upToNextOption, help: "Scenario TOML files to compare as well.")
     var scenarioFiles: [String] = []
 
-    @Option(name: .long, help: "Comma-separated policies (\(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))), or 'all'.")
+    @Option(name: .long, help: "Comma-separated policies (\(PolicyName.known)), or 'all'.")
     var policies: String = "all"
 
     @Option(name: .long, help: "Seed for the trace generators, jitter and disk timings.")
@@ -52,12 +52,7 @@ struct SimCompare: ParsableCommand {
 
     func policyList() throws -> [PolicyName] {
         if policies == "all" { return PolicyName.allCases }
-        return try policies.split(separator: ",").map { name in
-            guard let p = PolicyName(rawValue: String(name)) else {
-                throw ValidationError("unknown policy '\(name)'; known: \(PolicyName.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return p
-        }
+        return try policies.split(separator: ",").map { try PolicyName.named(String($0)) }
     }
 
     func scenarioNames() throws -> [String] {

@@ -390,17 +390,37 @@ import Testing
         guard case .ping(let nonce)? = pings.first?.1 else { return }
         var london = RetryRepairTests.node(RetryRepairTests.london)
         let answer = london.step(RetryRepairTests.peer(RetryRepairTests.nyc1, .ping(nonce)), now: .ms(35), wallMs: 35)
-        #expect(RetryRepairTests.sent(answer).map(\.1) == [.pong(nonce)])
+        #expect(RetryRepairTests.sent(answer).map(\.1) == [.pong(nonce, rtts: [])])
         #expect(nyc.knownRtts.rttMs(RegionID("nyc"), RegionID("london")) == 70, "the table until measured")
-        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce)), now: .ms(300), wallMs: 300)
+        // London's answer reports its own links: nyc learns London–Frankfurt from it; what
+        // no round trip can be (and London's view of nyc's own link) is ignored.
+        let (frankfurt, tokyo) = (RegionID("frankfurt"), RegionID("tokyo"))
+        let report = [RegionRtt(frankfurt, ms: 20), RegionRtt(tokyo, ms: .infinity), RegionRtt(RegionID("nyc"), ms: 1)]
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce, rtts: report)), now: .ms(300), wallMs: 300)
         #expect(nyc.measuredRttMs[RegionID("london")] == 300)
         #expect(nyc.knownRtts.rttMs(RegionID("london"), RegionID("nyc")) == 300)
+        #expect(nyc.knownRtts.rttMs(frankfurt, RegionID("london")) == 20)
+        #expect(nyc.knownRtts.rttMs(RegionID("london"), tokyo) == 70)
         // The next sample moves the value a quarter of the way; a late answer to an older
         // round is ignored.
         let again = nyc.step(.timer(.rttProbe), now: .ms(10_000), wallMs: 10_000)
         guard case .ping(let second)? = RetryRepairTests.sent(again).first?.1 else { return }
-        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce)), now: .ms(10_050), wallMs: 10_050)
-        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(second)), now: .ms(10_100), wallMs: 10_100)
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce, rtts: [])), now: .ms(10_050), wallMs: 10_050)
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(second, rtts: [])), now: .ms(10_100), wallMs: 10_100)
         #expect(nyc.measuredRttMs[RegionID("london")] == 300 + 0.25 * (100 - 300))
+    }
+}
+
+extension MeasuredRttTests {
+    /// Both ends of a link between two other regions reported it: their mean.
+    @Test func bothEndsReportsAreAveraged() {
+        let (nyc, london, frankfurt) = (RegionID("nyc"), RegionID("london"), RegionID("frankfurt"))
+        let known = KnownRtts(
+            region: nyc, measured: [london: 80], reported: [london: [frankfurt: 20], frankfurt: [london: 30]],
+            table: { _, _ in 70 })
+        #expect(known.rttMs(london, frankfurt) == 25)
+        #expect(known.rttMs(nyc, london) == 80)
+        #expect(known.rttMs(nyc, frankfurt) == 70)
+        #expect(known.rttMs(london, london) == 70, "within a region: the table")
     }
 }

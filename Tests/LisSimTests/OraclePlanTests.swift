@@ -11,7 +11,7 @@ import Testing
     static let map = ClusterMap(nodes: [(NodeID("nyc-1"), nyc), (NodeID("sydney-1"), sydney)], volumes: [volume]) { a, b in
         a == b ? 0.5 : 200
     }
-    static let plan = OraclePlan(map: map, hiveRegion: nyc)
+    static let plan = OraclePlan(map: map, hiveRegion: nyc) { _, _, _ in 1 }
 
     static func write(_ tMs: Double, _ region: RegionID, block: UInt64) -> TraceOp {
         TraceOp(tMs: tMs, region: region, client: "c", op: .write, volume: volume.name, offset: block << 20, length: 4096)
@@ -24,7 +24,7 @@ import Testing
         let moves = Self.plan.moves(trace: trace)
         #expect(moves.count == 1)
         #expect(moves.first?.to == Self.sydney && moves.first?.key == BlockKey(Self.volume.name, BlockID(3)))
-        let lead = Self.plan.moveMs(from: Self.nyc, to: Self.sydney)
+        let lead = Self.plan.moveMs(from: Self.nyc, to: Self.sydney, atMs: 60_000)
         #expect(lead > 600)
         #expect(moves.first.map { $0.tMs == 60_000 - lead } ?? false)
     }
@@ -55,5 +55,28 @@ import Testing
         for (i, move) in moves.enumerated() {
             #expect(move.tMs < Double(i + 1) * 10_000 && (i == 0 || move.tMs > Double(i) * 10_000 + 900))
         }
+    }
+
+    /// Three regions write a block equally; it is best held in the middle one until that one
+    /// degrades fivefold at 60 s, then in the next best: the plan prices each operation at
+    /// the RTTs of its time, so it evacuates once, after the degradation.
+    @Test func itEvacuatesARegionWhenItDegrades() {
+        let (a, b, c) = (RegionID("a"), RegionID("b"), RegionID("c"))
+        let shared = VolumeSpec(name: VolumeName("v"), sizeBytes: 1 << 20, blockSizeBytes: 1 << 20, home: a)
+        let rtts: [Set<RegionID>: Double] = [[a, b]: 20, [a, c]: 80, [b, c]: 90]
+        let map = ClusterMap(nodes: [(NodeID("a-1"), a), (NodeID("b-1"), b), (NodeID("c-1"), c)], volumes: [shared]) { x, y in
+            x == y ? 0.5 : rtts[[x, y]]!
+        }
+        let plan = OraclePlan(map: map, hiveRegion: b) { x, y, tMs in
+            tMs >= 60_000 && (x == a || y == a) ? 5 : 1
+        }
+        let trace = (0..<1200).map { i in
+            TraceOp(
+                tMs: Double(i) * 100, region: [a, b, c][i % 3], client: "c", op: .write, volume: shared.name,
+                offset: 0, length: 4096)
+        }
+        let moves = plan.moves(trace: trace)
+        #expect(moves.map(\.to) == [b])
+        #expect(moves.first.map { $0.tMs >= 59_000 && $0.tMs < 61_000 } ?? false)
     }
 }

@@ -42,7 +42,7 @@ extension HolderPolicy {
     /// Adaptive: operations per region of origin, counted with exponential decay on the two
     /// timescales (`adaptiveShortHalfLifeMs`, `adaptiveLongHalfLifeMs`). Kept per block and,
     /// at each holder, per volume (what its blocks served here see together).
-    public struct RegionRates: Sendable, Hashable {
+    public struct RegionRates: Sendable, Hashable, CustomStringConvertible {
         var short: [RegionID: Double] = [:]
         var long: [RegionID: Double] = [:]
         /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it
@@ -72,12 +72,18 @@ extension HolderPolicy {
             short.mapValues { $0 * 0.6931471805599453 / (HolderPolicy.adaptiveShortHalfLifeMs / 1000) }
         }
 
+        /// In region order, so that event traces print the same way on every run.
+        public var description: String {
+            func counts(_ c: [RegionID: Double]) -> String { c.keys.sorted().map { "\($0): \(c[$0]!)" }.joined(separator: ", ") }
+            return "RegionRates(short: [\(counts(short))], long: [\(counts(long))], at: \(at.map { "\($0)" } ?? "nil"))"
+        }
+
         /// Less than half an operation left on the long timescale: nobody uses the block lately.
-        var isIdle: Bool { long.values.reduce(0, +) < 0.5 }
+        var isIdle: Bool { long.total < 0.5 }
 
         /// Regions other than `region` made at least `adaptiveContested` of the counts.
         static func contested(_ counts: [RegionID: Double], for region: RegionID) -> Bool {
-            let total = counts.values.reduce(0, +)
+            let total = counts.total
             return total > 0 && total - (counts[region] ?? 0) >= HolderPolicy.adaptiveContested * total
         }
     }
@@ -121,7 +127,7 @@ extension HolderPolicy {
     ) -> (HandOver?, declined: String?) {
         func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
         func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
-            counts.reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.values.reduce(0, +), .leastNormalMagnitude)
+            counts.keys.sorted().reduce(0) { $0 + counts[$1]! * latency($1, h) } / max(counts.total, .leastNormalMagnitude)
         }
         func moveCost(_ t: RegionID, rate: Double) -> Double {
             let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
@@ -133,10 +139,10 @@ extension HolderPolicy {
         let horizon = "\(Int(Self.adaptiveHorizonMs / 1000)) s"
         // The block's own rates: each candidate, and why it fails if it does.
         let short = rates.shortRates
-        let total = short.values.reduce(0, +)
+        let total = short.total
         let here = mean(short, holderRegion)
         let hereLong = mean(rates.long, holderRegion)
-        let longTotal = rates.long.values.reduce(0, +)
+        let longTotal = rates.long.total
         func evaluate(_ t: RegionID) -> (there: Double, saving: Double, cost: Double, failure: String?) {
             let there = mean(short, t)
             // A region that took the volume over is judged on the short-term rates alone: the
@@ -188,7 +194,7 @@ extension HolderPolicy {
         let t = origin
         guard t != holderRegion, candidates.contains(t) else { return (nil, nil) }
         let rate = volume.rates.shortRates[t] ?? 0
-        let volumeLong = volume.rates.long.values.reduce(0, +)
+        let volumeLong = volume.rates.long.total
         let rule: JoinRule = volume.shifted(to: t)
             ? .shifted
             : .uncontested(
@@ -235,4 +241,11 @@ extension HolderPolicy {
             return !RegionRates.contested(rates.long, for: target) && (rates.long[target] ?? 0) >= evidence
         }
     }
+}
+
+extension Dictionary where Key == RegionID, Value == Double {
+    /// The sum of the values, in region order: a dictionary's order differs from one instance
+    /// to the next, floating-point sums depend on the order, and the same seed must replay the
+    /// same decisions.
+    var total: Double { keys.sorted().reduce(0) { $0 + self[$1]! } }
 }

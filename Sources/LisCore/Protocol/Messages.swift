@@ -76,9 +76,20 @@ public enum PeerMessage: Hashable, Sendable {
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
     case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
     /// A node → another region's home node, every `rttProbeIntervalMs`: measures the round
-    /// trip (the answer is `pong` with the same nonce).
+    /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
+    /// own measurements, so every node also learns the round trips between two other regions.
     case ping(UInt64)
-    case pong(UInt64)
+    case pong(UInt64, rtts: [RegionRtt])
+}
+
+/// One round trip a node measured to another region (`pong`).
+public struct RegionRtt: Hashable, Sendable {
+    public var region: RegionID
+    public var ms: Double
+    public init(_ region: RegionID, ms: Double) {
+        self.region = region
+        self.ms = ms
+    }
 }
 
 /// A client write and its place in a block's log.

@@ -24,8 +24,9 @@ extension NodeCore {
         case .flush(let flush): onPeerFlush(from, flush)
         case .flushed(let flush): flushAcked(flush, by: from)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
-        case .ping(let nonce): send(from, .pong(nonce))
-        case .pong(let nonce): onPong(nonce)
+        case .ping(let nonce):
+            send(from, .pong(nonce, rtts: measuredRttMs.keys.sorted().map { RegionRtt($0, ms: measuredRttMs[$0]!) }))
+        case .pong(let nonce, let rtts): onPong(nonce, rtts)
         }
     }
 

@@ -62,6 +62,8 @@ public struct NodeCore: Sendable {
     /// Measured round trips to other regions (`ping`/`pong`), smoothed; the topology's table
     /// until the first answer.
     public internal(set) var measuredRttMs: [RegionID: Double] = [:]
+    /// What the node answering in each other region last reported of its own measurements.
+    var reportedRttMs: [RegionID: [RegionID: Double]] = [:]
     var rttProbes: [UInt64: (region: RegionID, sentAt: Instant)] = [:]
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
@@ -237,14 +239,19 @@ public struct NodeCore: Sendable {
         }
     }
 
-    mutating func onPong(_ nonce: UInt64) {
+    mutating func onPong(_ nonce: UInt64, _ rtts: [RegionRtt]) {
         guard let probe = rttProbes.removeValue(forKey: nonce) else { return }
         let sample = (now - probe.sentAt).ms
         measuredRttMs[probe.region] = measuredRttMs[probe.region].map { $0 + Self.rttSmoothing * (sample - $0) } ?? sample
+        // Only values a round trip can have: a bad report must not steer the policy.
+        let valid = rtts.filter { $0.region != probe.region && $0.ms.isFinite && $0.ms >= 0 }
+        reportedRttMs[probe.region] = Dictionary(valid.map { ($0.region, $0.ms) }, uniquingKeysWith: { _, last in last })
     }
 
     /// Round trips between regions as this node knows them.
-    var knownRtts: KnownRtts { KnownRtts(region: region, measured: measuredRttMs, table: map.rttMs) }
+    var knownRtts: KnownRtts {
+        KnownRtts(region: region, measured: measuredRttMs, reported: reportedRttMs, table: map.rttMs)
+    }
 
     // MARK: Probes
 
@@ -271,16 +278,20 @@ public struct NodeCore: Sendable {
     }
 }
 
-/// Round trips between regions as one node knows them: measured for its own region's links,
-/// the topology's table for the others (and until the first measurement).
+/// Round trips between regions as one node knows them: measured for its own region's links;
+/// for a link between two other regions, what their nodes last reported of it (the mean when
+/// both ends did); the topology's table until then.
 struct KnownRtts {
     let region: RegionID
     let measured: [RegionID: Double]
+    let reported: [RegionID: [RegionID: Double]]
     let table: @Sendable (RegionID, RegionID) -> Double
 
     func rttMs(_ a: RegionID, _ b: RegionID) -> Double {
-        if a == region, b != region, let m = measured[b] { return m }
-        if b == region, a != region, let m = measured[a] { return m }
-        return table(a, b)
+        if a == b { return table(a, b) }
+        if a == region, let m = measured[b] { return m }
+        if b == region, let m = measured[a] { return m }
+        let reports = [reported[a]?[b], reported[b]?[a]].compactMap { $0 }
+        return reports.isEmpty ? table(a, b) : reports.reduce(0, +) / Double(reports.count)
     }
 }
