@@ -402,9 +402,10 @@ extension NodeCore {
             blocks[key]!.steal = steal
             install(key, payload: transfer.payload, upTo: best)
         } else {
-            // Pull from the nearest copy that has the best position.
+            // Pull from the nearest copy that has the best position, by the measured round trips.
+            let known = knownRtts
             let source = steal.fenceReplies.keys.filter { steal.fenceReplies[$0] == best }.min { a, b in
-                let (ra, rb) = (map.rttMs(region, map.region(of: a)), map.rttMs(region, map.region(of: b)))
+                let (ra, rb) = (known.rttMs(region, map.region(of: a)), known.rttMs(region, map.region(of: b)))
                 return ra != rb ? ra < rb : a < b
             }!
             steal.phase = .transferring(source: source)
