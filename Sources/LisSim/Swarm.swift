@@ -121,11 +121,14 @@ public enum Swarm {
     }
 
     /// Runs one seed with every checker on; `faults: false` runs it on a perfect network with
-    /// perfect disks and clocks (the liveness phase still runs).
+    /// perfect disks and clocks (the liveness phase still runs). `policy` replaces the swarm's
+    /// eager `tiers` policy (the workload and the faults stay the seed's).
     public static func run(
-        seed: UInt64, mutant: CoreMutant? = nil, faults: Bool = true, traceSink: ((String) -> Void)? = nil
+        seed: UInt64, mutant: CoreMutant? = nil, faults: Bool = true, policy: PolicyName? = nil,
+        traceSink: ((String) -> Void)? = nil
     ) -> SeedResult {
-        let scenario = scenario(seed: seed)
+        var scenario = scenario(seed: seed)
+        if let policy { scenario.policy.name = policy }
         let plan = faults ? FaultPlan.draw(seed: seed ^ 0xFA17_FA17_FA17_FA17, scenario: scenario, safetyEndMs: safetyEndMs) : nil
         let simulation = Simulation(scenario: scenario, seed: seed, mutant: mutant, faults: plan)
         simulation.stopAtMs = safetyEndMs + livenessBoundMs

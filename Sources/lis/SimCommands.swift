@@ -166,6 +166,9 @@ struct SimSwarm: ParsableCommand {
     @Flag(name: .customLong("no-faults"), help: "Inject no faults: a perfect network, perfect disks and clocks (for bisecting).")
     var noFaults = false
 
+    @Option(name: .long, help: "Run the seeds under this migration policy (\(PolicyName.known)) instead of the swarm's eager tiers.")
+    var policy: String?
+
     @Flag(name: .long, help: "Print exactly one JSON object.")
     var json = false
 
@@ -183,6 +186,7 @@ struct SimSwarm: ParsableCommand {
             throw ValidationError("unknown mutant '\(mutant)'; known: \(CoreMutant.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard seeds > 0 else { throw ValidationError("--seeds must be at least 1") }
+        if let policy { _ = try PolicyName.named(policy) }
         if (trace != nil || history != nil) && seeds != 1 {
             throw ValidationError("--trace and --history write one seed's run: give --seeds 1")
         }
@@ -199,12 +203,13 @@ struct SimSwarm: ParsableCommand {
         var unknown = 0
         var faults: [FaultKind: Int] = [:]
         var failedChecks: [LivenessCheck: Int] = [:]
-        let flags = (self.mutant.map { " --mutant \($0)" } ?? "") + (noFaults ? " --no-faults" : "")
+        let flags = (self.mutant.map { " --mutant \($0)" } ?? "") + (noFaults ? " --no-faults" : "") + (policy.map { " --policy \($0)" } ?? "")
         let started = Date()
         for seed in start..<(start + seeds) {
             var lines: [String] = []
             let result = Swarm.run(
-                seed: seed, mutant: mutant, faults: !noFaults, traceSink: trace == nil ? nil : { lines.append($0) })
+                seed: seed, mutant: mutant, faults: !noFaults, policy: try policy.map(PolicyName.named),
+                traceSink: trace == nil ? nil : { lines.append($0) })
             if let trace { try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) }
             if let history {
                 try (result.history.map(\.jsonLine).joined(separator: "\n") + "\n").write(toFile: history, atomically: true, encoding: .utf8)
@@ -246,6 +251,7 @@ struct SimSwarm: ParsableCommand {
                 ("seeds", .int(Int64(seeds))),
                 ("start", .int(Int64(start))),
                 ("mutant", self.mutant.map { .string($0) } ?? .null),
+                ("policy", .string(policy ?? "tiers")),
                 ("violations", .int(Int64(violations))),
                 ("liveness_failures", .int(Int64(liveness))),
                 ("failed_seeds", .array(failed.map { .int(Int64($0)) })),

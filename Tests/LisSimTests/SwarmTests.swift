@@ -46,6 +46,15 @@ import Testing
         #expect(result.livenessFailures.isEmpty, "\(result.livenessFailures.prefix(3))")
     }
 
+    /// The same seeds under Lis's own policy: hand-overs and co-access group moves, under the
+    /// seed's faults (scripts/test.sh runs 200 such seeds in release).
+    @Test(arguments: 1...6 as ClosedRange<UInt64>)
+    func seedsPassUnderAdaptive(seed: UInt64) {
+        let result = Swarm.run(seed: seed, policy: .adaptive)
+        #expect(result.violations.isEmpty, "\(result.violations.prefix(3))")
+        #expect(result.livenessFailures.isEmpty, "\(result.livenessFailures.prefix(3))")
+    }
+
     @Test func aSeedReplaysExactly() {
         var a: [String] = []
         var b: [String] = []
