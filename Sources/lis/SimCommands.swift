@@ -194,6 +194,7 @@ struct SimSwarm: ParsableCommand {
 
     func run() throws {
         let mutant = self.mutant.flatMap(CoreMutant.init(rawValue:))
+        let policyName = try policy.map(PolicyName.named)
         var failed: [UInt64] = []
         var violations = 0
         var liveness = 0
@@ -208,7 +209,7 @@ struct SimSwarm: ParsableCommand {
         for seed in start..<(start + seeds) {
             var lines: [String] = []
             let result = Swarm.run(
-                seed: seed, mutant: mutant, faults: !noFaults, policy: try policy.map(PolicyName.named),
+                seed: seed, mutant: mutant, faults: !noFaults, policy: policyName,
                 traceSink: trace == nil ? nil : { lines.append($0) })
             if let trace { try (lines.joined(separator: "\n") + "\n").write(toFile: trace, atomically: true, encoding: .utf8) }
             if let history {
