@@ -14,12 +14,16 @@
  *   NOLOSS     no message is lost (a full link is an error: raise QS)
  *   LOSE_ACCEPTS  with NOLOSS: only `accept` messages may be lost
  *   CRASH      MAXCRASH crash+restart of any node (volatile writes and state lost,
- *              promises and synced writes kept); only meaningful with one node per region
+ *              promises and synced writes kept)
+ * Flush:       FLUSH = one client FLUSH, decided by the holder's watermark (needs CRASH for
+ *              durability to matter)
  * Policy:      POLICY_GUARD = a node steals only from a holder in another region
  *              (considerSteal); default = any node that neither holds nor steals (requestSteal)
+ *              STEAL_RENEW = only a restarted holder steals, from itself (its renewal; with
+ *              FIX_RESTART)
  * Bounds:      W client writes, MAXORD orderings, MAXSTEAL Hive claims, QS link capacity
  * Mutants:     MUTANT_NO_FENCE, MUTANT_ACCEPT_STALE_EPOCH, MUTANT_ACK_BEFORE_QUORUM,
- *              MUTANT_SKIP_TRANSFER
+ *              MUTANT_SKIP_TRANSFER, MUTANT_FLUSH_COUNTS_ANY_SYNC (with FLUSH)
  * Proposed fixes for the two findings (README): FIX_RESTART, FIX_GAPS, FIX_PREV_POSITION
  */
 
@@ -92,7 +96,7 @@
 #define R_ACT_OK 3
 #define R_ACT_FAIL 4
 
-mtype = { FENCE, FENCED, TREQ, TREP, INSTALL, INSTALLED, ACCEPT, ACCEPTED, REPL };
+mtype = { FENCE, FENCED, TREQ, TREP, INSTALL, INSTALLED, ACCEPT, ACCEPTED, REPL, SYNCREQ, SYNCED };
 
 /* ---------------------------------------------------------------- state */
 typedef Log { byte v[MAXV + 1] }   /* v[version] = epoch*8 + value, 0 = absent */
@@ -131,7 +135,26 @@ byte ackE[W + 1], ackH[W + 1];
 byte wh[W + 1], wpos[W + 1], wtal[W + 1];   /* pending at holder wh-1 at position wpos, accepted by wtal */
 byte nord, nsteal, ncrash;
 bool crashed[N];          /* FIX_RESTART: a restarted node never resumes a term */
+#ifdef CRASH
+byte lostBy[W + 1];       /* Q2 members whose volatile copy of the pending write a crash took */
+#endif
 byte holderOf[MAXSTEAL + 1];                 /* node+1 that became holder of each epoch */
+#ifdef FLUSH
+/* one client FLUSH (NodeCore+Flush.swift): it names the writes acknowledged before it */
+byte ackV[W + 1];         /* the version each write was acknowledged at (with ackE: its position) */
+byte fst;                 /* 0 not issued, 1 waiting, 2 returned (durable), 3 failed (lost) */
+byte fcov, fpend;         /* the writes it covers; those without a verdict yet (bit per write) */
+bool flost;               /* some write was answered lost */
+byte fco;                 /* the holder deciding it, node+1; 0 = on its way to the next holder */
+byte fmax;                /* the newest epoch of its writes: an older holder would redirect it */
+bool pflushed[W + 1];     /* vouched for by a FLUSH that returned */
+/* holder: the term's start position; the version its watermark starts from (a steal's
+   install is synced on a majority: its position; a lazy take-up: 0); and per Q2 member the
+   highest version of the holder's epoch it reported synced (syn[holder * N + member]) */
+byte tstart[N], tdur[N];
+byte syn[N * N];
+bool fown[N];             /* the holder's own sync for the flush is under way */
+#endif
 
 /* scratch (not part of the state: always written before read inside one d_step) */
 hidden mtype m_t;
@@ -140,9 +163,12 @@ hidden byte pl[MAXV + 1];
 hidden byte ci, ccnt, xi, xanch, xw, ai, afirst, si, sw, hi, cw, k, mw, mk, mcnt, fk, bk, bst, bsrc;
 hidden byte np, tal, hk, ik, old, lw, e1, la, wasH, hb;
 hidden byte ok, found, found2;
+#ifdef FLUSH
+hidden byte fw, fv, fm, fc, wm, fin;
+#endif
 /* named invariants (their names appear in SPIN's "assertion violated" line) */
 hidden byte one_holder_per_epoch, accept_not_below_promise, acked_write_at_later_holder,
-            flushed_write_at_later_holder;
+            flushed_write_at_later_holder, protocol_flushed_write_at_later_holder;
 
 /* ---------------------------------------------------------------- helpers */
 /* is a majority of region r in mask? -> res */
@@ -269,8 +295,19 @@ inline RESET_STEAL(s) {
 /* stopHolding: pending writes go back to their clients, which send them again */
 inline STOP_HOLDING(n) {
   hold[n] = 0; he[n] = 0;
+#ifdef FLUSH
+  /* a holder that no longer holds the block redirects the flush to the newer holder */
+  fown[n] = 0;
+  if :: fco == (n) + 1 -> fco = 0 :: else -> skip fi;
+#endif
   sw = 1;
-  do :: sw <= W -> if :: wh[sw] == (n) + 1 -> wh[sw] = 0; wpos[sw] = 0; wtal[sw] = 0 :: else -> skip fi; sw++
+  do :: sw <= W -> if :: wh[sw] == (n) + 1 -> wh[sw] = 0; wpos[sw] = 0; wtal[sw] = 0;
+#ifdef CRASH
+                                                lostBy[sw] = 0
+#else
+                                                skip
+#endif
+                       :: else -> skip fi; sw++
      :: else -> break od
 }
 
@@ -281,6 +318,12 @@ inline BECOME_HOLDER(n, e) {
   holderOf[e] = (n) + 1;
   hold[n] = 1; he[n] = e; held[n] = 1;
   printf("MSC: node %d holds epoch %d, log [%d %d %d %d]\n", n, e, lg[n].v[1], lg[n].v[2], lg[n].v[3], lg[n].v[4]);
+#ifdef FLUSH
+  /* the term starts from its position; the watermark from 0 (finishSteal raises it to the
+     install); no member has reported a sync of this epoch yet */
+  tstart[n] = pos[n]; tdur[n] = 0;
+  bk = 0; do :: bk < N -> syn[(n) * N + bk] = 0; bk++ :: else -> break od;
+#endif
   cw = 1;
   do
   :: cw <= W ->
@@ -290,6 +333,11 @@ inline BECOME_HOLDER(n, e) {
      assert(flushed_write_at_later_holder);
      acked_write_at_later_holder = (!acked[cw] || ackE[cw] > e || excused[cw] || found);
      assert(acked_write_at_later_holder);
+#ifdef FLUSH
+     /* never excused: the FLUSH said durable */
+     protocol_flushed_write_at_later_holder = (!pflushed[cw] || ackE[cw] > e || found);
+     assert(protocol_flushed_write_at_later_holder);
+#endif
      cw++
   :: else -> break
   od
@@ -297,7 +345,15 @@ inline BECOME_HOLDER(n, e) {
 
 /* commit: acknowledge, and stream to the home node of the other region */
 inline COMMIT(h, w, p) {
+#ifdef CRASH
+  /* the ack counted a copy that a crash has taken since: the write was never durable there */
+  if :: (wtal[w] & lostBy[w]) != 0 -> excused[w] = 1 :: else -> skip fi;
+  lostBy[w] = 0;
+#endif
   acked[w] = 1; ackE[w] = he[h]; ackH[w] = h; wh[w] = 0; wpos[w] = 0; wtal[w] = 0;
+#ifdef FLUSH
+  ackV[w] = PV(p);
+#endif
   printf("MSC: node %d acks write %d at epoch %d version %d\n", h, w, PE(p), PV(p));
   k = 0;
   do
@@ -305,7 +361,7 @@ inline COMMIT(h, w, p) {
      if
      :: hold[k] && he[k] > ackE[w] ->
         HAS(lg[k], w, found);
-        acked_write_at_later_holder = found;
+        acked_write_at_later_holder = (found || excused[w]);
         assert(acked_write_at_later_holder)
      :: else -> skip
      fi;
@@ -472,7 +528,9 @@ inline ON_ACCEPT(n, from, p, w, prevE) {
 #endif
 #ifdef FIX_PREV_POSITION
   /* store only right after the holder's previous position (or again at the same position) */
-  :: PE(p) >= prom[n] && pos[n] != prevE && pos[n] != p -> SEND0(n, from, ACCEPTED, 0, p, 0, prom[n])
+  :: PE(p) >= prom[n] && pos[n] != prevE && pos[n] != p ->
+     printf("MSC: node %d refuses write %d at e%d v%d: its copy ends at e%d v%d\n", n, w, PE(p), PV(p), PE(pos[n]), PV(pos[n]));
+     SEND0(n, from, ACCEPTED, 0, p, 0, prom[n])
 #endif
 #ifndef MUTANT_ACCEPT_STALE_EPOCH
   :: PE(p) < prom[n] -> SEND0(n, from, ACCEPTED, 0, p, 0, prom[n])
@@ -542,6 +600,115 @@ inline ON_REPLICATE(n, p, w) {
   fi
 }
 
+#ifdef FLUSH
+/* the holder decides what it can (flushOutcome): a write is durable once its log contains it
+   and its version is at most the watermark, lost if its log does not contain it */
+inline FLUSH_DECIDE(h) {
+  /* the watermark: the highest version that a majority of the region reported synced in this
+     epoch, and at least the synced install the term started from */
+  wm = tdur[h]; fm = 0;
+  do
+  :: fm < N ->
+     if
+     :: REG(fm) == REG(h) && syn[(h) * N + fm] > wm ->
+        fc = 0; fw = 0;
+        do :: fw < N -> if :: REG(fw) == REG(h) && syn[(h) * N + fw] >= syn[(h) * N + fm] -> fc++ :: else -> skip fi; fw++
+           :: else -> break od;
+        if :: fc >= MAJ(REG(h)) -> wm = syn[(h) * N + fm] :: else -> skip fi
+     :: else -> skip
+     fi;
+     fm++
+  :: else -> break
+  od;
+  fw = 1;
+  do
+  :: fw <= W ->
+     if
+     :: (fpend & BIT(fw)) && ackE[fw] <= he[h] ->
+        /* contains: a write of this epoch is the holder's own up to its position; one of the
+           epoch the term started from is in the start copy up to its version; any other only
+           if the log has it there (the code: the copy's list of recent write ids) */
+        fin = ((ackE[fw] == he[h] && ackV[fw] <= PV(pos[h]))
+               || (ackE[fw] == PE(tstart[h]) && ackV[fw] <= PV(tstart[h]))
+               || lg[h].v[ackV[fw]] == POS(ackE[fw], fw));
+        if
+        :: !fin ->
+           fpend = fpend & ~BIT(fw); flost = 1;
+           printf("MSC: node %d answers the flush: write %d lost\n", h, fw)
+        :: fin && ackV[fw] <= wm ->
+           fpend = fpend & ~BIT(fw);
+           printf("MSC: node %d answers the flush: write %d durable (watermark v%d)\n", h, fw, wm)
+        :: else -> skip
+        fi
+     :: else -> skip
+     fi;
+     fw++
+  :: else -> break
+  od;
+  if
+  :: fpend == 0 ->
+     fco = 0;
+     if
+     :: flost -> fst = 3; printf("MSC: the flush fails (a write is lost)\n")
+     :: else ->
+        fst = 2; printf("MSC: the flush returns\n");
+        fw = 1;
+        do
+        :: fw <= W ->
+           if
+           :: fcov & BIT(fw) ->
+              pflushed[fw] = 1;
+              /* a holder of a newer epoch already active must have it too */
+              fm = 0;
+              do
+              :: fm < N ->
+                 if
+                 :: hold[fm] && he[fm] > ackE[fw] ->
+                    HAS(lg[fm], fw, found);
+                    protocol_flushed_write_at_later_holder = found;
+                    assert(protocol_flushed_write_at_later_holder)
+                 :: else -> skip
+                 fi;
+                 fm++
+              :: else -> break
+              od
+           :: else -> skip
+           fi;
+           fw++
+        :: else -> break
+        od
+     fi
+  :: else -> skip
+  fi
+}
+
+/* a sync the holder asked for covered member m's copy up to position p (recordSynced) */
+inline FLUSH_REPORT(h, m, p) {
+  if
+  :: hold[h] ->
+#ifdef MUTANT_FLUSH_COUNTS_ANY_SYNC
+     /* any sync counts for the holder's whole committed log, whatever the copy holds */
+     fv = PV(pos[h]); fw = 1;
+     do :: fw <= W -> if :: wh[fw] == (h) + 1 && PV(wpos[fw]) - 1 < fv -> fv = PV(wpos[fw]) - 1 :: else -> skip fi; fw++
+        :: else -> break od;
+#else
+     /* only a position of the holder's epoch counts: the copy has its log up to there */
+     fv = (PE(p) == he[h] -> PV(p) : 0);
+#endif
+     if :: fv > syn[(h) * N + (m)] -> syn[(h) * N + (m)] = fv :: else -> skip fi;
+     if :: fst == 1 && fco == (h) + 1 -> FLUSH_DECIDE(h) :: else -> skip fi
+  :: else -> skip
+  fi
+}
+
+/* a Q2 member asked to sync: the sync covers what it stored before it started */
+inline ON_SYNCREQ(n, from) {
+  SYNC(n);
+  printf("MSC: node %d syncs for the flush at e%d v%d\n", n, PE(pos[n]), PV(pos[n]));
+  SEND0(n, from, SYNCED, 0, pos[n], 0, 0)
+}
+#endif
+
 inline HANDLE(t, f) {
   if
   :: m_t == FENCE -> ON_FENCE(t, f, m_ep, m_a)
@@ -558,6 +725,10 @@ inline HANDLE(t, f) {
   :: m_t == ACCEPT -> ON_ACCEPT(t, f, m_a, m_b, m_c)
   :: m_t == ACCEPTED -> ON_ACCEPTED(t, f, m_a, m_b, m_c)
   :: m_t == REPL -> ON_REPLICATE(t, m_a, m_b)
+#ifdef FLUSH
+  :: m_t == SYNCREQ -> ON_SYNCREQ(t, f)
+  :: m_t == SYNCED -> FLUSH_REPORT(t, f, m_a)
+#endif
   fi
 }
 
@@ -600,7 +771,23 @@ end:
 #else
 #error "W must be 1..3"
 #endif
-#ifdef POLICY_GUARD
+/* a write was acknowledged; one was acknowledged in an epoch newer than n holds */
+#define ACKED_AFTER(w, n) (acked[w] && ackE[w] > he[n])
+#if W == 1
+#define SOME_ACKED (acked[1])
+#define NEWER_ACK(n) (ACKED_AFTER(1, n))
+#elif W == 2
+#define SOME_ACKED (acked[1] || acked[2])
+#define NEWER_ACK(n) (ACKED_AFTER(1, n) || ACKED_AFTER(2, n))
+#else
+#define SOME_ACKED (acked[1] || acked[2] || acked[3])
+#define NEWER_ACK(n) (ACKED_AFTER(1, n) || ACKED_AFTER(2, n) || ACKED_AFTER(3, n))
+#endif
+#if defined(STEAL_RENEW)
+/* only renewal (FIX_RESTART): a restarted node that Hive names as the holder (the home node
+   when there is no record) steals the block from itself */
+#define MAY_STEAL(n) (crashed[n] && (rt[n] == 0 -> (n) == HOMENODE : hH[rt[n]] == (n)))
+#elif defined(POLICY_GUARD)
 /* considerSteal: the believed holder is in another region */
 #define MAY_STEAL(n) (REG(rt[n] == 0 -> HOMENODE : hH[rt[n]]) != REG(n))
 #else
@@ -651,7 +838,10 @@ end:
        :: hr[me] == R_CLAIM_OK && ph[me] == P_CLAIM -> LEARN(me, cidx[me]); ph[me] = P_FENCE; DO_FENCE(me)
        :: hr[me] == R_CLAIM_FAIL && ph[me] == P_CLAIM -> if :: cidx[me] != 0 -> LEARN(me, cidx[me]) :: else -> skip fi; RESET_STEAL(me)
        :: hr[me] == R_ACT_OK && ph[me] == P_ACT ->
-          rt[me] = cidx[me] + 1; e1 = ce[me]; RESET_STEAL(me); BECOME_HOLDER(me, e1)
+          rt[me] = cidx[me] + 1; e1 = ce[me]; RESET_STEAL(me); BECOME_HOLDER(me, e1);
+#ifdef FLUSH
+          tdur[me] = PV(pos[me]);   /* the install is on a majority's disks */
+#endif
        :: hr[me] == R_ACT_FAIL && ph[me] == P_ACT -> LEARN(me, hlen); RESET_STEAL(me)
        :: else -> skip
        fi;
@@ -661,9 +851,40 @@ end:
        wi[me] <= hlen ->
        if :: hH[wi[me]] != me -> LEARN(me, wi[me]) :: else -> skip fi;
        wi[me]++; skip }
-  /* the WAL is synced (a FLUSH, or writeback) */
+  /* the WAL is synced (writeback, or a FLUSH of another block) */
 #ifdef CRASH
   :: d_step { dirty[me] -> SYNC(me); skip }
+#endif
+#ifdef FLUSH
+  /* a client FLUSH reaches the holder, naming every write acknowledged so far; or, after its
+     holder stopped holding, the redirected flush reaches a holder as new as its writes.
+     It answers what it can, then syncs its own copy and asks the other Q2 members to sync. */
+  :: d_step {
+       SERVES(me) && ((fst == 0 && SOME_ACKED && !NEWER_ACK(me)) || (fst == 1 && fco == 0 && he[me] >= fmax)) ->
+       if
+       :: fst == 0 ->
+          fst = 1; fcov = 0; fmax = 0; fw = 1;
+          do :: fw <= W -> if :: acked[fw] -> fcov = fcov | BIT(fw); if :: ackE[fw] > fmax -> fmax = ackE[fw] :: else -> skip fi;
+                                 printf("MSC: client FLUSH at node %d covers write %d at e%d v%d\n", me, fw, ackE[fw], ackV[fw])
+                              :: else -> skip fi; fw++
+             :: else -> break od;
+          fpend = fcov
+       :: else -> printf("MSC: the flush is redirected to node %d\n", me)
+       fi;
+       fco = me + 1;
+       FLUSH_DECIDE(me);
+       if
+       :: fst == 1 ->
+          fown[me] = 1;
+          fm = 0;
+          do :: fm < N -> if :: fm != me && REG(fm) == REG(me) -> SEND0(me, fm, SYNCREQ, 0, 0, 0, 0) :: else -> skip fi; fm++
+             :: else -> break od
+       :: else -> skip
+       fi; skip }
+  /* the holder's own sync for the flush completes */
+  :: d_step { fown[me] -> fown[me] = 0; SYNC(me);
+       printf("MSC: node %d syncs for the flush at e%d v%d\n", me, PE(pos[me]), PV(pos[me]));
+       FLUSH_REPORT(me, me, pos[me]); skip }
 #endif
 #ifndef NOLOSS
   /* resend timer: unanswered fence / transfer request / install, when the link is idle */
@@ -700,6 +921,10 @@ end:
           :: acked[bk] && REG(ackH[bk]) == REG(me) ->
              HAS(lg[me], bk, found); HAS(dl[me], bk, found2);
              if :: found && !found2 -> excused[bk] = 1 :: else -> skip fi
+          /* the same for a pending write this acceptor stored: its accepted reply may count */
+          :: !acked[bk] && wh[bk] != 0 && wh[bk] != me + 1 && REG(wh[bk] - 1) == REG(me) &&
+             lg[me].v[PV(wpos[bk])] == POS(PE(wpos[bk]), bk) && dl[me].v[PV(wpos[bk])] != lg[me].v[PV(wpos[bk])] ->
+             lostBy[bk] = lostBy[bk] | BIT(me)
           :: else -> skip
           fi;
           bk++
@@ -708,6 +933,9 @@ end:
        bk = 1; do :: bk <= MAXV -> lg[me].v[bk] = dl[me].v[bk]; bk++ :: else -> break od;
        pos[me] = dpos[me]; prom[me] = dprom[me]; dirty[me] = 0;
        if :: hold[me] -> STOP_HOLDING(me) :: else -> skip fi;
+#ifdef FLUSH
+       fown[me] = 0;
+#endif
        held[me] = 0; RESET_STEAL(me); hr[me] = 0;
        /* restart: read the current records from Hive, then watch from there */
        rt[me] = 0;

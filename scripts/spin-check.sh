@@ -3,7 +3,7 @@
 # exhaustively in every configuration, and every mutant must produce a counterexample.
 # See model/README.md for what each run means.
 #
-#   scripts/spin-check.sh            all runs (a few minutes on 2 cores, < 1.5 GiB each)
+#   scripts/spin-check.sh            all runs (a few minutes on 2 cores, < 2 GiB each)
 #   SPIN_MEMLIM_MB=3000              memory cap per verifier run (default 2048)
 #   SPIN_EXTENDED=1                  also a larger bound (about a minute more, ~2.5 GiB)
 #
@@ -127,6 +127,8 @@ A="-DW=3 -DMAXSTEAL=4"                                        # 2 regions x 1 no
 C="-DCFG_C -DW=2 -DMAXSTEAL=2 -DQS=1"                         # 3 regions x 1 node, lossy
 R3="-DCFG_R3 -DNOLOSS -DW=2 -DMAXSTEAL=1 -DQS=5"              # 1 region x 3 nodes
 B="-DCFG_B -DNOLOSS -DPOLICY_GUARD -DW=1 -DMAXSTEAL=1 -DQS=5" # 3 nodes + 1 node
+# 1 region x 3 nodes with a client FLUSH, one crash, lost accepts, the holder's renewal
+R3F="-DCFG_R3 -DNOLOSS -DLOSE_ACCEPTS -DCRASH -DFLUSH -DSTEAL_RENEW -DW=2 -DMAXSTEAL=1 -DQS=6"
 
 # The protocol as built includes both rules the model found (model/README.md, "Findings"):
 # a restarted node takes a new epoch, and an accept names the holder's previous entry.
@@ -141,6 +143,7 @@ verify "steal model (1 region x 3 nodes, no loss)" $R3 $AS_BUILT
 verify "steal model (3+1 nodes, no loss)" $B $AS_BUILT
 verify "steal model (2 regions x 1 node, crash/restart)" -DCRASH -DW=2 -DMAXSTEAL=3 $AS_BUILT
 verify "steal model (1 region x 3 nodes, accepts may be lost)" $R3 -DLOSE_ACCEPTS $AS_BUILT
+verify "steal model (1 region x 3 nodes, flush, crash/restart, accepts may be lost)" $R3F $AS_BUILT
 if [ "$EXTENDED" = "1" ]; then
     verify "steal model (3 regions x 1 node, 2 messages per link)" -DCFG_C -DW=2 -DMAXSTEAL=2 -DQS=2 $AS_BUILT
 fi
@@ -154,6 +157,7 @@ mutant NO_FENCE $A $AS_BUILT
 mutant SKIP_TRANSFER $A $AS_BUILT
 mutant ACK_BEFORE_QUORUM $R3 $AS_BUILT
 mutant ACCEPT_STALE_EPOCH $R3 $AS_BUILT
+mutant FLUSH_COUNTS_ANY_SYNC $R3F $AS_BUILT
 }
 
 echo "spin: total time $(( $(date +%s) - total_start ))s"

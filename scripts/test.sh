@@ -56,7 +56,7 @@ if missing: print(f"fault kinds never injected: {missing}")
 sys.exit(0 if d["violations"] == 0 and d["liveness_failures"] == 0 and d["steals"] > least and not missing else 1)
 PY
 done
-for mutant in no-fence accept-stale-epoch ack-before-quorum skip-transfer; do
+for mutant in no-fence accept-stale-epoch ack-before-quorum skip-transfer flush-counts-any-sync; do
     "$swarm" sim swarm --seeds 200 --json --mutant "$mutant" 2>/dev/null > "$sim"
     python3 - "$sim" "$mutant" <<'PY'
 import json, sys
@@ -71,12 +71,12 @@ echo "== the SPIN model of the steal (exhaustive), its mutants and the rules it 
 scripts/spin-check.sh | grep -v '^      '
 
 echo "== the linearizability checker against Jepsen's reference verdicts"
-.build/release/lis check jepsen ../shared/testdata/jepsen-etcd/*.log > "$sim" || true
-python3 - "$sim" ../shared/testdata/jepsen-etcd/verdicts.txt <<'PY'
+.build/release/lis check jepsen testdata/jepsen-etcd/*.log > "$sim" || true
+python3 - "$sim" testdata/jepsen-etcd/verdicts.txt <<'PY'
 import sys
 got = dict(line.split()[:2] for line in open(sys.argv[1]) if line.strip())
 want = dict(line.split()[:2] for line in open(sys.argv[2]) if line.strip())
-agree = sum(1 for f, v in want.items() if got.get("../shared/testdata/jepsen-etcd/" + f) == v)
+agree = sum(1 for f, v in want.items() if got.get("testdata/jepsen-etcd/" + f) == v)
 print(f"lis check jepsen: {agree} of {len(want)} reference verdicts agree")
 sys.exit(0 if agree == len(want) == 70 else 1)
 PY

@@ -1,11 +1,15 @@
 /// Reads Jepsen's textual cas-register histories (the `jepsen.util` log lines of the Jepsen
 /// etcd test) into operations of `RegisterModel`.
 ///
-/// Each non-blank line is `PREFIX PROCESS<TAB>:TYPE<TAB>:F<TAB>ARG`, where the process is the
-/// last word before the first tab, `:TYPE` is `:invoke`, `:ok`, `:fail` or `:info`, `:F` is
-/// `:read`, `:write` or `:cas`, and `ARG` is `nil`, an integer, `[from to]` or a keyword such
-/// as `:timed-out`. Times are line numbers. How completions are read (the reading under which
-/// the reference verdicts were computed):
+/// Each non-blank line is `PREFIX PROCESS :TYPE :F ARG`, its fields separated by any run of
+/// spaces and tabs (Jepsen writes tabs, some versions spaces; Porcupine's parser reads `\s+`).
+/// `:TYPE` is the first word that is `:invoke`, `:ok`, `:fail` or `:info` (failing that, the
+/// first word that starts with `:`, reported as an unknown type); the process is the word before
+/// it, anything before that is ignored. `:F` is `:read`, `:write` or `:cas`, and `ARG` is `nil`,
+/// an integer, `[from to]` or a keyword such as `:timed-out`: one word, or one bracketed group
+/// that may contain blanks (`[from to]`, `[[:r 1 nil]]`); nothing may follow it. Times are line
+/// numbers. How completions are read (the reading under which the reference verdicts were
+/// computed):
 /// * `:ok` completes the process's operation with its result (for a read, the value seen);
 /// * `:fail :cas [from to]` completes the cas with a definite "did not swap";
 /// * `:fail :read :timed-out` completes the read with an unknown result;
@@ -22,15 +26,19 @@ public enum JepsenHistory {
         var open: [Substring: (index: Int, line: Int)] = [:]
 
         for (number, line) in text.numberedLines {
-            if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
+            let words = line.split(whereSeparator: \.isJepsenBlank)
+            if words.isEmpty { continue }
             func fail(_ message: String) -> HistoryParseError { HistoryParseError(line: number, message: message) }
 
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
-            guard fields.count == 4 else {
-                throw fail("expected 4 tab-separated fields (PROCESS, :type, :f, value), found \(fields.count)")
+            let shape = "expected 4 fields (PROCESS, :type, :f, value) separated by spaces or tabs"
+            guard let fields = Fields(line: line, words: words) else {
+                throw fail("\(shape), found no :type (:invoke, :ok, :fail or :info)")
             }
-            guard let process = fields[0].split(separator: " ").last else { throw fail("missing process id before the first tab") }
-            let type = fields[1].trimmed, function = fields[2].trimmed, argument = fields[3].trimmed
+            guard let process = fields.process else { throw fail("missing process id before '\(fields.type)'") }
+            guard fields.count == 4, let function = fields.function, let argument = fields.argument else {
+                throw fail("\(shape), found \(fields.count)")
+            }
+            let type = fields.type
             guard [":read", ":write", ":cas"].contains(function) else {
                 throw fail("unknown operation '\(function)'; expected :read, :write or :cas")
             }
@@ -87,6 +95,47 @@ public enum JepsenHistory {
         return operations
     }
 
+    /// The fields of one line, found among its blank-separated words.
+    private struct Fields {
+        /// The word before the type, if any.
+        var process: Substring?
+        var type: Substring
+        /// The word after the type, if any.
+        var function: Substring?
+        /// The words after the function up to the end of the value, blanks included, if any.
+        var argument: Substring?
+        /// How many fields there are from the process on (a bracketed value counts as one).
+        var count: Int
+
+        /// `nil` if no word can be the type.
+        init?(line: Substring, words: [Substring]) {
+            guard
+                let typeIndex = words.firstIndex(where: { [":invoke", ":ok", ":fail", ":info"].contains($0) })
+                    ?? words.firstIndex(where: { $0.first == ":" })
+            else { return nil }
+            process = typeIndex > 0 ? words[typeIndex - 1] : nil
+            type = words[typeIndex]
+            let functionIndex = typeIndex + 1, valueIndex = typeIndex + 2
+            function = functionIndex < words.count ? words[functionIndex] : nil
+            guard valueIndex < words.count else {
+                count = words.count - typeIndex + 1
+                return
+            }
+            // The value is one word, or the words up to the bracket that closes its first one
+            // (to the end of the line if none does: the value's own parser then rejects it).
+            var depth = 0, valueEnd = valueIndex
+            for index in valueIndex..<words.count {
+                valueEnd = index
+                for character in words[index] {
+                    if "[{(".contains(character) { depth += 1 } else if "]})".contains(character) { depth -= 1 }
+                }
+                if depth <= 0 { break }
+            }
+            argument = line[words[valueIndex].startIndex..<words[valueEnd].endIndex]
+            count = 4 + (words.count - 1 - valueEnd)
+        }
+    }
+
     /// `nil` → `.some(nil)`, an integer → its value, anything else → `nil`.
     private static func parseValue(_ text: Substring) -> Int?? {
         if text == "nil" { return .some(nil) }
@@ -96,7 +145,7 @@ public enum JepsenHistory {
     /// `[from to]`.
     private static func parsePair(_ text: Substring) -> (Int, Int)? {
         guard text.first == "[", text.last == "]" else { return nil }
-        let parts = text.dropFirst().dropLast().split(separator: " ")
+        let parts = text.dropFirst().dropLast().split(whereSeparator: \.isJepsenBlank)
         guard parts.count == 2, let from = Int(parts[0]), let to = Int(parts[1]) else { return nil }
         return (from, to)
     }
@@ -113,12 +162,9 @@ extension RegisterModel.Input {
     }
 }
 
-extension Substring {
-    /// Without leading and trailing spaces and tabs.
-    var trimmed: Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result.removeFirst() }
-        while let last = result.last, last == " " || last == "\t" { result.removeLast() }
-        return result
-    }
+extension Character {
+    /// A blank that separates the fields of a Jepsen history line: a space or a tab (or another
+    /// ASCII blank: vertical tab, form feed, a stray carriage return), as `\s` in Porcupine's
+    /// parser.
+    var isJepsenBlank: Bool { self == " " || self == "\t" || self == "\u{0B}" || self == "\u{0C}" || self == "\r" }
 }

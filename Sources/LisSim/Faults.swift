@@ -35,6 +35,15 @@ public enum FaultKind: String, CaseIterable, Sendable, Hashable {
     case hiveOutage = "hive_outage"
     /// Every node of one region crashes and restarts later.
     case regionDown = "region_down"
+    /// Power loss around a flush, at its worst moments: when a client submits a flush, another
+    /// node of the holder's region (a Q2 member of the block) loses power and restarts soon
+    /// after, and the holder's disk stalls for a while; when the flush succeeds, the holder
+    /// loses power. Its own sync may not have completed, so the flushed writes must already be
+    /// on other disks that have them.
+    case flushCrash = "flush_crash"
+    /// A node's disk stalls: its syncs take much longer for a while (its writes still reach
+    /// the page cache at once), so other nodes' syncs complete first.
+    case diskStall = "disk_stall"
 }
 
 /// Which faults one run suffers and when, drawn from a seed (`draw`) or written out by a test.
@@ -143,6 +152,20 @@ public struct FaultPlan: Sendable, Equatable {
     public var clockDrift: [NodeID: Double] = [:]
     public var clockJumps: [ClockJump] = []
     public var hiveOutages: [Window] = []
+    /// How many flushes meet power losses (`flushCrash`).
+    public var flushCrashes = 0
+    /// A node whose syncs take `extraMs` longer while the window is open.
+    public struct DiskStall: Sendable, Equatable {
+        public var node: NodeID
+        public var window: Window
+        public var extraMs: Double
+        public init(node: NodeID, window: Window, extraMs: Double) {
+            self.node = node
+            self.window = window
+            self.extraMs = extraMs
+        }
+    }
+    public var diskStalls: [DiskStall] = []
 
     public init(safetyEndMs: Double) { self.safetyEndMs = safetyEndMs }
 
@@ -243,6 +266,14 @@ public struct FaultPlan: Sendable, Equatable {
         }
         r = root.fork()
         if chance(0.3) { plan.hiveOutages.append(window()) }
+        r = root.fork()
+        if chance(0.6) { plan.flushCrashes = 2 + pick(5) }
+        r = root.fork()
+        if chance(0.4) {
+            for _ in 0..<(1 + pick(2)) {
+                plan.diskStalls.append(DiskStall(node: nodes[pick(nodes.count)], window: window(), extraMs: roundedMs(uniform(5...300))))
+            }
+        }
         return plan
     }
 
@@ -272,6 +303,8 @@ public struct FaultPlan: Sendable, Equatable {
         for (node, drift) in clockDrift.sorted(by: { $0.key < $1.key }) { lines.append("clock_drift \(node) \(roundedMs(drift * 1e6)) ppm") }
         for j in clockJumps { lines.append("clock_jump \(j.node) at \(j.atMs) ms by \(j.deltaMs) ms") }
         for w in hiveOutages { lines.append("hive_outage \(w)") }
+        if flushCrashes > 0 { lines.append("flush_crash up to \(flushCrashes) flushes") }
+        for s in diskStalls { lines.append("disk_stall \(s.node) \(s.window) +\(s.extraMs) ms per sync") }
         return lines
     }
 }

@@ -88,6 +88,49 @@ extension Simulation {
             count(.clockDrift)
         }
         queue.schedule(at: .ms(end), .fault(.heal))
+        flushPeerCrashesLeft = plan.flushCrashes
+        flushCrashesLeft = plan.flushCrashes
+        stallWindows = Array(repeating: [], count: nodes.count)
+        for stall in plan.diskStalls where stall.window.startMs < end {
+            stallWindows[index(stall.node)].append((stall.window, stall.extraMs))
+            queue.schedule(at: .ms(stall.window.startMs), .fault(.begins(.diskStall, "\(stall.node) \(stall.window) +\(stall.extraMs) ms")))
+        }
+    }
+
+    /// How much longer node `n`'s syncs take now (`diskStall`).
+    func stallMs(_ n: Int) -> Double {
+        guard !stallWindows.isEmpty else { return 0 }
+        return stallWindows[n].filter { isActive($0.0, now) }.map(\.1).reduce(0, +)
+    }
+
+    /// The `flushCrash` fault at a flush's submission: another node of the region of the holder
+    /// of a write it covers loses power (unsynced writes gone) and restarts at once, and the
+    /// holder's syncs stall for a while, so the other nodes' syncs answer first.
+    func crashPeerBeforeFlush(_ holder: Int) {
+        guard flushPeerCrashesLeft > 0, let plan, now.ms < plan.safetyEndMs - 300 else { return }
+        let peers = nodes.indices.filter { $0 != holder && nodes[$0].region == nodes[holder].region && nodes[$0].isUp }
+        guard !peers.isEmpty else { return }
+        flushPeerCrashesLeft -= 1
+        count(.flushCrash)
+        let victim = peers[Int(faultRandom.next() % UInt64(peers.count))]
+        crash(victim, losesUnsynced: true)
+        // It is back almost at once (time is compressed here as everywhere in the swarm), so
+        // it answers the flush's sync requests with the copy it recovered.
+        let restartMs = min(now.ms + faultRandom.unit(), plan.safetyEndMs)
+        queue.schedule(at: .ms(restartMs), .fault(.restart([victim])))
+        let stall = FaultPlan.Window(startMs: now.ms, endMs: now.ms + 100 + 900 * faultRandom.unit())
+        stallWindows[holder].append((stall, 50 + 450 * faultRandom.unit()))
+    }
+
+    /// The `flushCrash` fault at a flush's success: the holder of a write it covered loses
+    /// power now, before its own sync may have completed.
+    func crashAfterFlush(_ holder: Int) {
+        guard flushCrashesLeft > 0, let plan, now.ms < plan.safetyEndMs - 300, nodes[holder].isUp else { return }
+        flushCrashesLeft -= 1
+        count(.flushCrash)
+        crash(holder, losesUnsynced: true)
+        let restartMs = min(now.ms + 200 + 1800 * faultRandom.unit(), plan.safetyEndMs)
+        queue.schedule(at: .ms(restartMs), .fault(.restart([holder])))
     }
 
     func perform(_ action: FaultAction) {
@@ -119,12 +162,12 @@ extension Simulation {
     /// Power loss at node `n`: its disk keeps what `SimStorage.crash` says, its pending events
     /// die with its incarnation, and its clients' pending operations fail (their outcome is
     /// unknown to them: the history records them as `info`).
-    func crash(_ n: Int) {
+    func crash(_ n: Int, losesUnsynced: Bool? = nil) {
         count(.crash)
         nodes[n].isUp = false
         let plan = self.plan!
         let damage = nodes[n].storage.crash(
-            losesUnsynced: plan.crashLosesUnsynced, tears: plan.crashTearsWrites, random: &faultRandom)
+            losesUnsynced: losesUnsynced ?? plan.crashLosesUnsynced, tears: plan.crashTearsWrites, random: &faultRandom)
         if !damage.isEmpty { count(.unsyncedLoss) }
         var described: [String] = []
         for d in damage {
@@ -351,6 +394,8 @@ extension PeerMessage {
         case .readChecked: "readChecked"
         case .flush: "flush"
         case .flushed: "flushed"
+        case .syncCopies: "syncCopies"
+        case .copiesSynced: "copiesSynced"
         case .probeCopy: "probeCopy"
         case .copyAt: "copyAt"
         case .handOver: "handOver"

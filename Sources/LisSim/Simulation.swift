@@ -112,6 +112,14 @@ public final class Simulation {
     var flushSubmitted: [Int] = []
     /// Writes a completed client flush covers: they must survive every crash.
     var flushed: Set<UInt64> = []
+    /// The node that acknowledged each write as its holder (the `flushCrash` fault's victim).
+    var ackedHolder: [UInt64: Int] = [:]
+    /// `flushCrash` faults still to inject: Q2 members crashed at a flush's submission, and
+    /// holders crashed at its success.
+    var flushPeerCrashesLeft = 0
+    var flushCrashesLeft = 0
+    /// Per node, the windows in which its syncs stall, and by how much.
+    var stallWindows: [[(FaultPlan.Window, Double)]] = []
     /// Each write's id, by its tag: a node stores the id with the entry (and a transfer carries
     /// it), which the simulated log keeps here once rather than in every copy.
     var writeIDs: [UInt64: RequestID] = [:]
@@ -259,6 +267,7 @@ public final class Simulation {
             partOwner[request] = clientOps.count
             clientOps.append(ClientOp(
                 index: index, remaining: 1, node: node, flushFrom: flushSubmitted[node], flushCovers: ackedAtNode[node].count))
+            if let tag = ackedAtNode[node][flushSubmitted[node]...].last, let holder = ackedHolder[tag] { crashPeerBeforeFlush(holder) }
             flushSubmitted[node] = ackedAtNode[node].count
             outstandingOps += 1
             sendClientInput(node, request, at: arrive, .clientFlush(request))
@@ -320,10 +329,14 @@ public final class Simulation {
         switch result {
         case .failed: op.failed = true
         case .written(let position):
-            if let key, let holder = holders[key]?[position.epoch], nodes[holder].region != traceOp.region { op.local = false }
+            let holder = key.flatMap { holders[$0]?[position.epoch] }
+            if let holder, nodes[holder].region != traceOp.region { op.local = false }
             ackedAtNode[op.node].append(request)
+            ackedHolder[request] = holder
         case .flushed:
-            for tag in ackedAtNode[op.node][op.flushFrom..<op.flushCovers] { flushed.insert(tag) }
+            let covered = ackedAtNode[op.node][op.flushFrom..<op.flushCovers]
+            for tag in covered { flushed.insert(tag) }
+            if let tag = covered.last, let holder = ackedHolder[tag] { crashAfterFlush(holder) }
         case .read: break
         }
         op.remaining -= 1
@@ -374,7 +387,7 @@ public final class Simulation {
             switch effect {
             case .persistPromise(let key, let epoch):
                 nodes[n].storage.promise(key, epoch)
-                cursor = cursor + .ms(draw(parameters.fsyncMs))
+                cursor = cursor + .ms(draw(parameters.fsyncMs) + stallMs(n))
             case .persistWrite(let key, let position, let write, let durable):
                 if let promised = nodes[n].storage.promises[key], position.epoch < promised {
                     violation("\(nodes[n].core.id) stored a write of \(position.epoch) for \(key) after promising \(promised)")
@@ -388,7 +401,7 @@ public final class Simulation {
                 nodes[n].storage.write(key, position, tag: tag, offset: write.offset, length: write.length, durable: durable)
                 if let id = write.id { writeIDs[tag] = id }
 
-                cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) : 0))
+                cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) + stallMs(n) : 0))
             case .installTransfer(let key, let payload, let upTo):
                 var bytes: UInt64 = 0
                 var transfer: SimTransfer?
@@ -401,10 +414,10 @@ public final class Simulation {
                 if nodes[n].storage.position(key) != upTo {
                     violation("\(nodes[n].core.id) installed \(key) at \(nodes[n].storage.position(key)), core expects \(upTo)")
                 }
-                cursor = cursor + .ms(draw(parameters.fsyncMs) + Double(bytes) / parameters.diskBytesPerMs)
+                cursor = cursor + .ms(draw(parameters.fsyncMs) + stallMs(n) + Double(bytes) / parameters.diskBytesPerMs)
             case .sync(let token):
                 nodes[n].pendingSyncs[token] = nodes[n].storage.syncMark
-                schedule(n, at: cursor + .ms(draw(parameters.fsyncMs)), .synced(token))
+                schedule(n, at: cursor + .ms(draw(parameters.fsyncMs) + stallMs(n)), .synced(token))
             case .probe(let token):
                 schedule(n, at: cursor + .ms(draw(parameters.diskWriteMs)), .probed(token))
             case .send(let to, let envelope):

@@ -62,9 +62,99 @@ import Testing
         }
     }
 
-    @Test func jepsenLineWithoutTabsIsAnError() {
-        #expect(throws: HistoryParseError(line: 2, message: "expected 4 tab-separated fields (PROCESS, :type, :f, value), found 1")) {
-            try JepsenHistory.parse("INFO  jepsen.util - 0\t:invoke\t:read\tnil\nINFO  jepsen.util - 0 :ok :read nil")
+    /// A history in Jepsen's tab-separated format; `reseparated` rewrites its blanks.
+    static let tabSeparated = """
+        INFO  jepsen.util - 0\t:invoke\t:write\t1
+        INFO  jepsen.util - 0\t:ok\t:write\t1
+        INFO  jepsen.util - 1\t:invoke\t:cas\t[1 2]
+        INFO  jepsen.util - 2\t:invoke\t:read\tnil
+        INFO  jepsen.util - 1\t:ok\t:cas\t[1 2]
+        INFO  jepsen.util - 2\t:ok\t:read\t1
+        INFO  jepsen.util - 3\t:invoke\t:cas\t[3 4]
+        INFO  jepsen.util - 3\t:fail\t:cas\t[3 4]
+        INFO  jepsen.util - 4\t:invoke\t:write\t-3
+        INFO  jepsen.util - 4\t:info\t:write\t:timed-out
+        INFO  jepsen.util - 5\t:invoke\t:read\tnil
+        INFO  jepsen.util - 5\t:ok\t:read\t1
+        """
+
+    /// `text` with every run of spaces and tabs replaced by the next of `separators`, in turn.
+    static func reseparated(_ text: String, _ separators: [String]) -> String {
+        var result = "", inRun = false, next = 0
+        for character in text {
+            if character == " " || character == "\t" {
+                if !inRun { result += separators[next % separators.count]; next += 1 }
+                inRun = true
+            } else {
+                result.append(character)
+                inRun = false
+            }
+        }
+        return result
+    }
+
+    @Test(arguments: [
+        ("tabs", tabSeparated),
+        ("single spaces", reseparated(tabSeparated, [" "])),
+        ("mixed runs of spaces and tabs", reseparated(tabSeparated, ["  ", " \t", "\t\t", "\t ", " ", "\t", "   \t  "])),
+        ("blanks around each line", tabSeparated.split(separator: "\n").map { " \t" + $0 + "\t " }.joined(separator: "\n")),
+    ])
+    func jepsenFieldsAreSeparatedByAnyRunOfBlanks(_ format: String, _ text: String) throws {
+        #expect(format == "tabs" || text != Self.tabSeparated, "\(format): the blanks were not rewritten")
+        let history = try JepsenHistory.parse(text)
+        #expect(history == [
+            RegisterOperation(process: "0", input: .write(1), output: .done, callTime: 1, returnTime: 2),
+            RegisterOperation(process: "1", input: .cas(from: 1, to: 2), output: .done, callTime: 3, returnTime: 5),
+            RegisterOperation(process: "2", input: .read, output: .read(1), callTime: 4, returnTime: 6),
+            RegisterOperation(process: "3", input: .cas(from: 3, to: 4), output: .casFailed, callTime: 7, returnTime: 8),
+            RegisterOperation(process: "4", input: .write(-3), output: .unknown, callTime: 9, returnTime: nil),
+            RegisterOperation(process: "5", input: .read, output: .read(1), callTime: 11, returnTime: 12),
+        ], "\(format)")
+        // The read on line 11 starts after the cas [1 2] returned; it may see only 2 or the
+        // pending -3, so the history is not linearizable, whatever the separators.
+        let verdict = LinearizabilityChecker.check(model: RegisterModel(), history: history)
+        let tabVerdict = LinearizabilityChecker.check(model: RegisterModel(), history: try JepsenHistory.parse(Self.tabSeparated))
+        #expect(verdict.isNotLinearizable, "\(format): \(verdict)")
+        #expect(verdict == tabVerdict, "\(format)")
+    }
+
+    /// The reference logs with their tabs turned into single spaces read the same.
+    @Test func jepsenReferenceLogsReadTheSameWithSpaces() throws {
+        try #require(TestData.references.count == 70)
+        for reference in TestData.references {
+            let text = try TestData.jepsenText(reference.file)
+            let spaced = String(text.map { $0 == "\t" ? " " : $0 })
+            #expect(spaced != text && !spaced.contains("\t"), "\(reference.file)")
+            #expect(try JepsenHistory.parse(spaced) == JepsenHistory.parse(text), "\(reference.file)")
+        }
+    }
+
+    /// The start of the error for a line that is not four fields.
+    static let shape = "line 1: expected 4 fields (PROCESS, :type, :f, value) separated by spaces or tabs, found "
+
+    @Test(arguments: [
+        ("INFO  jepsen.util - 0\t:invoke\t:read", shape + "3"),
+        ("INFO  jepsen.util - 0 :invoke :read", shape + "3"),
+        ("INFO  jepsen.util - 0 :invoke", shape + "2"),
+        ("INFO  jepsen.util - 0\t:invoke\t:write\t1\t2", shape + "5"),
+        ("INFO  jepsen.util - 0 :invoke :read nil nil", shape + "5"),
+        ("INFO  jepsen.util - 0 \t :invoke  :cas [1 2]  3 4", shape + "6"),
+        ("INFO  jepsen.util - 0 invoke read nil", shape + "no :type (:invoke, :ok, :fail or :info)"),
+        (":invoke :read nil", "line 1: missing process id before ':invoke'"),
+        ("INFO  jepsen.util - 0  :invoke :cas [1 2 3]", "line 1: a cas needs [from to], got '[1 2 3]'"),
+        ("INFO  jepsen.util - 0 :invoke :cas [1 2", "line 1: a cas needs [from to], got '[1 2'"),
+        ("INFO  jepsen.util - 0 :invoke :cas [1\t 2] ]", shape + "5"),
+        ("INFO  jepsen.util - 0 :invoke :txn [[:r 1 nil] [:w 1 2]]", "line 1: unknown operation ':txn'; expected :read, :write or :cas"),
+        ("INFO  jepsen.util - :nemesis :info :start nil", "line 1: unknown operation ':start'; expected :read, :write or :cas"),
+        ("\n0  :invoke  :read  nil\n0 :done :read 1", "line 3: unknown event type ':done'; expected :invoke, :ok, :fail or :info"),
+        ("0 :invoke :read nil\n0 :ok :read [1 2]", "line 2: a read returns nil or an integer, got '[1 2]'"),
+    ])
+    func jepsenMalformedLinesAreErrorsWhateverTheBlanks(text: String, message: String) {
+        do {
+            let history = try JepsenHistory.parse(text)
+            Issue.record("parsed: \(history)")
+        } catch {
+            #expect(error.description == message)
         }
     }
 

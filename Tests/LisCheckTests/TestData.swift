@@ -1,13 +1,13 @@
 import Foundation
 import Testing
 
-/// The shared reference data: `../shared/testdata` next to the package root, which is three
-/// levels up from this file.
+/// The reference data kept in the repository: `testdata/jepsen-etcd` under the package root,
+/// which is three levels up from this file.
 enum TestData {
     static let packageRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let jepsenDirectory = packageRoot
-        .appendingPathComponent("../shared/testdata/jepsen-etcd").standardizedFileURL
+        .appendingPathComponent("testdata/jepsen-etcd")
 
     /// One line of `verdicts.txt`.
     struct Reference: Sendable, CustomTestStringConvertible {

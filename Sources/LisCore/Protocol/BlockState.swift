@@ -60,6 +60,14 @@ struct Holding: Sendable {
     var policyStats = HolderPolicy.Stats()
     /// When this holder last asked another region to take the block.
     var handedOverAt: Instant?
+    /// The position this term started from: a steal's install, synced on a majority of every
+    /// Q2 region before the term began (a lazy take-up at epoch 0 starts from its own copy).
+    var start: LogPosition = .empty
+    /// The flush watermark (PROTOCOL.md "Flush"): every entry of this term's log up to this
+    /// version is on the disks of a majority of every Q2 region.
+    var durableVersion: Version = 0
+    /// The highest version of this epoch each Q2 member (this node included) reported synced.
+    var syncedVersion: [NodeID: Version] = [:]
 
     /// The newest position every write up to which is on Q2: the holder's own position when
     /// nothing is pending.
@@ -171,17 +179,4 @@ struct Outgoing: Sendable {
     var hops: Int
     /// Sends so far that met no answer (a lost message, a holder that crashed).
     var attempt = 0
-}
-
-/// A client flush waiting for a majority of every involved region to sync.
-struct PendingFlush: Sendable {
-    var client: ClientRequestID
-    var tally: QuorumTally
-    var nodes: [NodeID]
-    /// The peers' incarnations when the flush before this one was submitted: this flush
-    /// vouches for the writes acknowledged since, which a peer restarted after that may lack.
-    var incarnationsBefore: [NodeID: UInt64]
-    /// A majority synced; the answer waits for every earlier flush (NBD: a flush covers every
-    /// write completed before it, and an earlier flush may be the one that syncs them).
-    var done = false
 }

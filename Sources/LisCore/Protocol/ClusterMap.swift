@@ -32,6 +32,9 @@ public struct ClusterMap: Sendable {
 
     public func nodes(in region: RegionID) -> [NodeID] { nodesByRegion[region] ?? [] }
 
+    /// Whether the node is a member of the cluster.
+    public func contains(_ node: NodeID) -> Bool { regionOfNode[node] != nil }
+
     /// The node that holds a region's never-moved blocks and takes its region's writes first.
     public func homeNode(of region: RegionID) -> NodeID? { nodesByRegion[region]?.first }
 

@@ -10,4 +10,7 @@ public enum CoreMutant: String, Sendable, CaseIterable {
     case ackBeforeQuorum = "ack-before-quorum"
     /// The new holder starts from its own copy, without the old holder's last writes.
     case skipTransfer = "skip-transfer"
+    /// A flush counts a Q2 member's sync as covering the holder's whole committed log, whatever
+    /// its copy holds (the rule before the watermark; PROTOCOL.md "Flush").
+    case flushCountsAnySync = "flush-counts-any-sync"
 }

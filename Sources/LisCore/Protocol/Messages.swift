@@ -70,9 +70,13 @@ public enum PeerMessage: Hashable, Sendable {
     /// Holder → Q2: confirm no newer epoch was promised, so a read is not stale.
     case readCheck(BlockKey, epoch: Epoch, nonce: UInt64)
     case readChecked(BlockKey, epoch: Epoch, nonce: UInt64, ok: Bool)
-    /// Origin → a holder it wrote to: make every acknowledged write durable (NBD `FLUSH`).
-    case flush(UInt64)
-    case flushed(UInt64)
+    /// Origin → the holder of blocks it had writes acknowledged on (NBD `FLUSH`): are these
+    /// writes on a majority's disks? The answer says, per write, durable, lost or ask elsewhere.
+    case flush(UInt64, [FlushItem])
+    case flushed(UInt64, [FlushVerdict])
+    /// Holder → its Q2 members: sync, then say how far your copies of these blocks reach.
+    case syncCopies([BlockKey])
+    case copiesSynced([SyncedCopy])
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
     case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
     /// A node → another region's home node, every `rttProbeIntervalMs`: measures the round
@@ -105,14 +109,10 @@ public struct WriteRef: Hashable, Sendable {
 /// A peer message with its sender and the sender's hybrid logical clock.
 public struct PeerEnvelope: Hashable, Sendable {
     public var from: NodeID
-    /// How many times the sender had started before this run: a peer that restarted may have
-    /// lost writes it had not synced, which a flush must not report as durable.
-    public var incarnation: UInt64
     public var hlc: HLCTimestamp
     public var message: PeerMessage
-    public init(from: NodeID, incarnation: UInt64 = 0, hlc: HLCTimestamp, message: PeerMessage) {
+    public init(from: NodeID, hlc: HLCTimestamp, message: PeerMessage) {
         self.from = from
-        self.incarnation = incarnation
         self.hlc = hlc
         self.message = message
     }

@@ -101,6 +101,7 @@ extension NodeCore {
             let home = map.homeRecord(of: key), home.holder == id
         {
             state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions)
+            state.holding!.start = state.position
             state.lastHeld = .zero
             blocks[key] = state
             effects.append(.event(.holding(key, .zero)))
@@ -145,7 +146,7 @@ extension NodeCore {
                 state.holding!.pendingWrites[existing.version] = pending
                 blocks[key] = state
             } else {
-                reply(target, .written(existing))
+                replyWritten(key, target, wid, existing)
             }
             return
         }
@@ -203,12 +204,18 @@ extension NodeCore {
 
     /// The write is on Q2: acknowledge it and stream it to the other allowed regions.
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
-        reply(target, .written(position))
+        replyWritten(key, target, write.id, position)
         guard let holding = blocks[key]?.holding else { return }
         let copies = asyncCopies(key, holding)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
         // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.
         if !copies.isEmpty || map.nodes(inRegions: holding.quorumRegions).count > 1 { armRepair(key) }
+    }
+
+    /// Acknowledges a write; one acknowledged to a local client is the next flush's to vouch for.
+    mutating func replyWritten(_ key: BlockKey, _ target: ReplyTarget, _ write: RequestID?, _ position: LogPosition) {
+        if case .client = target { noteAcknowledged(key, write, position, holder: id) }
+        reply(target, .written(position))
     }
 
     /// One node in every other region the volume allows: they get committed writes in order.
@@ -322,7 +329,7 @@ extension NodeCore {
             blocks[key]!.holding!.pendingWrites[v] = nil
             local.observe((now - pending.startedAt).ms)
             commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
-            for extra in pending.extraReplies { reply(extra, .written(pending.position)) }
+            for extra in pending.extraReplies { replyWritten(key, extra, pending.write.id, pending.position) }
         }
         answerHeldReads(key)
     }
@@ -480,7 +487,7 @@ extension NodeCore {
         switch result {
         case .written(let version):
             outgoing[request] = nil
-            remoteWriteHolders.insert(from)
+            if case .write(let write) = pending.op { noteAcknowledged(pending.key, write.id, version, holder: from) }
             sampleWrite(pending.key, request, pending, exact: true)
             effects.append(.reply(pending.client, .written(version)))
             considerSteal(pending.key)
@@ -573,66 +580,6 @@ extension NodeCore {
         guard let pending = outgoing[request] else { return }
         sampleWrite(pending.key, request, pending, exact: false)
         considerSteal(pending.key)
-    }
-
-    // MARK: Flush
-
-    /// Every write acknowledged so far must become durable on a majority of its Q2: this
-    /// node's region, and the regions of every remote holder written since the last flush.
-    mutating func onClientFlush(_ client: ClientRequestID) {
-        var regions: Set<RegionID> = [region]
-        for holder in remoteWriteHolders { regions.insert(map.region(of: holder)) }
-        for volume in map.volumes.values where volume.survive == .region {
-            for r in Array(regions) { regions.formUnion(map.quorumRegions(for: r, volume: volume)) }
-        }
-        remoteWriteHolders.removeAll()
-        let sorted = regions.sorted()
-        let t = token()
-        let nodes = map.nodes(inRegions: sorted)
-        flushes[t] = PendingFlush(
-            client: client, tally: QuorumTally(regions: sorted, map: map), nodes: nodes, incarnationsBefore: incarnationsAtLastFlush)
-        incarnationsAtLastFlush = peerIncarnation
-        syncWaits[token()] = t
-        effects.append(.sync(nextToken - 1))
-        for node in nodes where node != id { send(node, .flush(t)) }
-        effects.append(.armTimer(.flushResend(t), at: now + .ms(retryMs)))
-    }
-
-    mutating func resendFlush(_ flush: UInt64) {
-        guard let pending = flushes[flush], !pending.done else { return }
-        for node in pending.nodes where node != id && !pending.tally.contains(node) { send(node, .flush(flush)) }
-        effects.append(.armTimer(.flushResend(flush), at: now + .ms(retryMs)))
-    }
-
-    mutating func onSynced(_ syncToken: UInt64) {
-        if let flush = syncWaits.removeValue(forKey: syncToken) {
-            flushAcked(flush, by: id)
-        } else if let (peer, flush) = peerFlushes.removeValue(forKey: syncToken) {
-            send(peer, .flushed(flush))
-        }
-    }
-
-    mutating func flushAcked(_ flush: UInt64, by node: NodeID) {
-        guard var pending = flushes[flush] else { return }
-        pending.done = pending.tally.add(node, region: map.region(of: node))
-        flushes[flush] = pending
-        // Answer in order: a flush's writes may be the ones an earlier flush is syncing.
-        while let first = flushes.keys.min(), flushes[first]!.done {
-            let done = flushes.removeValue(forKey: first)!
-            // A node of these regions that restarted since the writes this flush covers began
-            // (the previous flush's submission) may have lost some it acknowledged (page cache
-            // only); its sync now does not bring them back.
-            let restartedPeers = done.nodes.filter { node in
-                peerIncarnation[node] != (done.incarnationsBefore[node] ?? firstIncarnation[node])
-            }
-            effects.append(.reply(done.client, restartedPeers.isEmpty ? .flushed : .failed(.lost)))
-        }
-    }
-
-    mutating func onPeerFlush(_ from: NodeID, _ flush: UInt64) {
-        let t = token()
-        peerFlushes[t] = (from, flush)
-        effects.append(.sync(t))
     }
 }
 

@@ -21,8 +21,10 @@ extension NodeCore {
         case .replicate(let key, let position, let previous, let write): onReplicate(key, position, previous, write)
         case .readCheck(let key, let epoch, let nonce): onReadCheck(from, key, epoch, nonce)
         case .readChecked(let key, let epoch, let nonce, let ok): onReadChecked(from, key, epoch, nonce, ok: ok)
-        case .flush(let flush): onPeerFlush(from, flush)
-        case .flushed(let flush): flushAcked(flush, by: from)
+        case .flush(let flush, let items): onFlushRequest(from, flush, items)
+        case .flushed(let flush, let verdicts): onFlushVerdicts(from, flush, verdicts)
+        case .syncCopies(let keys): onSyncCopies(from, keys)
+        case .copiesSynced(let copies): onCopiesSynced(from, copies)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
         case .ping(let nonce):
             send(from, .pong(nonce, rtts: measuredRttMs.keys.sorted().map { RegionRtt($0, ms: measuredRttMs[$0]!) }))
@@ -531,6 +533,9 @@ extension NodeCore {
         state.route = active
         state.hint = nil
         state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions, copies: steal.copies)
+        // The install is on the disks of a majority of every Q2 region: the watermark starts there.
+        state.holding!.start = state.position
+        state.holding!.durableVersion = state.position.version
         state.holding!.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
         if let rates = steal.rates { state.holding!.policyStats.rates = rates }
         state.lastHeld = active.epoch

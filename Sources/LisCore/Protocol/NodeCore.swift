@@ -40,18 +40,16 @@ public struct NodeCore: Sendable {
     var blocks: [BlockKey: BlockState] = [:]
     var outgoing: [RequestID: Outgoing] = [:]
     var hiveCalls: [HiveCallID: BlockKey] = [:]
-    var flushes: [UInt64: PendingFlush] = [:]
-    var syncWaits: [UInt64: UInt64] = [:]
-    var peerFlushes: [UInt64: (NodeID, UInt64)] = [:]
     var probes: [UInt64: Instant] = [:]
-    var remoteWriteHolders: Set<NodeID> = []
-    /// This run's incarnation (how many times this node started before, from its storage).
-    var incarnation: UInt64 = 0
-    /// The newest incarnation seen of each peer, the first one seen, and those known when the
-    /// last flush was submitted (the start of the next flush's writes).
-    var peerIncarnation: [NodeID: UInt64] = [:]
-    var firstIncarnation: [NodeID: UInt64] = [:]
-    var incarnationsAtLastFlush: [NodeID: UInt64] = [:]
+    /// Origin: writes acknowledged to local clients since the last flush (per block and epoch,
+    /// the newest), and the flushes not answered yet.
+    var unflushed: [BlockKey: [Epoch: AckedWrite]] = [:]
+    var flushes: [UInt64: PendingFlush] = [:]
+    /// Holder: flush requests waiting for the watermark, and this node's own syncs under way.
+    var holderFlushWaits: [HolderFlushWait] = []
+    var ownSyncs: [UInt64: [SyncedCopy]] = [:]
+    /// Q2 member: syncs a holder asked for, and what each will report.
+    var peerSyncs: [UInt64: (NodeID, [SyncedCopy])] = [:]
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
     /// Adaptive: what the operations this node serves as holder show per volume (co-access).
@@ -67,6 +65,8 @@ public struct NodeCore: Sendable {
     var rttProbes: [UInt64: (region: RegionID, sentAt: Instant)] = [:]
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
+    /// Peer messages dropped because their sender is not a member of the cluster map.
+    public internal(set) var droppedFromUnknownPeers = 0
     var nextSeq: UInt64 = 1
     var nextToken: UInt64 = 1
 
@@ -100,10 +100,13 @@ public struct NodeCore: Sendable {
         case .client(let id, let key, let op): onClient(id, key, op)
         case .clientFlush(let id): onClientFlush(id)
         case .peer(let envelope):
+            // A sender outside the cluster map is dropped and counted: every handler may ask
+            // for the sender's region.
+            guard map.contains(envelope.from), envelope.from != id else {
+                droppedFromUnknownPeers += 1
+                return effects
+            }
             _ = hlc.receive(envelope.hlc, physicalMs: wallMs)
-            let seen = max(peerIncarnation[envelope.from] ?? envelope.incarnation, envelope.incarnation)
-            peerIncarnation[envelope.from] = seen
-            if firstIncarnation[envelope.from] == nil { firstIncarnation[envelope.from] = envelope.incarnation }
             onPeer(envelope.from, envelope.message)
         case .hive(let call, let response): onHive(call, response)
         case .hiveWatch(let key, let record): learn(key, record)
@@ -141,7 +144,6 @@ public struct NodeCore: Sendable {
         recent: [BlockKey: [WriteRef]] = [:]
     ) {
         self.restarted = restarted
-        self.incarnation = incarnation
         nextSeq = incarnation << 40 | 1
         for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
         for (key, position) in positions { blocks[key, default: BlockState()].position = position }
@@ -180,7 +182,7 @@ public struct NodeCore: Sendable {
 
     mutating func send(_ to: NodeID, _ message: PeerMessage) {
         precondition(to != id, "a node does not message itself")
-        effects.append(.send(to, PeerEnvelope(from: id, incarnation: incarnation, hlc: hlc.now(physicalMs: wallMs), message: message)))
+        effects.append(.send(to, PeerEnvelope(from: id, hlc: hlc.now(physicalMs: wallMs), message: message)))
     }
 
     mutating func token() -> UInt64 {
