@@ -79,7 +79,7 @@ public enum PeerMessage: Hashable, Sendable {
     case copiesSynced([SyncedCopy])
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
     case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
-    /// A node → another region's home node, every `rttProbeIntervalMs`: measures the round
+    /// A node → another region's home node, every `LinkMeter.probeIntervalMs`: measures the round
     /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
     /// own measurements, so every node also learns the round trips between two other regions.
     case ping(UInt64)

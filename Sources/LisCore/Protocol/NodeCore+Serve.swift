@@ -296,6 +296,9 @@ extension NodeCore {
         if blocks[key]!.position.version >= position.version { blocks[key]!.forgetAfter(position) }
         blocks[key]!.position = position
         blocks[key]!.remember(write.id, position)
+        precondition(
+            blocks[key]!.promised == position.epoch || mutant == .acceptStaleEpoch,
+            "\(id) stores \(key) at \(position) having promised \(blocks[key]!.promised)")
         effects.append(.persistWrite(key, position, write, durable: write.fua))
         send(from, .accepted(key, position: position, ok: true, promised: position.epoch))
     }

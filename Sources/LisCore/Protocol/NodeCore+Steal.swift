@@ -27,8 +27,8 @@ extension NodeCore {
         case .copiesSynced(let copies): onCopiesSynced(from, copies)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
         case .ping(let nonce):
-            send(from, .pong(nonce, rtts: measuredRttMs.keys.sorted().map { RegionRtt($0, ms: measuredRttMs[$0]!) }))
-        case .pong(let nonce, let rtts): onPong(nonce, rtts)
+            send(from, .pong(nonce, rtts: links.report))
+        case .pong(let nonce, let rtts): links.answered(nonce, reports: rtts, at: now)
         }
     }
 
@@ -491,6 +491,7 @@ extension NodeCore {
         blocks[key] = state
         if let h = state.holding, h.epoch < epoch { stopHolding(key) }
         // Durable either way: a steal counts this copy as its Q2's.
+        precondition(blocks[key]!.promised == epoch, "\(id) installs \(key) for \(epoch) having promised \(blocks[key]!.promised)")
         effects.append(.installTransfer(key, already ? nil : transfer, upTo: state.position))
         send(from, .installed(key, epoch: epoch, ok: true, promised: epoch, position: state.position))
     }
@@ -529,6 +530,7 @@ extension NodeCore {
         active.state = .active
         active.lastActive = active.term
         var state = blocks[key]!
+        precondition(state.holding == nil, "\(id) activates \(key) at \(active.epoch) while holding it at \(state.holding!.epoch)")
         state.steal = nil
         state.route = active
         state.hint = nil

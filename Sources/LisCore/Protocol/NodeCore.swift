@@ -57,12 +57,8 @@ public struct NodeCore: Sendable {
     var lastGroupMoveAt: [VolumeName: Instant] = [:]
     /// Adaptive: when this node's own clients used each block (predictions).
     var activity: [BlockKey: ActivityProfile] = [:]
-    /// Measured round trips to other regions (`ping`/`pong`), smoothed; the topology's table
-    /// until the first answer.
-    public internal(set) var measuredRttMs: [RegionID: Double] = [:]
-    /// What the node answering in each other region last reported of its own measurements.
-    var reportedRttMs: [RegionID: [RegionID: Double]] = [:]
-    var rttProbes: [UInt64: (region: RegionID, sentAt: Instant)] = [:]
+    /// Round trips to other regions (`ping`/`pong`): measured, and reported by other regions.
+    var links: LinkMeter
     public internal(set) var local: LocalLatency
     public internal(set) var stealsInFlight = 0
     /// Peer messages dropped because their sender is not a member of the cluster map.
@@ -83,6 +79,7 @@ public struct NodeCore: Sendable {
         self.tiers = TiersPolicy(migration: migration, policy: policy)
         self.holderPolicy = HolderPolicy(name: policy.name)
         self.local = LocalLatency(floorMs: policy.localLatencyFloorMs)
+        self.links = LinkMeter(region: region)
     }
 
     /// Measures local latency at once and keeps measuring it. Call once when the node starts.
@@ -224,36 +221,22 @@ public struct NodeCore: Sendable {
 
     // MARK: Round trips to other regions
 
-    /// How often a node measures its round trip to each other region, and how much a new
-    /// sample weighs in the smoothed value.
-    static let rttProbeIntervalMs = 10_000.0
-    static let rttSmoothing = 0.25
-
     mutating func probeRtts() {
-        effects.append(.armTimer(.rttProbe, at: now + .ms(Self.rttProbeIntervalMs)))
-        // A probe not answered by the next round is forgotten (lost, or its region is cut off).
-        rttProbes.removeAll()
+        effects.append(.armTimer(.rttProbe, at: now + .ms(LinkMeter.probeIntervalMs)))
+        links.startRound()
         for other in map.regions where other != region {
             guard let node = map.homeNode(of: other) else { continue }
             let nonce = token()
-            rttProbes[nonce] = (other, now)
+            links.sent(nonce, to: other, at: now)
             send(node, .ping(nonce))
         }
     }
 
-    mutating func onPong(_ nonce: UInt64, _ rtts: [RegionRtt]) {
-        guard let probe = rttProbes.removeValue(forKey: nonce) else { return }
-        let sample = (now - probe.sentAt).ms
-        measuredRttMs[probe.region] = measuredRttMs[probe.region].map { $0 + Self.rttSmoothing * (sample - $0) } ?? sample
-        // Only values a round trip can have: a bad report must not steer the policy.
-        let valid = rtts.filter { $0.region != probe.region && $0.ms.isFinite && $0.ms >= 0 }
-        reportedRttMs[probe.region] = Dictionary(valid.map { ($0.region, $0.ms) }, uniquingKeysWith: { _, last in last })
-    }
+    /// Measured round trips to other regions (`ping`/`pong`), smoothed.
+    public var measuredRttMs: [RegionID: Double] { links.measuredMs }
 
     /// Round trips between regions as this node knows them.
-    var knownRtts: KnownRtts {
-        KnownRtts(region: region, measured: measuredRttMs, reported: reportedRttMs, table: map.rttMs)
-    }
+    var knownRtts: KnownRtts { links.known(table: map.rttMs) }
 
     // MARK: Probes
 
@@ -277,23 +260,5 @@ public struct NodeCore: Sendable {
         case .predict: predictMoves()
         case .rttProbe: probeRtts()
         }
-    }
-}
-
-/// Round trips between regions as one node knows them: measured for its own region's links;
-/// for a link between two other regions, what their nodes last reported of it (the mean when
-/// both ends did); the topology's table until then.
-struct KnownRtts {
-    let region: RegionID
-    let measured: [RegionID: Double]
-    let reported: [RegionID: [RegionID: Double]]
-    let table: @Sendable (RegionID, RegionID) -> Double
-
-    func rttMs(_ a: RegionID, _ b: RegionID) -> Double {
-        if a == b { return table(a, b) }
-        if a == region, let m = measured[b] { return m }
-        if b == region, let m = measured[a] { return m }
-        let reports = [reported[a]?[b], reported[b]?[a]].compactMap { $0 }
-        return reports.isEmpty ? table(a, b) : reports.reduce(0, +) / Double(reports.count)
     }
 }
