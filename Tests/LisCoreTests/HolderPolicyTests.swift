@@ -153,6 +153,20 @@ import Testing
         #expect(!Self.policy.joinsMove(&shared, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250 + 10)))
     }
 
+    /// `predictive_migration = false`: the same operations move no block ahead of its own
+    /// demand — no co-access decision, each block's own rate decides.
+    @Test func withoutPredictiveMigrationNoCoAccessMove() {
+        let policy = HolderPolicy(name: .adaptive, predictive: false)
+        var volume = HolderPolicy.VolumeStats()
+        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 32)
+        for i in 0..<32 {
+            let decision = policy.observe(
+                &blocks[i], origin: Self.sydney, holderRegion: Self.nyc, candidates: AdaptivePolicyTests.all, now: .ms(Double(i) * 250),
+                rttMs: AdaptivePolicyTests.rtt, costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20), volume: &volume)
+            #expect(decision == nil, "block \(i) moved on the volume's behalf")
+        }
+    }
+
     /// Two regions that share a volume do not swap its idle blocks: a co-access decision made
     /// while the holder's region also uses the volume takes only blocks the target alone uses.
     @Test func idleBlocksStayWhenTheVolumeIsShared() {

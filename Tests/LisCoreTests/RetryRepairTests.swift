@@ -311,6 +311,20 @@ import Testing
         #expect(holder.droppedFromUnknownPeers == 1)
     }
 
+    /// An adaptive node arms its time-of-day predictions only with `predictive_migration`.
+    @Test func predictionsFollowPredictiveMigration() {
+        func armsPredictions(_ predictive: Bool) -> Bool {
+            var migration = MigrationConfig()
+            migration.predictiveMigration = predictive
+            var policy = PolicyConfig()
+            policy.name = .adaptive
+            var node = NodeCore(id: Self.nyc1, map: Self.node(Self.nyc1).map, migration: migration, policy: policy)
+            return Self.timers(node.start(now: .zero, wallMs: 0)).contains(.predict)
+        }
+        #expect(armsPredictions(true))
+        #expect(!armsPredictions(false))
+    }
+
     /// Request ids of a restarted node never repeat those of its earlier runs: a holder that
     /// knows an id answers with the write it has and never applies the new one (swarm seeds
     /// 65, 166).

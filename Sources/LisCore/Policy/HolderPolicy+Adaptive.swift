@@ -193,6 +193,9 @@ extension HolderPolicy {
         // save pays for a move, the blocks it alone uses go there.
         let t = origin
         guard t != holderRegion, candidates.contains(t) else { return (nil, nil) }
+        guard predictive else {
+            return (nil, explain ? "adaptive declined \(t): \(evaluate(t).failure ?? "another region saves more") (predictive_migration is off: no co-access moves)" : nil)
+        }
         let rate = volume.rates.shortRates[t] ?? 0
         let volumeLong = volume.rates.long.total
         let rule: JoinRule = volume.shifted(to: t)

@@ -54,7 +54,14 @@ public struct HolderPolicy: Sendable, Equatable {
     /// WAN bandwidth assumed for the transfer's share of a move's duration, bytes per ms.
     public static let adaptiveBytesPerMs = 125_000.0
 
-    public init(name: PolicyName) { self.name = name }
+    /// `predictive_migration`: adaptive may move blocks ahead of their own demand — the blocks
+    /// of a volume a region is taking over (co-access) — and a node arms its time-of-day
+    /// predictions. Off: every move is decided on the block's own operations.
+    public let predictive: Bool
+    public init(name: PolicyName, predictive: Bool = true) {
+        self.name = name
+        self.predictive = predictive
+    }
 
     /// Whether this policy decides at the holder.
     public var decidesAtHolder: Bool { [.crdbFtw, .wpaxosConsecutive, .wpaxosMajority, .adaptive].contains(name) }

@@ -77,7 +77,7 @@ public struct NodeCore: Sendable {
         self.migration = migration
         self.policyName = policy.name
         self.tiers = TiersPolicy(migration: migration, policy: policy)
-        self.holderPolicy = HolderPolicy(name: policy.name)
+        self.holderPolicy = HolderPolicy(name: policy.name, predictive: migration.predictiveMigration)
         self.local = LocalLatency(floorMs: policy.localLatencyFloorMs)
         self.links = LinkMeter(region: region)
     }
@@ -86,7 +86,9 @@ public struct NodeCore: Sendable {
     public mutating func start(now: Instant, wallMs: Int64) -> [NodeEffect] {
         begin(now, wallMs)
         startProbe()
-        if policyName == .adaptive { effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs))) }
+        if policyName == .adaptive, migration.predictiveMigration {
+            effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
+        }
         if map.regions.count > 1 { probeRtts() }
         return effects
     }
