@@ -5,8 +5,10 @@
 extension NodeCore {
     /// A holder keeps at most this many flush requests waiting; an origin resends a dropped one.
     static let maxHolderFlushWaits = 4096
-    /// A sync request names at most this many blocks; a longer one from a peer is ignored.
+    /// A sync request names at most this many blocks, and a flush request this many writes;
+    /// an origin splits a longer list, and a longer one from a peer is ignored.
     static let maxSyncKeys = 65_536
+    static let maxFlushItems = 16_384
 
     // MARK: Origin
 
@@ -40,7 +42,10 @@ extension NodeCore {
         for item in items { if let node = pending.open[item] { byNode[node, default: []].append(item) } }
         for node in byNode.keys.sorted() {
             let asked = byNode[node]!.sorted()
-            if node == id { onFlushRequest(id, flush, asked) } else { send(node, .flush(flush, asked)) }
+            for start in stride(from: 0, to: asked.count, by: Self.maxFlushItems) {
+                let part = Array(asked[start..<min(start + Self.maxFlushItems, asked.count)])
+                if node == id { onFlushRequest(id, flush, part) } else { send(node, .flush(flush, part)) }
+            }
         }
     }
 
@@ -104,9 +109,15 @@ extension NodeCore {
     /// An origin asks whether these writes are durable. Answers what it can now; for the rest
     /// it syncs its own copies and asks its Q2 members to sync theirs.
     mutating func onFlushRequest(_ from: NodeID, _ flush: UInt64, _ items: [FlushItem]) {
-        holderFlushWaits.removeAll { $0.origin == from && $0.flush == flush }
-        if holderFlushWaits.count >= Self.maxHolderFlushWaits { holderFlushWaits.removeFirst() }
-        holderFlushWaits.append(HolderFlushWait(origin: from, flush: flush, items: items))
+        guard items.count <= Self.maxFlushItems else { return }
+        if let i = holderFlushWaits.firstIndex(where: { $0.origin == from && $0.flush == flush }) {
+            // A resend, or the next part of a long list: wait for the items not waiting yet.
+            let waiting = Set(holderFlushWaits[i].items)
+            holderFlushWaits[i].items += items.filter { !waiting.contains($0) }
+        } else {
+            if holderFlushWaits.count >= Self.maxHolderFlushWaits { holderFlushWaits.removeFirst() }
+            holderFlushWaits.append(HolderFlushWait(origin: from, flush: flush, items: items))
+        }
         let waiting = answerFlushWaits()
         if !waiting.isEmpty { syncCopies(waiting) }
     }
