@@ -18,8 +18,8 @@ private func topologyError(_ toml: String) -> ConfigError? {
 }
 
 @Suite struct TopologyFileTests {
-    @Test func sharedRegionsFileParses() throws {
-        let topology = try Topology.parse(toml: String(contentsOf: sharedTopology, encoding: .utf8))
+    @Test func regionsFileParses() throws {
+        let topology = try Topology.parse(toml: String(contentsOf: projectTopology, encoding: .utf8))
         let names = ["frankfurt", "london", "nyc", "oregon", "saopaulo", "seoul", "sfo", "singapore", "sydney", "tokyo"]
         #expect(topology.regions == names.map(RegionID.init))
         #expect(topology.intraRegionRTTms == 0.5)
@@ -37,7 +37,10 @@ private func topologyError(_ toml: String) -> ConfigError? {
         try topology.validate(covering: topology.regions)
     }
 
-    @Test func projectCopyIsByteIdenticalToTheSharedFile() throws {
+    /// Where the measured topology it was copied from lies beside the clone (CI), the copy has
+    /// not drifted from it; a fresh clone alone has only the copy.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: sharedTopology.path)))
+    func projectCopyIsByteIdenticalToTheSharedFile() throws {
         #expect(try Data(contentsOf: projectTopology) == Data(contentsOf: sharedTopology))
     }
 }
