@@ -8,7 +8,8 @@ scripts/install-deps.sh
 
 log=$(mktemp)
 sim=$(mktemp)
-trap 'rm -f "$log" "$sim"' EXIT
+scenario=$(mktemp -d)
+trap 'rm -rf "$log" "$sim" "$scenario"' EXIT
 
 echo "== build"
 swift build --build-tests 2>&1 | tail -n 3
@@ -22,15 +23,25 @@ if ! grep -q 'Test run with .* passed' "$log"; then
 fi
 
 echo "== the seed's scenario from the command line"
-swift run -c debug lis sim run --scenario sydney-student --json > "$sim"
-python3 - "$sim" <<'PY'
+# The seed draws the student's region and document blocks; the check reads both from the
+# scenario itself (its exported trace), not from a copy of the generator.
+swift run -c debug lis sim export sydney-student "$scenario" --seed 1 > /dev/null
+swift run -c debug lis sim run --scenario sydney-student --seed 1 --json > "$sim"
+python3 - "$sim" "$scenario/trace.jsonl" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
+student = [json.loads(line) for line in open(sys.argv[2])]
+student = [op for op in student if op["client"] == "student"]
+region = student[0]["region"]
+documents = sorted({op["offset"] >> 20 for op in student if op["op"] == "write"})
 moved = sorted(m["block"] for m in d["moves"])
-ok = (moved == list(range(900, 916)) and d["safety"]["violations"] == 0
-      and d["regions"]["sydney"]["local_write_fraction"] >= 0.95)
-print(f"sydney-student: {len(moved)} moves, slow writes before move {d['slow_writes_before_move']}, "
-      f"sydney p50 {d['regions']['sydney']['p50_write_ms']} ms, violations {d['safety']['violations']}")
+ok = (len(documents) == 16 and documents == list(range(documents[0], documents[0] + 16))
+      and all(op["region"] == region for op in student) and region != "nyc"
+      and moved == documents and all(m["to"] == region for m in d["moves"])
+      and d["safety"]["violations"] == 0 and d["regions"][region]["local_write_fraction"] >= 0.95)
+print(f"sydney-student: student in {region}, documents {documents[0]}-{documents[-1]}: {len(moved)} moves, "
+      f"slow writes before move {d['slow_writes_before_move']}, {region} p50 {d['regions'][region]['p50_write_ms']} ms, "
+      f"violations {d['safety']['violations']}")
 sys.exit(0 if ok else 1)
 PY
 

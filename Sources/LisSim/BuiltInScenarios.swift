@@ -20,28 +20,66 @@ enum BuiltInScenarios {
         Entry(name: "region-degraded", make: regionDegraded(seed:)),
     ]
 
-    /// The seed text's example: a VM hosted in NYC boots there, then a student in Sydney edits
-    /// documents on it for ten minutes. A good policy moves the 16 document blocks to Sydney
-    /// and leaves the OS blocks, which Sydney only reads, in NYC.
+    /// The seed text's example: a VM hosted in NYC boots there, then a student in another
+    /// region edits documents on it for ten minutes. A good policy moves the 16 document blocks
+    /// to the student's region and leaves the OS blocks, which the student only reads, in NYC.
+    /// The seed draws where the student is and which blocks the documents are
+    /// (`sydneyStudentLayout(seed:)`), so that no placement rule can be tuned to one of them;
+    /// the name stays the seed text's.
     ///
+    /// * Regions `nyc` (the volume's home and Hive), the student's region and a third region,
+    ///   one node each; both drawn from the topology's regions other than `nyc`.
     /// * 0–60 s, client `vm-boot` in `nyc`: reads blocks 0–255 once in order, in 64 KiB reads
     ///   evenly spaced over [0, 60 000) ms, and 200 random 4 KiB writes within those blocks at
     ///   uniformly random times in the same window.
-    /// * 60–660 s, client `student` in `sydney`: every 50 ms a 4 KiB write to a random document
-    ///   block (900–915), and every 200 ms a 64 KiB read of a random OS block (0–255).
+    /// * 60–660 s, client `student` in the student's region: every 50 ms a 4 KiB write to a
+    ///   random document block (16 consecutive blocks after the OS blocks, starting anywhere
+    ///   in 256…1008 of the 1024), and every 200 ms a 64 KiB read of a random OS block (0–255).
     ///
     /// Operations at the same time keep this order: boot reads, boot writes, student writes,
     /// student reads (so at t = 60 000, 60 200, … the student's write precedes its read).
+    /// Where `sydneyStudent(seed:)` puts the student and the documents.
+    struct SydneyStudentLayout: Sendable, Equatable {
+        /// The region the student works from; never the volume's home.
+        let student: RegionID
+        /// The third region, which only holds replicas.
+        let bystander: RegionID
+        /// The 16 blocks the student writes.
+        let documentBlocks: ClosedRange<UInt64>
+    }
+
+    static let sydneyStudentVolumeBlocks: UInt64 = 1024
+    static let sydneyStudentOSBlocks: UInt64 = 256
+    static let sydneyStudentDocumentCount: UInt64 = 16
+
+    /// The layout seed `seed` draws: the student's region uniformly from the default topology's
+    /// regions other than `nyc`, the third region from the rest, and the documents' first block
+    /// uniformly among those that keep all 16 after the OS blocks and within the volume. Drawn
+    /// from the generator's fourth stream, after the three the trace uses, so the trace's other
+    /// draws are those of every seed before the layout was drawn.
+    static func sydneyStudentLayout(seed: UInt64) -> SydneyStudentLayout {
+        var random = SeededRandom(seed: seed)
+        for _ in 0..<3 { _ = random.fork() }  // boot writes, student writes, student reads
+        var layoutRandom = random.fork()
+        var others = DefaultTopology.topology.regions.filter { $0 != nyc }
+        let student = others.remove(at: Int(draw(&layoutRandom, below: UInt64(others.count))))
+        let bystander = others[Int(draw(&layoutRandom, below: UInt64(others.count)))]
+        let starts = sydneyStudentVolumeBlocks - sydneyStudentOSBlocks - sydneyStudentDocumentCount + 1
+        let first = sydneyStudentOSBlocks + draw(&layoutRandom, below: starts)
+        return SydneyStudentLayout(
+            student: student, bystander: bystander, documentBlocks: first...(first + sydneyStudentDocumentCount - 1))
+    }
+
     @Sendable static func sydneyStudent(seed: UInt64) -> Scenario {
-        let nyc = RegionID("nyc")
-        let sydney = RegionID("sydney")
+        let layout = sydneyStudentLayout(seed: seed)
+        let student = layout.student
         let volume = VolumeSpec(
-            name: VolumeName("vm-100-disk-0"), sizeBytes: 1 << 30, blockSizeBytes: 1 << 20,
+            name: VolumeName("vm-100-disk-0"), sizeBytes: sydneyStudentVolumeBlocks << 20, blockSizeBytes: 1 << 20,
             home: nyc, survive: .node)
         let page: UInt64 = 4096
         let chunk: UInt64 = 64 * 1024
-        let osBlocks: UInt64 = 256
-        let documentBlocks: ClosedRange<UInt64> = 900...915
+        let osBlocks = sydneyStudentOSBlocks
+        let documentBlocks = layout.documentBlocks
         let bootEndUs: UInt64 = 60_000_000
         let studentEndUs: UInt64 = 660_000_000
 
@@ -72,18 +110,18 @@ enum BuiltInScenarios {
             let block = documentBlocks.lowerBound + draw(&studentWriteRandom, below: UInt64(documentBlocks.count))
             let pageIndex = draw(&studentWriteRandom, below: volume.blockSizeBytes / page)
             let offset = block * volume.blockSizeBytes + pageIndex * page
-            return op(tUs, sydney, "student", .write, offset, page)
+            return op(tUs, student, "student", .write, offset, page)
         }
         let studentReads = stride(from: bootEndUs, to: studentEndUs, by: 200_000).map { tUs in
             let block = draw(&studentReadRandom, below: osBlocks)
             let chunkIndex = draw(&studentReadRandom, below: volume.blockSizeBytes / chunk)
             let offset = block * volume.blockSizeBytes + chunkIndex * chunk
-            return op(tUs, sydney, "student", .read, offset, chunk)
+            return op(tUs, student, "student", .read, offset, chunk)
         }
 
         return Scenario(
             name: "sydney-student", topology: DefaultTopology.topology, topologyTOML: DefaultTopology.toml,
-            regions: [nyc, RegionID("london"), sydney], nodesPerRegion: 1, hiveRegion: nyc, volumes: [volume],
+            regions: [nyc, layout.bystander, student], nodesPerRegion: 1, hiveRegion: nyc, volumes: [volume],
             trace: mergedByTime([bootReads, bootWrites, studentWrites, studentReads]))
     }
 

@@ -274,8 +274,8 @@ extension ScenarioCatalogTests {
         @Test func changesRoundTripThroughTheFile() throws {
             var scenario = Scenario.builtIn("sydney-student", seed: 2)!
             scenario.latencyChanges = [
-                LatencyChange(atMs: 0, region: RegionID("london"), factor: 0.5),
-                LatencyChange(atMs: 1.001, region: RegionID("sydney"), factor: 3),
+                LatencyChange(atMs: 0, region: scenario.regions[1], factor: 0.5),
+                LatencyChange(atMs: 1.001, region: scenario.regions[2], factor: 3),
                 LatencyChange(atMs: 600_000, region: RegionID("nyc"), factor: 5),
                 LatencyChange(atMs: 600_000, region: RegionID("nyc"), factor: 1.25),
             ]

@@ -8,6 +8,7 @@ import Testing
 
 @Suite struct ScenarioBuiltInTests {
     let scenario = Scenario.builtIn("sydney-student", seed: 42)!
+    let layout = BuiltInScenarios.sydneyStudentLayout(seed: 42)
     let mib: UInt64 = 1 << 20
 
     @Test func isListedAndUnknownNamesAreNil() {
@@ -18,7 +19,9 @@ import Testing
 
     @Test func setup() {
         #expect(scenario.name == "sydney-student")
-        #expect(scenario.regions == [RegionID("nyc"), RegionID("london"), RegionID("sydney")])
+        #expect(scenario.regions == [RegionID("nyc"), layout.bystander, layout.student])
+        #expect(layout.student != RegionID("nyc") && layout.bystander != RegionID("nyc"))
+        #expect(layout.student != layout.bystander)
         #expect(scenario.nodesPerRegion == 1)
         #expect(scenario.hiveRegion == RegionID("nyc"))
         #expect(scenario.topologyTOML == DefaultTopology.toml)
@@ -38,10 +41,10 @@ import Testing
         }
         #expect(count("nyc", .read) == 4096)
         #expect(count("nyc", .write) == 200)
-        #expect(count("sydney", .write) == 12_000)
-        #expect(count("sydney", .read) == 3000)
+        #expect(count(layout.student.name, .write) == 12_000)
+        #expect(count(layout.student.name, .read) == 3000)
         #expect(scenario.trace.count == 4096 + 200 + 12_000 + 3000)
-        #expect(!scenario.trace.contains { $0.region == RegionID("london") || $0.op == .flush })
+        #expect(!scenario.trace.contains { $0.region == layout.bystander || $0.op == .flush })
     }
 
     @Test func bootReadsTheOSBlocksOnceInOrderWithinTheFirstMinute() {
@@ -56,7 +59,9 @@ import Testing
 
     @Test func studentWritesDocumentBlocksAndReadsOSBlocks() {
         let writes = scenario.trace.filter { $0.client == "student" && $0.op == .write }
-        #expect(writes.allSatisfy { (900...915).contains($0.offset / mib) })
+        #expect(layout.documentBlocks.count == 16 && layout.documentBlocks.lowerBound >= 256)
+        #expect(layout.documentBlocks.upperBound < scenario.volumes[0].blockCount)
+        #expect(writes.allSatisfy { layout.documentBlocks.contains($0.offset / mib) && $0.region == layout.student })
         #expect(writes.allSatisfy { $0.offset % 4096 == 0 && $0.length == 4096 })
         #expect(Set(writes.map { $0.offset / mib }).count == 16)
         #expect(writes.map(\.tMs) == stride(from: 60_000.0, to: 660_000, by: 50).map { $0 })
@@ -74,6 +79,21 @@ import Testing
     @Test func seedDeterminesTheTrace() {
         #expect(Scenario.builtIn("sydney-student", seed: 42)! == scenario)
         #expect(Scenario.builtIn("sydney-student", seed: 43)!.trace != scenario.trace)
+    }
+
+    /// The student's region and the documents are the seed's: over seeds 1–5 the documents
+    /// start at five different blocks and the student works from more than one region.
+    @Test func seedDrawsTheStudentsRegionAndTheDocuments() {
+        let layouts = (1...5).map { BuiltInScenarios.sydneyStudentLayout(seed: UInt64($0)) }
+        #expect(Set(layouts.map(\.documentBlocks.lowerBound)).count == 5, "\(layouts)")
+        #expect(Set(layouts.map(\.student)).count > 1, "\(layouts)")
+        for seed in 1...5 {
+            let scenario = Scenario.builtIn("sydney-student", seed: UInt64(seed))!
+            let layout = layouts[seed - 1]
+            let written = Set(scenario.trace.filter { $0.client == "student" && $0.op == .write }.map { $0.offset / mib })
+            #expect(written == Set(layout.documentBlocks), "seed \(seed)")
+            #expect(scenario.trace.filter { $0.client == "student" }.allSatisfy { $0.region == layout.student })
+        }
     }
 }
 

@@ -3,15 +3,19 @@ import Testing
 
 @testable import LisSim
 
-/// The seed's story, computed by the real protocol: Sydney's document blocks move to Sydney
-/// after a few slow writes, its OS blocks stay in New York, and nothing is lost on the way.
+/// The seed's story, computed by the real protocol: the student's document blocks move to the
+/// student's region after a few slow writes, the OS blocks stay in New York, and nothing is lost
+/// on the way. The region and the blocks are seed 1's draw (`sydneyStudentLayout`).
 @Suite struct SydneyStudentTests {
     static let report = Simulation(scenario: Scenario.builtIn("sydney-student", seed: 1)!, seed: 1).run()
+    static let layout = BuiltInScenarios.sydneyStudentLayout(seed: 1)
+    /// RTT(nyc, the student's region): what a forwarded write and each Hive round trip cost.
+    static let rttMs = DefaultTopology.topology.rttMs(RegionID("nyc"), layout.student)!
 
-    @Test func exactlyTheDocumentBlocksMoveToSydney() {
+    @Test func exactlyTheDocumentBlocksMoveToTheStudent() {
         let moved = Self.report.moves.map(\.key.block.index).sorted()
-        #expect(moved == Array(900...915), "each of the 16 document blocks moves once; no OS block moves")
-        #expect(Self.report.moves.allSatisfy { $0.from == RegionID("nyc") && $0.to == RegionID("sydney") })
+        #expect(moved == Array(Self.layout.documentBlocks), "each of the 16 document blocks moves once; no OS block moves")
+        #expect(Self.report.moves.allSatisfy { $0.from == RegionID("nyc") && $0.to == Self.layout.student })
     }
 
     @Test func movesFollowAFewSlowWrites() {
@@ -21,23 +25,24 @@ import Testing
         #expect(Self.report.moves.allSatisfy { $0.slowWritesBefore >= 3 }, "the ≥10× tier needs three slow writes")
     }
 
-    @Test func sydneyWritesAtLocalSpeed() throws {
-        let sydney = try #require(Self.report.regions.first { $0.region == RegionID("sydney") })
-        #expect(sydney.writes == 12_000 && sydney.failed == 0)
-        #expect(sydney.localWriteFraction >= 0.95)
-        #expect(SimReport.percentile(sydney.writeLatenciesMs, 50) < 1)
+    @Test func theStudentWritesAtLocalSpeed() throws {
+        let student = try #require(Self.report.regions.first { $0.region == Self.layout.student })
+        #expect(student.writes == 12_000 && student.failed == 0)
+        #expect(student.localWriteFraction >= 0.95)
+        #expect(SimReport.percentile(student.writeLatenciesMs, 50) < 1)
         // The slow writes were real WAN round trips.
-        #expect(SimReport.percentile(sydney.writeLatenciesMs, 100) > 229.8)
-        // OS reads still cross the Pacific: those blocks stayed in New York.
-        #expect(SimReport.percentile(sydney.readLatenciesMs, 50) > 229.8)
+        #expect(SimReport.percentile(student.writeLatenciesMs, 100) > Self.rttMs)
+        // OS reads still go to New York: those blocks stayed there.
+        #expect(SimReport.percentile(student.readLatenciesMs, 50) > Self.rttMs)
     }
 
     @Test func stealTimesAreWhatTheMessagesCost() {
         // Two Hive round trips (Hive is in New York); New York's promise and transfer ride on
-        // Hive's watch and cross the Pacific alongside Hive's first reply. Plus fsyncs and the
-        // transfer: at least 2 × 229.8 ms, and varying with jitter.
+        // Hive's watch and travel alongside Hive's first reply. Plus fsyncs and the transfer:
+        // at least 2 × RTT(nyc, student), and varying with jitter.
+        let rtt = Self.rttMs
         let times = Self.report.moves.map(\.stealMs)
-        #expect(times.allSatisfy { $0 >= 2 * 229.8 && $0 < 2 * 229.8 * 1.05 + 30 }, "\(times)")
+        #expect(times.allSatisfy { $0 >= 2 * rtt && $0 < 2 * rtt * 1.05 + 30 }, "\(times)")
         #expect(Set(times).count > 8, "steal times are measured, not a constant")
     }
 
