@@ -135,6 +135,8 @@ import Testing
         var scenario = Scenario.builtIn("sydney-student", seed: 7)!
         scenario.name = "odd \"name\"\twith escapes"
         scenario.nodesPerRegion = 3
+        // The seed draws the student's regions; this test names its own (its trace is its own).
+        scenario.regions = [RegionID("nyc"), RegionID("london"), RegionID("sydney")]
         scenario.hiveRegion = RegionID("london")
         scenario.volumes.append(
             VolumeSpec(
