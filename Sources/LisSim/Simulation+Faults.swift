@@ -99,8 +99,10 @@ extension Simulation {
 
     /// How much longer node `n`'s syncs take now (`diskStall`).
     func stallMs(_ n: Int) -> Double {
-        guard !stallWindows.isEmpty else { return 0 }
-        return stallWindows[n].filter { isActive($0.0, now) }.map(\.1).reduce(0, +)
+        guard n < stallWindows.count else { return 0 }
+        var ms = 0.0
+        for (window, extraMs) in stallWindows[n] where isActive(window, now) { ms += extraMs }
+        return ms
     }
 
     /// The `flushCrash` fault at a flush's submission: another node of the region of the holder

@@ -5,7 +5,6 @@ import Testing
 /// The package root: this file is `<root>/Tests/LisCoreTests/TopologyTests.swift`.
 private let packageRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-private let sharedTopology = packageRoot.appendingPathComponent("../shared/topology/regions.toml").standardized
 private let projectTopology = packageRoot.appendingPathComponent("topology/regions.toml")
 
 private func topologyError(_ toml: String) -> ConfigError? {
@@ -35,13 +34,6 @@ private func topologyError(_ toml: String) -> ConfigError? {
             }
         }
         try topology.validate(covering: topology.regions)
-    }
-
-    /// Where the measured topology it was copied from lies beside the clone (CI), the copy has
-    /// not drifted from it; a fresh clone alone has only the copy.
-    @Test(.enabled(if: FileManager.default.fileExists(atPath: sharedTopology.path)))
-    func projectCopyIsByteIdenticalToTheSharedFile() throws {
-        #expect(try Data(contentsOf: projectTopology) == Data(contentsOf: sharedTopology))
     }
 }
 

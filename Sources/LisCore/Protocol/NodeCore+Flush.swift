@@ -56,10 +56,7 @@ extension NodeCore {
         for item in items {
             let key = item.key
             if let next = believedHolder(key) { flushes[flush]!.open[item] = next }
-            if flushes[flush]!.open[item] != id, !(blocks[key]?.lookupInFlight ?? false) {
-                blocks[key, default: BlockState()].lookupInFlight = true
-                _ = hiveCall(key, .get(key))
-            }
+            if flushes[flush]!.open[item] != id { lookUpHolder(key) }
         }
         effects.append(.armTimer(.flushResend(flush), at: now + .ms(retryMs)))
         askHolders(flush, items)
@@ -83,11 +80,10 @@ extension NodeCore {
                 if let next = believedHolder(item.key), next != from {
                     flushes[flush]!.open[item] = next
                     again.append(item)
-                } else if !(blocks[item.key]?.lookupInFlight ?? false) {
+                } else {
                     // The holder named is the one that redirected: Hive knows better; the
                     // resend timer asks again.
-                    blocks[item.key, default: BlockState()].lookupInFlight = true
-                    _ = hiveCall(item.key, .get(item.key))
+                    lookUpHolder(item.key)
                 }
             }
         }

@@ -518,10 +518,7 @@ extension NodeCore {
                 dispatch(pending.key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
             } else {
                 // The holder named is the one that refused: wait a little, ask Hive, retry.
-                if !(blocks[pending.key]?.lookupInFlight ?? false) {
-                    blocks[pending.key, default: BlockState()].lookupInFlight = true
-                    _ = hiveCall(pending.key, .get(pending.key))
-                }
+                lookUpHolder(pending.key)
                 effects.append(.armTimer(.forwardRetry(request), at: now + .ms(Double(10 * pending.hops))))
             }
         }
@@ -549,10 +546,7 @@ extension NodeCore {
             return
         }
         let key = pending.key
-        if !(blocks[key]?.lookupInFlight ?? false) {
-            blocks[key, default: BlockState()].lookupInFlight = true
-            _ = hiveCall(key, .get(key))
-        }
+        lookUpHolder(key)
         if let rec = record(key), rec.state == .stealing, rec.holder != id, let since = blocks[key]?.routeSince,
             (now - since).ms >= takeoverMs, blocks[key]?.steal == nil, blocks[key]?.holding == nil,
             volume(key)?.allows(region) == true

@@ -209,6 +209,13 @@ public struct NodeCore: Sendable {
         }
     }
 
+    /// Asks Hive who holds the block, unless a lookup is already under way.
+    mutating func lookUpHolder(_ key: BlockKey) {
+        guard !(blocks[key]?.lookupInFlight ?? false) else { return }
+        blocks[key, default: BlockState()].lookupInFlight = true
+        _ = hiveCall(key, .get(key))
+    }
+
     func volume(_ key: BlockKey) -> VolumeSpec? { map.volumes[key.volume] }
 
     /// The newest known lease record: Hive's, or the volume's home if it never moved.
