@@ -471,7 +471,7 @@ public final class Simulation {
             checkAckedWrites(n, key, epoch)
             let bytes = pendingTransferBytes[n]?.removeValue(forKey: key) ?? 0
             report.moves.append(SimReport.Move(
-                tMs: now.ms, key: key, from: map.region(of: from), to: nodes[n].region, reason: reason,
+                tMs: now.ms, key: key, from: map.region(of: from)!, to: nodes[n].region, reason: reason,
                 stealMs: stealMs, transferBytes: bytes))
         case .stealAbandoned:
             report.abandonedSteals += 1
@@ -658,7 +658,7 @@ public final class Simulation {
             response = .record(key, hiveRecords[key])
         case .compareAndSet(let key, let expected, let new):
             let current = hiveRecords[key]
-            if let volume = map.volumes[key.volume], !volume.allows(map.region(of: new.holder)) {
+            if let volume = map.volumes[key.volume], let region = map.region(of: new.holder), !volume.allows(region) {
                 response = .unavailable(key, reason: "\(key.volume) is pinned to \(volume.allowedRegions ?? [])")
             } else if current == expected {
                 hiveRecords[key] = new

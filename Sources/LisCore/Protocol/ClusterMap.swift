@@ -15,7 +15,7 @@ public struct ClusterMap: Sendable {
             byRegion[r, default: []].append(node)
             region[node] = r
         }
-        for r in byRegion.keys { byRegion[r]!.sort() }
+        for r in byRegion.keys { byRegion[r]?.sort() }
         nodesByRegion = byRegion
         regionOfNode = region
         self.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
@@ -25,10 +25,9 @@ public struct ClusterMap: Sendable {
     /// All regions with at least one node, sorted.
     public var regions: [RegionID] { nodesByRegion.keys.sorted() }
 
-    public func region(of node: NodeID) -> RegionID {
-        guard let r = regionOfNode[node] else { preconditionFailure("unknown node \(node)") }
-        return r
-    }
+    /// The node's region; nil for a node that is not a member (a peer message from it is
+    /// dropped, a lease naming it is treated as held far away).
+    public func region(of node: NodeID) -> RegionID? { regionOfNode[node] }
 
     public func nodes(in region: RegionID) -> [NodeID] { nodesByRegion[region] ?? [] }
 
@@ -64,17 +63,24 @@ public struct ClusterMap: Sendable {
 
 /// Counts replies from a quorum that needs a majority of nodes in each of several regions.
 public struct QuorumTally: Sendable, Equatable {
-    private var needed: [RegionID: Int]
+    /// The quorum's regions' nodes, and each one's region.
+    private var members: [NodeID: RegionID] = [:]
+    private var needed: [RegionID: Int] = [:]
     private var have: [RegionID: Set<NodeID>] = [:]
 
     public init(regions: [RegionID], map: ClusterMap) {
-        needed = Dictionary(uniqueKeysWithValues: regions.map { ($0, map.nodes(in: $0).count / 2 + 1) })
+        for r in regions {
+            let nodes = map.nodes(in: r)
+            needed[r] = nodes.count / 2 + 1
+            for node in nodes { members[node] = r }
+        }
     }
 
-    /// Records a reply; returns true once every region has its majority.
+    /// Records a reply (one from a node outside the quorum's regions counts for nothing);
+    /// returns true once every region has its majority.
     @discardableResult
-    public mutating func add(_ node: NodeID, region: RegionID) -> Bool {
-        if needed[region] != nil { have[region, default: []].insert(node) }
+    public mutating func add(_ node: NodeID) -> Bool {
+        if let region = members[node] { have[region, default: []].insert(node) }
         return isComplete
     }
 

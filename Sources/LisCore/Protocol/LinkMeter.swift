@@ -34,7 +34,7 @@ struct LinkMeter: Sendable {
     }
 
     /// This node's measurements, for its `pong`, in region order.
-    var report: [RegionRtt] { measuredMs.keys.sorted().map { RegionRtt($0, ms: measuredMs[$0]!) } }
+    var report: [RegionRtt] { measuredMs.sorted(by: { $0.key < $1.key }).map { RegionRtt($0.key, ms: $0.value) } }
 
     /// Round trips as this node knows them, with the topology's table where it knows nothing.
     func known(table: @escaping @Sendable (RegionID, RegionID) -> Double) -> KnownRtts {

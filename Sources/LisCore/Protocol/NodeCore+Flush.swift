@@ -40,8 +40,8 @@ extension NodeCore {
         guard let pending = flushes[flush] else { return }
         var byNode: [NodeID: [FlushItem]] = [:]
         for item in items { if let node = pending.open[item] { byNode[node, default: []].append(item) } }
-        for node in byNode.keys.sorted() {
-            let asked = byNode[node]!.sorted()
+        for (node, items) in byNode.sorted(by: { $0.key < $1.key }) {
+            let asked = items.sorted()
             for start in stride(from: 0, to: asked.count, by: Self.maxFlushItems) {
                 let part = Array(asked[start..<min(start + Self.maxFlushItems, asked.count)])
                 if node == id { onFlushRequest(id, flush, part) } else { send(node, .flush(flush, part)) }
@@ -55,7 +55,7 @@ extension NodeCore {
         let items = pending.open.keys.sorted()
         for item in items {
             let key = item.key
-            if let next = believedHolder(key) { flushes[flush]!.open[item] = next }
+            if let next = believedHolder(key) { flushes[flush]?.open[item] = next }
             if flushes[flush]!.open[item] != id { lookUpHolder(key) }
         }
         effects.append(.armTimer(.flushResend(flush), at: now + .ms(retryMs)))
@@ -63,22 +63,22 @@ extension NodeCore {
     }
 
     mutating func onFlushVerdicts(_ from: NodeID, _ flush: UInt64, _ verdicts: [FlushVerdict]) {
-        guard flushes[flush] != nil else { return }
+        guard var pending = flushes[flush] else { return }
         var again: [FlushItem] = []
         for verdict in verdicts {
             let item = verdict.item
             // An answer from a node no longer asked about the item is stale.
-            guard flushes[flush]!.open[item] == from else { continue }
+            guard pending.open[item] == from else { continue }
             switch verdict.outcome {
             case .durable:
-                flushes[flush]!.open[item] = nil
+                pending.open[item] = nil
             case .lost:
-                flushes[flush]!.open[item] = nil
-                flushes[flush]!.lost = true
+                pending.open[item] = nil
+                pending.lost = true
             case .redirect(let record):
                 if let record { learnHint(item.key, record) }
                 if let next = believedHolder(item.key), next != from {
-                    flushes[flush]!.open[item] = next
+                    pending.open[item] = next
                     again.append(item)
                 } else {
                     // The holder named is the one that redirected: Hive knows better; the
@@ -87,6 +87,7 @@ extension NodeCore {
                 }
             }
         }
+        flushes[flush] = pending
         askHolders(flush, again)
         answerFlushes()
     }
@@ -94,8 +95,8 @@ extension NodeCore {
     /// Answers flushes in the order they arrived: a flush covers every write completed before
     /// it (NBD), and an earlier flush may be the one still making some of them durable.
     mutating func answerFlushes() {
-        while let first = flushes.keys.min(), flushes[first]!.open.isEmpty {
-            let done = flushes.removeValue(forKey: first)!
+        while let first = flushes.keys.min(), let done = flushes[first], done.open.isEmpty {
+            flushes[first] = nil
             effects.append(.reply(done.client, done.lost ? .failed(.lost) : .flushed))
         }
     }
@@ -177,14 +178,14 @@ extension NodeCore {
         var byNode: [NodeID: [BlockKey]] = [:]
         for key in keys {
             guard let holding = blocks[key]?.holding else { continue }
-            own.append(SyncedCopy(key: key, position: blocks[key]!.position))
+            own.append(SyncedCopy(key: key, position: blocks[key, default: BlockState()].position))
             for node in map.nodes(inRegions: holding.quorumRegions) where node != id { byNode[node, default: []].append(key) }
         }
         guard !own.isEmpty else { return }
         let t = token()
         ownSyncs[t] = own
         effects.append(.sync(t))
-        for node in byNode.keys.sorted() { send(node, .syncCopies(byNode[node]!)) }
+        for (node, keys) in byNode.sorted(by: { $0.key < $1.key }) { send(node, .syncCopies(keys)) }
     }
 
     /// A Q2 member says how far the copies it synced reach.
@@ -201,7 +202,7 @@ extension NodeCore {
         guard var holding = blocks[key]?.holding, map.contains(node) else { return }
         let version: Version
         if mutant == .flushCountsAnySync {
-            version = holding.committed(blocks[key]!.position).version
+            version = holding.committed(blocks[key, default: BlockState()].position).version
         } else {
             guard position.epoch == holding.epoch else { return }
             version = position.version
@@ -214,9 +215,9 @@ extension NodeCore {
         }
         holding.durableVersion = max(holding.durableVersion, regionWatermarks.min() ?? 0)
         precondition(
-            holding.durableVersion <= blocks[key]!.position.version || mutant == .flushCountsAnySync,
-            "\(id): the watermark of \(key) passed its log (\(holding.durableVersion) > \(blocks[key]!.position))")
-        blocks[key]!.holding = holding
+            holding.durableVersion <= blocks[key, default: BlockState()].position.version || mutant == .flushCountsAnySync,
+            "\(id): the watermark of \(key) passed its log (\(holding.durableVersion) > \(blocks[key, default: BlockState()].position))")
+        blocks[key, default: BlockState()].holding = holding
     }
 
     // MARK: Q2 member

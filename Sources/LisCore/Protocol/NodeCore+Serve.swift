@@ -72,7 +72,7 @@ extension NodeCore {
         guard let rec = record(key) else { return nil }
         if let hint = blocks[key]?.hint, hint.epoch > rec.epoch {
             return LeaseRecord(
-                epoch: hint.epoch, holder: hint.holder, quorumRegions: [map.region(of: hint.holder)],
+                epoch: hint.epoch, holder: hint.holder, quorumRegions: map.region(of: hint.holder).map { [$0] } ?? [],
                 state: .stealing, lastActive: rec.state == .active ? rec.term : rec.lastActive)
         }
         return rec
@@ -100,8 +100,7 @@ extension NodeCore {
         if !restarted, state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
             let home = map.homeRecord(of: key), home.holder == id
         {
-            state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions)
-            state.holding!.start = state.position
+            state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
             state.lastHeld = .zero
             blocks[key] = state
             effects.append(.event(.holding(key, .zero)))
@@ -137,13 +136,13 @@ extension NodeCore {
     }
 
     mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: Holding) {
-        var state = blocks[key]!
+        var state = blocks[key, default: BlockState()]
         // The same write again (a retry after a redirect, a steal that adopted it): answer with
         // where it already is rather than applying it twice.
         if let wid = write.id, let existing = state.recent[wid], existing.version <= state.position.version {
             if var pending = state.holding?.pendingWrites[existing.version], pending.write.id == wid {
                 pending.extraReplies.append(target)
-                state.holding!.pendingWrites[existing.version] = pending
+                state.holding?.pendingWrites[existing.version] = pending
                 blocks[key] = state
             } else {
                 replyWritten(key, target, wid, existing)
@@ -152,11 +151,12 @@ extension NodeCore {
         }
         let previous = state.position
         let position = LogPosition(epoch: holding.epoch, version: state.position.version + 1)
-        state.position = position
-        state.remember(write.id, position)
-        effects.append(.persistWrite(key, position, write, durable: write.fua))
+        precondition(
+            holding.epoch == state.promised || mutant == .acceptStaleEpoch,
+            "\(id) writes \(key) at \(holding.epoch) having promised \(state.promised)")
+        state.replica.append(key, write, at: position, durable: write.fua, &effects)
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
-        tally.add(id, region: region)
+        tally.add(id)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
             send(node, .accept(key, position: position, previous: previous, write: write))
         }
@@ -167,7 +167,7 @@ extension NodeCore {
             blocks[key] = state
             commit(key, position, previous: previous, write, target)
         } else {
-            state.holding!.pendingWrites[position.version] = Holding.PendingWrite(
+            state.holding?.pendingWrites[position.version] = Holding.PendingWrite(
                 tally: tally, reply: target, write: write, position: position, previous: previous, startedAt: now)
             blocks[key] = state
             armQuorumResend(key)
@@ -176,7 +176,7 @@ extension NodeCore {
 
     mutating func armQuorumResend(_ key: BlockKey) {
         guard let holding = blocks[key]?.holding, !holding.quorumResendArmed else { return }
-        blocks[key]!.holding!.quorumResendArmed = true
+        blocks[key, default: BlockState()].holding?.quorumResendArmed = true
         effects.append(.armTimer(.quorumResend(key, holding.epoch), at: now + .ms(retryMs)))
     }
 
@@ -185,17 +185,17 @@ extension NodeCore {
     mutating func resendQuorum(_ key: BlockKey, _ epoch: Epoch) {
         guard var holding = blocks[key]?.holding, holding.epoch == epoch else { return }
         holding.quorumResendArmed = false
-        blocks[key]!.holding = holding
+        blocks[key, default: BlockState()].holding = holding
         guard !holding.pendingWrites.isEmpty || !holding.pendingReads.isEmpty else { return }
         let members = map.nodes(inRegions: holding.quorumRegions).filter { $0 != id }
         for v in holding.pendingWrites.keys.sorted() {
-            let p = holding.pendingWrites[v]!
+            guard let p = holding.pendingWrites[v] else { continue }
             for node in members where !p.tally.contains(node) {
                 send(node, .accept(key, position: p.position, previous: p.previous, write: p.write))
             }
         }
-        for nonce in holding.pendingReads.keys.sorted() {
-            for node in members where !holding.pendingReads[nonce]!.tally.contains(node) {
+        for (nonce, read) in holding.pendingReads.sorted(by: { $0.key < $1.key }) {
+            for node in members where !read.tally.contains(node) {
                 send(node, .readCheck(key, epoch: epoch, nonce: nonce))
             }
         }
@@ -204,6 +204,7 @@ extension NodeCore {
 
     /// The write is on Q2: acknowledge it and stream it to the other allowed regions.
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
+        assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
         replyWritten(key, target, write.id, position)
         guard let holding = blocks[key]?.holding else { return }
         let copies = asyncCopies(key, holding)
@@ -228,14 +229,14 @@ extension NodeCore {
 
     mutating func holderRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, reply target: ReplyTarget, holding: Holding) {
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
-        tally.add(id, region: region)
+        tally.add(id)
         if tally.isComplete {
             answerRead(key, offset, length, target)
             return
         }
         // Several nodes share Q2: confirm with a majority that no newer epoch was promised.
         let nonce = token()
-        blocks[key]!.holding!.pendingReads[nonce] = Holding.PendingRead(tally: tally, reply: target, offset: offset, length: length)
+        blocks[key, default: BlockState()].holding?.pendingReads[nonce] = Holding.PendingRead(tally: tally, reply: target, offset: offset, length: length)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
             send(node, .readCheck(key, epoch: holding.epoch, nonce: nonce))
         }
@@ -253,16 +254,17 @@ extension NodeCore {
         }
         let handle = token()
         effects.append(.holdRead(handle, key, offset: offset, length: length))
-        blocks[key]!.holding!.heldReads.append(
-            Holding.HeldRead(handle: handle, reply: target, offset: offset, length: length, upTo: blocks[key]!.position.version))
+        let upTo = blocks[key, default: BlockState()].position.version
+        blocks[key, default: BlockState()].holding?.heldReads.append(
+            Holding.HeldRead(handle: handle, reply: target, offset: offset, length: length, upTo: upTo))
     }
 
     /// Answers the held reads whose writes are all committed now.
     mutating func answerHeldReads(_ key: BlockKey) {
         guard let holding = blocks[key]?.holding, !holding.heldReads.isEmpty else { return }
-        let committed = holding.committed(blocks[key]!.position).version
+        let committed = holding.committed(blocks[key, default: BlockState()].position).version
         for read in holding.heldReads where read.upTo <= committed { reply(read.reply, .read(.held(read.handle))) }
-        blocks[key]!.holding!.heldReads.removeAll { $0.upTo <= committed }
+        blocks[key, default: BlockState()].holding?.heldReads.removeAll { $0.upTo <= committed }
     }
 
     // MARK: Acceptor side
@@ -288,18 +290,13 @@ extension NodeCore {
             return
         }
         // Accepting an epoch promises it; the promise is durable before the answer.
-        if position.epoch > state.promised { effects.append(.persistPromise(key, position.epoch)) }
-        state.promised = max(state.promised, position.epoch)
+        state.replica.promise(key, position.epoch, &effects)
         blocks[key] = state
         if let h = state.holding, h.epoch < position.epoch { stopHolding(key) }
-        // Only a copy that reached past this position holds entries that are now gone.
-        if blocks[key]!.position.version >= position.version { blocks[key]!.forgetAfter(position) }
-        blocks[key]!.position = position
-        blocks[key]!.remember(write.id, position)
         precondition(
-            blocks[key]!.promised == position.epoch || mutant == .acceptStaleEpoch,
-            "\(id) stores \(key) at \(position) having promised \(blocks[key]!.promised)")
-        effects.append(.persistWrite(key, position, write, durable: write.fua))
+            blocks[key]?.promised == position.epoch || mutant == .acceptStaleEpoch,
+            "\(id) stores \(key) at \(position) having promised \(blocks[key]?.promised ?? .zero)")
+        blocks[key, default: BlockState()].replica.append(key, write, at: position, durable: write.fua, &effects)
         send(from, .accepted(key, position: position, ok: true, promised: position.epoch))
     }
 
@@ -320,16 +317,16 @@ extension NodeCore {
     mutating func copyReached(_ key: BlockKey, _ from: NodeID, _ position: LogPosition, exact: Bool) {
         guard var holding = blocks[key]?.holding else { return }
         if exact || holding.copies[from].map({ $0 < position }) ?? true { holding.copies[from] = position }
-        blocks[key]!.holding = holding
+        blocks[key, default: BlockState()].holding = holding
         guard position.epoch == holding.epoch else { return }
         for v in holding.pendingWrites.keys.sorted() where v <= position.version {
-            guard var pending = blocks[key]!.holding!.pendingWrites[v] else { continue }
-            pending.tally.add(from, region: map.region(of: from))
+            guard var pending = blocks[key, default: BlockState()].holding?.pendingWrites[v] else { continue }
+            pending.tally.add(from)
             guard pending.tally.isComplete else {
-                blocks[key]!.holding!.pendingWrites[v] = pending
+                blocks[key, default: BlockState()].holding?.pendingWrites[v] = pending
                 continue
             }
-            blocks[key]!.holding!.pendingWrites[v] = nil
+            blocks[key, default: BlockState()].holding?.pendingWrites[v] = nil
             local.observe((now - pending.startedAt).ms)
             commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
             for extra in pending.extraReplies { replyWritten(key, extra, pending.write.id, pending.position) }
@@ -341,7 +338,7 @@ extension NodeCore {
 
     mutating func armRepair(_ key: BlockKey) {
         guard let holding = blocks[key]?.holding, !holding.repairArmed else { return }
-        blocks[key]!.holding!.repairArmed = true
+        blocks[key, default: BlockState()].holding?.repairArmed = true
         effects.append(.armTimer(.repair(key, holding.epoch), at: now + .ms(repairIntervalMs)))
     }
 
@@ -361,13 +358,13 @@ extension NodeCore {
     /// copy is known to be caught up.
     mutating func repairCopies(_ key: BlockKey, _ epoch: Epoch) {
         guard let holding = blocks[key]?.holding, holding.epoch == epoch else { return }
-        blocks[key]!.holding!.repairArmed = false
-        let committed = holding.committed(blocks[key]!.position)
+        blocks[key, default: BlockState()].holding?.repairArmed = false
+        let committed = holding.committed(blocks[key, default: BlockState()].position)
         var lagging = false
         for node in map.nodes(inRegions: holding.quorumRegions) + asyncCopies(key, holding) where node != id {
             if let copy = holding.copies[node], caughtUp(copy, committed, epoch: epoch) { continue }
             lagging = true
-            blocks[key]!.holding!.asked[node] = committed
+            blocks[key, default: BlockState()].holding?.asked[node] = committed
             send(node, .probeCopy(key, epoch: epoch))
         }
         if lagging { armRepair(key) }
@@ -377,15 +374,15 @@ extension NodeCore {
     mutating func repairCopy(_ key: BlockKey, _ node: NodeID) {
         guard let holding = blocks[key]?.holding else { return }
         if let sent = holding.repairSentAt[node], (now - sent).ms < retryMs { return }
-        sendRepair(key, to: node, after: holding.copies[node] ?? .empty, upTo: blocks[key]!.position)
+        sendRepair(key, to: node, after: holding.copies[node] ?? .empty, upTo: blocks[key, default: BlockState()].position)
     }
 
     mutating func sendRepair(_ key: BlockKey, to node: NodeID, after: LogPosition, upTo: LogPosition) {
         guard let holding = blocks[key]?.holding else { return }
-        blocks[key]!.holding!.repairSentAt[node] = now
+        blocks[key, default: BlockState()].holding?.repairSentAt[node] = now
         send(node, .install(
             key, epoch: holding.epoch, transfer: .transfer(key, after: after, upTo: upTo), after: after, upTo: upTo,
-            recent: blocks[key]!.recentRefs))
+            recent: blocks[key, default: BlockState()].recentRefs))
     }
 
     mutating func onProbeCopy(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch) {
@@ -400,10 +397,10 @@ extension NodeCore {
             return
         }
         copyReached(key, from, position, exact: true)
-        guard let asked = blocks[key]?.holding?.asked.removeValue(forKey: from) else { return }
-        if !caughtUp(position, asked, epoch: epoch) {
-            sendRepair(key, to: from, after: position, upTo: blocks[key]!.holding!.committed(blocks[key]!.position))
-        }
+        guard let asked = blocks[key]?.holding?.asked.removeValue(forKey: from), let state = blocks[key],
+            let committed = state.holding?.committed(state.position)
+        else { return }
+        if !caughtUp(position, asked, epoch: epoch) { sendRepair(key, to: from, after: position, upTo: committed) }
     }
 
     mutating func onReadCheck(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ nonce: UInt64) {
@@ -417,14 +414,14 @@ extension NodeCore {
             learnPromise(key, epoch.next)
             return
         }
-        pending.tally.add(from, region: map.region(of: from))
+        pending.tally.add(from)
         if pending.tally.isComplete {
             holding.pendingReads[nonce] = nil
-            blocks[key]!.holding = holding
+            blocks[key, default: BlockState()].holding = holding
             answerRead(key, pending.offset, pending.length, pending.reply)
         } else {
             holding.pendingReads[nonce] = pending
-            blocks[key]!.holding = holding
+            blocks[key, default: BlockState()].holding = holding
         }
     }
 
@@ -433,21 +430,19 @@ extension NodeCore {
         guard let holding = blocks[key]?.holding, holding.epoch < promised else { return }
         stopHolding(key)
         _ = hiveCall(key, .get(key))
-        blocks[key]!.lookupInFlight = true
+        blocks[key, default: BlockState()].lookupInFlight = true
     }
 
     /// This node no longer serves the block. Operations it had not committed go back to their
     /// origin (peers) or are dispatched again (local clients) to the newer holder.
     mutating func stopHolding(_ key: BlockKey) {
         guard let holding = blocks[key]?.holding else { return }
-        blocks[key]!.holding = nil
-        effects.append(.event(.fenced(key, blocks[key]!.promised)))
-        let waiting = holding.pendingWrites.keys.sorted().map { v in
-            let p = holding.pendingWrites[v]!
-            return QueuedOp(op: .write(p.write), reply: p.reply)
-        } + holding.pendingReads.keys.sorted().map { n in
-            let p = holding.pendingReads[n]!
-            return QueuedOp(op: .read(offset: p.offset, length: p.length), reply: p.reply)
+        blocks[key, default: BlockState()].holding = nil
+        effects.append(.event(.fenced(key, blocks[key, default: BlockState()].promised)))
+        let waiting = holding.pendingWrites.sorted(by: { $0.key < $1.key }).map { _, p in
+            QueuedOp(op: .write(p.write), reply: p.reply)
+        } + holding.pendingReads.sorted(by: { $0.key < $1.key }).map { _, p in
+            QueuedOp(op: .read(offset: p.offset, length: p.length), reply: p.reply)
         } + holding.heldReads.map { QueuedOp(op: .read(offset: $0.offset, length: $0.length), reply: $0.reply) }
         for read in holding.heldReads { effects.append(.dropHeldRead(read.handle)) }
         for queued in waiting { redispatch(key, queued) }
@@ -470,17 +465,16 @@ extension NodeCore {
         // stays behind until the holder's repair fills it.
         guard state.holding == nil, state.steal == nil, position.epoch >= state.promised, state.position == previous
         else { return }
-        state.position = position
-        state.remember(write.id, position)
+        state.replica.append(key, write, at: position, durable: false, &effects)
         blocks[key] = state
-        effects.append(.persistWrite(key, position, write, durable: false))
     }
 
     // MARK: Forwarding (origin side)
 
     mutating func onForward(_ from: NodeID, _ forwarded: ForwardedOp) {
+        guard let origin = map.region(of: from) else { return }
         blocks[forwarded.key, default: BlockState()].heat.record(
-            region: map.region(of: from), isWrite: forwarded.op.isWrite, bytes: UInt64(forwarded.op.length),
+            region: origin, isWrite: forwarded.op.isWrite, bytes: UInt64(forwarded.op.length),
             at: hlc.now(physicalMs: wallMs))
         dispatch(forwarded.key, QueuedOp(op: forwarded.op, reply: .peer(from, forwarded.id)))
     }
@@ -510,7 +504,7 @@ extension NodeCore {
                 return
             }
             if let next = believedHolder(pending.key), next != from, next != id {
-                outgoing[request]!.target = next
+                outgoing[request]?.target = next
                 sendForward(request)
             } else if believedHolder(pending.key) == id {
                 outgoing[request] = nil
@@ -530,7 +524,7 @@ extension NodeCore {
         pending.attempt += 1
         outgoing[request] = pending
         send(pending.target, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op)))
-        let wait = 2 * map.rttMs(region, map.region(of: pending.target)) + retryMs
+        let wait = 2 * (map.region(of: pending.target).map { map.rttMs(region, $0) } ?? 0) + retryMs
         effects.append(.armTimer(.forwardTimeout(request, attempt: pending.attempt), at: now + .ms(wait)))
     }
 
@@ -554,7 +548,7 @@ extension NodeCore {
             startSteal(key, reason: "taking over \(rec.holder)'s stalled claim", renewing: true)
         }
         if blocks[key]?.steal == nil, let next = believedHolder(key), next != id {
-            outgoing[request]!.target = next
+            outgoing[request]?.target = next
             sendForward(request)
         } else {
             outgoing[request] = nil

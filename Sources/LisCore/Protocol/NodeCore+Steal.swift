@@ -57,7 +57,9 @@ extension NodeCore {
         let origin: RegionID
         switch queued.reply {
         case .client: origin = region
-        case .peer(let node, _): origin = map.region(of: node)
+        case .peer(let node, _):
+            guard let r = map.region(of: node) else { return }
+            origin = r
         }
         let candidates = map.regions.filter { volume.allows($0) }
         // The policy sees this node's measured round trips.
@@ -71,11 +73,11 @@ extension NodeCore {
             holding.policyStats.declined = nil
             effects.append(.event(.declined(key, to: declined.to, reason: declined.reason)))
         }
-        blocks[key]!.holding = holding
+        blocks[key, default: BlockState()].holding = holding
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
         if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
         guard handOver(key, to: target, reason: decision.reason) else {
-            if policyName == .adaptive, let ago = coolingMs(key), blocks[key]!.holding!.policyStats.explain(now: now) {
+            if policyName == .adaptive, let ago = coolingMs(key), blocks[key, default: BlockState()].holding?.policyStats.explain(now: now) == true {
                 effects.append(.event(.declined(
                     key, to: decision.to,
                     reason: "held back by the cooldown (the block moved or was tried \(Int(ago / 1000)) s ago, < \(Int(migration.migrationCooldownMs / 1000)) s): \(decision.reason)")))
@@ -89,10 +91,10 @@ extension NodeCore {
         lastGroupMoveAt[key.volume] = now
         var moved = 0
         for other in blocks.keys.sorted() where other.volume == key.volume && other != key {
-            guard moved < HolderPolicy.adaptiveGroupLimit, var stats = blocks[other]!.holding?.policyStats,
+            guard moved < HolderPolicy.adaptiveGroupLimit, var stats = blocks[other, default: BlockState()].holding?.policyStats,
                 holderPolicy.joinsMove(&stats, to: decision.to, rule: decision.join, now: now)
             else { continue }
-            blocks[other]!.holding!.policyStats = stats
+            blocks[other, default: BlockState()].holding?.policyStats = stats
             if handOver(other, to: target, reason: "moves with \(key): \(decision.reason)") { moved += 1 }
         }
     }
@@ -108,13 +110,13 @@ extension NodeCore {
     /// keeps the per-block cooldown (the baselines follow their sources), and one request at a
     /// time per block (a lost one is asked again later).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: String) -> Bool {
-        guard let holding = blocks[key]?.holding, blocks[key]!.steal == nil else { return false }
+        guard let holding = blocks[key]?.holding, blocks[key, default: BlockState()].steal == nil else { return false }
         if policyName == .adaptive, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
-        blocks[key]!.holding!.handedOverAt = now
+        blocks[key, default: BlockState()].holding?.handedOverAt = now
         if policyName == .adaptive {
-            volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: map.region(of: target), now: now)
+            if let to = map.region(of: target) { volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: to, now: now) }
         }
         var rates = holding.policyStats.rates
         rates.decay(to: now)
@@ -136,9 +138,8 @@ extension NodeCore {
         effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
         let current = ActivityProfile.slot(wallMs: wallMs)
         guard Double((current + 1) * ActivityProfile.slotMs - wallMs) <= Self.predictLeadMs else { return }
-        for key in activity.keys.sorted() {
+        for (key, profile) in activity.sorted(by: { $0.key < $1.key }) {
             guard stealsInFlight < migration.maxConcurrentMigrations else { return }
-            let profile = activity[key]!
             guard !profile.used(current), !profile.used(current - 1), let day = profile.due(at: current + 1),
                 let volume = volume(key), volume.allows(region)
             else { continue }
@@ -151,7 +152,7 @@ extension NodeCore {
             startSteal(
                 key,
                 reason: "adaptive (prediction): this region started using the block at \(minutes / 60):\(minutes % 60 < 10 ? "0" : "")\(minutes % 60) UTC \(day == 7 ? "a week" : day == 1 ? "a day" : "\(day) days") ago")
-            blocks[key]!.steal!.reservedMs = Self.predictReserveMs
+            blocks[key, default: BlockState()].steal?.reservedMs = Self.predictReserveMs
         }
     }
 
@@ -177,6 +178,7 @@ extension NodeCore {
     mutating func startSteal(_ key: BlockKey, reason: String, renewing: Bool = false) {
         guard let volume = volume(key), let base = record(key) else { return }
         var state = blocks[key, default: BlockState()]
+        precondition(state.steal == nil && state.holding == nil, "\(id) steals \(key) while stealing or holding it")
         let expected = state.route
         let claim = LeaseRecord(
             epoch: Epoch(max(base.epoch, state.promised).value + 1), holder: id,
@@ -184,8 +186,8 @@ extension NodeCore {
             lastActive: base.state == .active ? base.term : base.lastActive, stealerPosition: state.position)
         let call = hiveCall(key, .compareAndSet(key, expected: expected, new: claim))
         state.steal = Steal(
-            phase: .claiming(call), expected: expected, claim: claim, reason: reason, startedAt: now,
-            fenceTally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map), casRetries: renewing ? 0 : 1)
+            phase: .claiming(call, Steal.Fencing(tally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map))),
+            expected: expected, claim: claim, reason: reason, startedAt: now, casRetries: renewing ? 0 : 1)
         state.lastMoveOrAttempt = now
         blocks[key] = state
         stealsInFlight += 1
@@ -200,16 +202,16 @@ extension NodeCore {
         case .record(_, let record):
             if let record { learn(key, record) }
             blocks[key, default: BlockState()].lookupInFlight = false
-            blocks[key]!.hiveChecked = true
-            let parked = blocks[key]!.parked
-            blocks[key]!.parked.removeAll()
+            blocks[key, default: BlockState()].hiveChecked = true
+            let parked = blocks[key, default: BlockState()].parked
+            blocks[key, default: BlockState()].parked.removeAll()
             for queued in parked { dispatch(key, queued) }
         case .swapped(_, let ok, let current):
             onSwapped(key, call, ok: ok, current: current)
         case .unavailable(_, let reason):
-            if let steal = blocks[key]?.steal, steal.phase == .claiming(call) {
+            if let steal = blocks[key]?.steal, steal.phase.isClaim(call) {
                 abandonSteal(key, reason: "hive unavailable: \(reason)")
-            } else if let steal = blocks[key]?.steal, steal.phase == .activating(call) {
+            } else if let steal = blocks[key]?.steal, steal.phase.isActivation(call) {
                 // The claim is ours and the block is durable here: keep asking to activate.
                 activate(key)
             } else {
@@ -224,32 +226,34 @@ extension NodeCore {
     mutating func onSwapped(_ key: BlockKey, _ call: HiveCallID, ok: Bool, current: LeaseRecord?) {
         guard var steal = blocks[key]?.steal else { return }
         switch steal.phase {
-        case .claiming(call):
+        case .claiming(call, let fencing):
             guard ok else {
-                if let current { learn(key, current) }
-                // A stale cache is the usual cause: try once more against Hive's record.
+                // A stale cache is the usual cause: try once more against Hive's record. The
+                // retry's claim is newer than that record, so learning it after does not end
+                // the steal (learning it first did, and the retry then ran uncounted).
                 if steal.casRetries > 0, let current, current.state == .active, current.holder != id,
                     map.region(of: current.holder) != region
                 {
                     steal.casRetries -= 1
                     steal.expected = current
-                    steal.claim.epoch = Epoch(max(current.epoch, blocks[key]!.promised).value + 1)
+                    steal.claim.epoch = Epoch(max(current.epoch, blocks[key, default: BlockState()].promised).value + 1)
                     steal.claim.lastActive = current.term
-                    steal.fenceTally = QuorumTally(regions: current.quorumRegions, map: map)
-                    steal.fenceReplies.removeAll()
-                    steal.transfer = nil
-                    steal.phase = .claiming(hiveCall(key, .compareAndSet(key, expected: current, new: steal.claim)))
-                    blocks[key]!.steal = steal
+                    steal.phase = .claiming(
+                        hiveCall(key, .compareAndSet(key, expected: current, new: steal.claim)),
+                        Steal.Fencing(tally: QuorumTally(regions: current.quorumRegions, map: map)))
+                    blocks[key, default: BlockState()].steal = steal
+                    learn(key, current)
                 } else {
+                    if let current { learn(key, current) }
                     abandonSteal(key, reason: "hive refused the claim; holder is \(current.map(\.description) ?? "home")")
                 }
                 return
             }
             learn(key, steal.claim)
-            steal.phase = .fencing
-            blocks[key]!.steal = steal
+            steal.phase = .fencing(fencing)
+            blocks[key, default: BlockState()].steal = steal
             fence(key)
-        case .activating(call):
+        case .activating(call, let copies):
             var active = steal.claim
             active.state = .active
             active.lastActive = active.term
@@ -259,7 +263,7 @@ extension NodeCore {
                 abandonSteal(key, reason: "hive refused activation; record is \(current.map(\.description) ?? "none")")
                 return
             }
-            finishSteal(key, steal)
+            finishSteal(key, steal, copies: copies)
         default:
             return
         }
@@ -270,7 +274,7 @@ extension NodeCore {
     mutating func learn(_ key: BlockKey, _ record: LeaseRecord) {
         var state = blocks[key, default: BlockState()]
         let old = state.route
-        guard old == nil || record.epoch > old!.epoch || (record.epoch == old!.epoch && record.state == .active) else { return }
+        if let old, record.epoch < old.epoch || (record.epoch == old.epoch && record.state != .active) { return }
         if old != record { state.routeSince = now }
         state.route = record
         state.hiveChecked = true
@@ -308,24 +312,22 @@ extension NodeCore {
     // MARK: Fencing
 
     mutating func fence(_ key: BlockKey) {
-        guard var steal = blocks[key]?.steal, steal.phase == .fencing else { return }
+        guard var steal = blocks[key]?.steal, case .fencing(var fencing) = steal.phase else { return }
         let epoch = steal.claim.epoch
         // This node promises its own claim first: it is a member of its own Q2.
-        if blocks[key]!.promised < epoch {
-            blocks[key]!.promised = epoch
-            effects.append(.persistPromise(key, epoch))
-        }
+        blocks[key, default: BlockState()].replica.promise(key, epoch, &effects)
         let targets = map.nodes(inRegions: steal.claim.lastActive.quorumRegions)
         if targets.contains(id) {
-            steal.fenceTally.add(id, region: region)
-            steal.fenceReplies[id] = blocks[key]!.position
+            fencing.tally.add(id)
+            fencing.replies[id] = blocks[key, default: BlockState()].position
         }
-        blocks[key]!.steal = steal
-        for node in targets where node != id && steal.fenceReplies[node] == nil {
-            send(node, .fence(key, epoch: epoch, have: blocks[key]!.position))
+        steal.phase = .fencing(fencing)
+        blocks[key, default: BlockState()].steal = steal
+        for node in targets where node != id && fencing.replies[node] == nil {
+            send(node, .fence(key, epoch: epoch, have: blocks[key, default: BlockState()].position))
         }
         effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
-        if steal.fenceTally.isComplete { fenceComplete(key) }
+        if fencing.tally.isComplete { fenceComplete(key) }
     }
 
     /// An acceptor's side: promise the newer epoch, stop serving, report what it has.
@@ -337,26 +339,23 @@ extension NodeCore {
         }
         let wasHolder = state.holding != nil
         let heldBefore = state.lastHeld != nil
-        if epoch > state.promised {
-            state.promised = epoch
-            effects.append(.persistPromise(key, epoch))
-        }
+        state.replica.promise(key, epoch, &effects)
         if state.hint.map({ $0.epoch < epoch }) ?? true { state.hint = (from, epoch) }
-        if mutant == .noFence && wasHolder {
+        if mutant == .noFence, let holding = state.holding {
             // The protection removed: answer the fence but go on serving the old epoch.
-            state.promised = state.holding!.epoch
+            state.replica.mutantForgetPromise(holding.epoch)
         }
         blocks[key] = state
         if wasHolder && mutant != .noFence && mutant != .acceptStaleEpoch { stopHolding(key) }
-        let position = blocks[key]!.position
+        let position = blocks[key, default: BlockState()].position
         // A former holder sends what the stealer lacks right away, saving a round trip; other
         // acceptors only report their position.
         let transfer: Payload? = heldBefore && position > have ? .transfer(key, after: have, upTo: position) : nil
-        send(from, .fenced(key, epoch: epoch, position: position, transfer: transfer, refusedFor: nil, recent: blocks[key]!.recentRefs))
+        send(from, .fenced(key, epoch: epoch, position: position, transfer: transfer, refusedFor: nil, recent: blocks[key, default: BlockState()].recentRefs))
         // Operations queued here for a steal this node lost go to the new holder.
         if state.steal == nil {
-            let queued = blocks[key]!.queue
-            blocks[key]!.queue.removeAll()
+            let queued = blocks[key, default: BlockState()].queue
+            blocks[key, default: BlockState()].queue.removeAll()
             for op in queued { redispatch(key, op) }
         }
     }
@@ -372,46 +371,46 @@ extension NodeCore {
             abandonSteal(key, reason: "refused: \(from) promised \(refusedFor)")
             return
         }
+        let complete: Bool
         switch steal.phase {
-        case .claiming, .fencing: break
-        default: return
+        case .claiming(let call, var fencing):
+            _ = fencing.promised(from, at: position, recent: recent, transfer: transfer)
+            steal.phase = .claiming(call, fencing)
+            complete = false
+        case .fencing(var fencing):
+            complete = fencing.promised(from, at: position, recent: recent, transfer: transfer)
+            steal.phase = .fencing(fencing)
+        default:
+            return
         }
-        steal.fenceReplies[from] = position
-        steal.fenceRecent[from] = recent
-        if let transfer, position > (steal.transfer?.upTo ?? .empty) { steal.transfer = (transfer, position) }
-        steal.fenceTally.add(from, region: map.region(of: from))
-        blocks[key]!.steal = steal
-        if steal.phase == .fencing, steal.fenceTally.isComplete { fenceComplete(key) }
+        blocks[key, default: BlockState()].steal = steal
+        if complete { fenceComplete(key) }
     }
 
     /// A majority of the last active Q2 promised: every acknowledged write is at or below the
     /// highest position they reported. Get the bytes up to it, then install.
     mutating func fenceComplete(_ key: BlockKey) {
-        guard var steal = blocks[key]?.steal, steal.phase == .fencing else { return }
-        let best = steal.fenceReplies.values.max() ?? .empty
-        steal.best = best
+        guard var steal = blocks[key]?.steal, case .fencing(let fencing) = steal.phase else { return }
+        let best = fencing.best
         // The writes in the adopted history: those of a replier whose copy is that history.
-        if let source = steal.fenceReplies.keys.sorted().first(where: { steal.fenceReplies[$0] == best && $0 != id }) {
-            if blocks[key]!.position != best { blocks[key]!.forgetAfter(LogPosition(epoch: .zero, version: 0)) }
-            for ref in steal.fenceRecent[source] ?? [] where ref.position <= best { blocks[key]!.remember(ref.id, ref.position) }
+        if let source = fencing.replies.keys.sorted().first(where: { fencing.replies[$0] == best && $0 != id }) {
+            blocks[key, default: BlockState()].replica.adoptRecent(fencing.recent[source] ?? [], upTo: best)
         }
-        let mine = blocks[key]!.position
+        let mine = blocks[key, default: BlockState()].position
         if mine == best || mutant == .skipTransfer {
-            steal.best = mine
-            blocks[key]!.steal = steal
             install(key, payload: nil, upTo: mine)
-        } else if let transfer = steal.transfer, transfer.upTo == best {
-            blocks[key]!.steal = steal
+        } else if let transfer = fencing.transfer, transfer.upTo == best {
             install(key, payload: transfer.payload, upTo: best)
         } else {
             // Pull from the nearest copy that has the best position, by the measured round trips.
             let known = knownRtts
-            let source = steal.fenceReplies.keys.filter { steal.fenceReplies[$0] == best }.min { a, b in
-                let (ra, rb) = (known.rttMs(region, map.region(of: a)), known.rttMs(region, map.region(of: b)))
+            let sources = fencing.replies.keys.filter { fencing.replies[$0] == best }
+            guard let source = sources.min(by: { a, b in
+                let (ra, rb) = (rttMs(to: a, known), rttMs(to: b, known))
                 return ra != rb ? ra < rb : a < b
-            }!
-            steal.phase = .transferring(source: source)
-            blocks[key]!.steal = steal
+            }) else { preconditionFailure("the best position is a reply's") }
+            steal.phase = .transferring(source: source, upTo: best)
+            blocks[key, default: BlockState()].steal = steal
             send(source, .transferRequest(key, epoch: steal.claim.epoch, have: mine, upTo: best))
         }
     }
@@ -433,8 +432,8 @@ extension NodeCore {
     }
 
     mutating func onTransferReply(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ transfer: Payload, _ upTo: LogPosition) {
-        guard let steal = blocks[key]?.steal, steal.claim.epoch == epoch, steal.phase == .transferring(source: from),
-            upTo == steal.best
+        guard let steal = blocks[key]?.steal, steal.claim.epoch == epoch,
+            case .transferring(from, upTo) = steal.phase
         else { return }
         install(key, payload: transfer, upTo: upTo)
     }
@@ -443,17 +442,15 @@ extension NodeCore {
 
     mutating func install(_ key: BlockKey, payload: Payload?, upTo: LogPosition) {
         guard var steal = blocks[key]?.steal else { return }
-        effects.append(.installTransfer(key, payload, upTo: upTo))
-        blocks[key]!.position = upTo
+        blocks[key, default: BlockState()].replica.install(key, payload, upTo: upTo, recent: nil, &effects)
         var tally = QuorumTally(regions: steal.claim.quorumRegions, map: map)
-        tally.add(id, region: region)
-        steal.installTally = tally
-        steal.phase = .installing
-        blocks[key]!.steal = steal
+        tally.add(id)
+        steal.phase = .installing(Steal.Installing(upTo: upTo, tally: tally))
+        blocks[key, default: BlockState()].steal = steal
         for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
             send(node, .install(
                 key, epoch: steal.claim.epoch, transfer: .transfer(key, after: .empty, upTo: upTo), after: .empty, upTo: upTo,
-                recent: blocks[key]!.recentRefs))
+                recent: blocks[key, default: BlockState()].recentRefs))
         }
         if tally.isComplete { activate(key) }
     }
@@ -480,20 +477,17 @@ extension NodeCore {
             send(from, .installed(key, epoch: epoch, ok: false, promised: state.promised, position: have))
             return
         }
-        if epoch > state.promised { effects.append(.persistPromise(key, epoch)) }
-        state.promised = epoch
-        if !already {
-            state.position = upTo
-            state.recent = [:]
-            state.recentOrder = []
-            for ref in recent where ref.position <= upTo { state.remember(ref.id, ref.position) }
-        }
+        state.replica.promise(key, epoch, &effects)
         blocks[key] = state
         if let h = state.holding, h.epoch < epoch { stopHolding(key) }
         // Durable either way: a steal counts this copy as its Q2's.
-        precondition(blocks[key]!.promised == epoch, "\(id) installs \(key) for \(epoch) having promised \(blocks[key]!.promised)")
-        effects.append(.installTransfer(key, already ? nil : transfer, upTo: state.position))
-        send(from, .installed(key, epoch: epoch, ok: true, promised: epoch, position: state.position))
+        precondition(blocks[key]?.promised == epoch, "\(id) installs \(key) for \(epoch) having promised \(blocks[key]?.promised ?? .zero)")
+        if already {
+            blocks[key, default: BlockState()].replica.install(key, nil, upTo: have, recent: nil, &effects)
+        } else {
+            blocks[key, default: BlockState()].replica.install(key, transfer, upTo: upTo, recent: recent, &effects)
+        }
+        send(from, .installed(key, epoch: epoch, ok: true, promised: epoch, position: blocks[key]?.position ?? .empty))
     }
 
     mutating func onInstalled(
@@ -504,15 +498,16 @@ extension NodeCore {
             if !ok && promised > epoch { learnPromise(key, promised) } else { copyReached(key, from, position, exact: true) }
             return
         }
-        guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch, steal.phase == .installing else { return }
+        guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch, case .installing(var installing) = steal.phase else { return }
         guard ok else {
             abandonSteal(key, reason: "install refused: \(from) promised \(promised)")
             return
         }
-        steal.installTally?.add(from, region: map.region(of: from))
-        steal.copies[from] = position
-        blocks[key]!.steal = steal
-        if steal.installTally?.isComplete == true { activate(key) }
+        installing.tally.add(from)
+        installing.copies[from] = position
+        steal.phase = .installing(installing)
+        blocks[key, default: BlockState()].steal = steal
+        if installing.tally.isComplete { activate(key) }
     }
 
     mutating func activate(_ key: BlockKey) {
@@ -520,26 +515,33 @@ extension NodeCore {
         var active = steal.claim
         active.state = .active
         active.lastActive = active.term
-        steal.phase = .activating(hiveCall(key, .compareAndSet(key, expected: steal.claim, new: active)))
-        blocks[key]!.steal = steal
+        let copies: [NodeID: LogPosition]
+        switch steal.phase {
+        case .installing(let installing): copies = installing.copies
+        case .activating(_, let reached): copies = reached
+        default: preconditionFailure("\(id) activates \(key) before installing it")
+        }
+        steal.phase = .activating(hiveCall(key, .compareAndSet(key, expected: steal.claim, new: active)), copies: copies)
+        blocks[key, default: BlockState()].steal = steal
     }
 
     /// Hive says the block is active here: serve it, and everything that waited for it.
-    mutating func finishSteal(_ key: BlockKey, _ steal: Steal) {
+    mutating func finishSteal(_ key: BlockKey, _ steal: Steal, copies: [NodeID: LogPosition]) {
         var active = steal.claim
         active.state = .active
         active.lastActive = active.term
-        var state = blocks[key]!
-        precondition(state.holding == nil, "\(id) activates \(key) at \(active.epoch) while holding it at \(state.holding!.epoch)")
+        var state = blocks[key, default: BlockState()]
+        precondition(state.holding == nil, "\(id) activates \(key) at \(active.epoch) while holding it")
         state.steal = nil
         state.route = active
         state.hint = nil
-        state.holding = Holding(epoch: active.epoch, quorumRegions: active.quorumRegions, copies: steal.copies)
         // The install is on the disks of a majority of every Q2 region: the watermark starts there.
-        state.holding!.start = state.position
-        state.holding!.durableVersion = state.position.version
-        state.holding!.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
-        if let rates = steal.rates { state.holding!.policyStats.rates = rates }
+        var holding = Holding(
+            epoch: active.epoch, quorumRegions: active.quorumRegions, copies: copies, start: state.position,
+            durableVersion: state.position.version)
+        holding.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
+        if let rates = steal.rates { holding.policyStats.rates = rates }
+        state.holding = holding
         state.lastHeld = active.epoch
         state.lastMoveOrAttempt = now
         state.heat.clearSamples()
@@ -547,6 +549,7 @@ extension NodeCore {
         state.queue.removeAll()
         blocks[key] = state
         stealsInFlight -= 1
+        assert(stealsInFlight >= 0, "\(id): more steals ended than started")
         effects.append(.event(.holding(key, active.epoch)))
         effects.append(.event(.moved(
             key, epoch: active.epoch, from: steal.claim.lastActive.holder, stealMs: (now - steal.startedAt).ms,
@@ -557,11 +560,12 @@ extension NodeCore {
 
     mutating func abandonSteal(_ key: BlockKey, reason: String) {
         guard blocks[key]?.steal != nil else { return }
-        blocks[key]!.steal = nil
+        blocks[key, default: BlockState()].steal = nil
         stealsInFlight -= 1
+        assert(stealsInFlight >= 0, "\(id): more steals ended than started")
         effects.append(.event(.stealAbandoned(key, reason: reason)))
-        let queued = blocks[key]!.queue
-        blocks[key]!.queue.removeAll()
+        let queued = blocks[key, default: BlockState()].queue
+        blocks[key, default: BlockState()].queue.removeAll()
         for op in queued { redispatch(key, op) }
     }
 
@@ -571,14 +575,14 @@ extension NodeCore {
         switch steal.phase {
         case .fencing:
             fence(key)
-        case .transferring(let source):
-            send(source, .transferRequest(key, epoch: epoch, have: blocks[key]!.position, upTo: steal.best))
+        case .transferring(let source, let upTo):
+            send(source, .transferRequest(key, epoch: epoch, have: blocks[key, default: BlockState()].position, upTo: upTo))
             effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
-        case .installing:
+        case .installing(let installing):
             for node in map.nodes(inRegions: steal.claim.quorumRegions) where node != id {
                 send(node, .install(
-                    key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: steal.best), after: .empty,
-                    upTo: steal.best, recent: blocks[key]!.recentRefs))
+                    key, epoch: epoch, transfer: .transfer(key, after: .empty, upTo: installing.upTo), after: .empty,
+                    upTo: installing.upTo, recent: blocks[key, default: BlockState()].recentRefs))
             }
             effects.append(.armTimer(.stealResend(key, epoch), at: now + .ms(stealResendMs)))
         case .claiming, .activating:

@@ -72,7 +72,8 @@ public struct NodeCore: Sendable {
 
     public init(id: NodeID, map: ClusterMap, migration: MigrationConfig, policy: PolicyConfig) {
         self.id = id
-        self.region = map.region(of: id)
+        guard let region = map.region(of: id) else { preconditionFailure("\(id) is not in its cluster map") }
+        self.region = region
         self.map = map
         self.migration = migration
         self.policyName = policy.name
@@ -144,12 +145,8 @@ public struct NodeCore: Sendable {
     ) {
         self.restarted = restarted
         nextSeq = incarnation << 40 | 1
-        for (key, epoch) in promises { blocks[key, default: BlockState()].promised = epoch }
-        for (key, position) in positions { blocks[key, default: BlockState()].position = position }
-        for (key, refs) in recent {
-            for ref in refs where ref.position <= blocks[key, default: BlockState()].position {
-                blocks[key]!.remember(ref.id, ref.position)
-            }
+        for key in Set(promises.keys).union(positions.keys).union(recent.keys) {
+            blocks[key, default: BlockState()].replica.restore(promised: promises[key], position: positions[key], recent: recent[key] ?? [])
         }
     }
 
@@ -246,6 +243,11 @@ public struct NodeCore: Sendable {
 
     /// Round trips between regions as this node knows them.
     var knownRtts: KnownRtts { links.known(table: map.rttMs) }
+
+    /// The round trip from this node to another, as known; infinite for a node not in the map.
+    func rttMs(to node: NodeID, _ known: KnownRtts) -> Double {
+        map.region(of: node).map { known.rttMs(region, $0) } ?? .infinity
+    }
 
     // MARK: Probes
 
