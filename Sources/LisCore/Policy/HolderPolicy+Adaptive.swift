@@ -108,10 +108,11 @@ extension HolderPolicy {
     /// * latency(r, h): what an operation from r costs when the block is held in h — the RTT
     ///   between them plus the holder's local latency; mean(h): the rate-weighted mean;
     /// * saving(t) = (mean(here) − mean(t)) × Σ rates × horizon (60 s), at the short rates;
-    /// * move duration ≈ three RTTs between t and here (Hive's claim and activation and the
-    ///   fence, with Hive near the current holder) + the block over the WAN; the cost is that
-    ///   duration (as if one operation waited through it) plus the operations that arrive
-    ///   during the move waiting half of it on average.
+    /// * move duration ≈ two round trips between t and Hive (the claim and the activation, as
+    ///   t measured its Hive calls; the topology's until it has) + the fence's round trip
+    ///   between t and here + the block over the WAN; the cost is that duration (as if one
+    ///   operation waited through it) plus the operations that arrive during the move waiting
+    ///   half of it on average.
     /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
     /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
     ///
@@ -130,7 +131,7 @@ extension HolderPolicy {
             counts.keys.sorted().reduce(0) { $0 + counts[$1]! * latency($1, h) } / max(counts.total, .leastNormalMagnitude)
         }
         func moveCost(_ t: RegionID, rate: Double) -> Double {
-            let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
+            let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs)
             return moveMs + rate * moveMs / 1000 * moveMs / 2
         }
         func mix(_ rates: RegionRates) -> String {
@@ -226,6 +227,15 @@ extension HolderPolicy {
             ? "the volume's \(fmt(rate)) operations/s from \(t) save \(fmt(saving)) ms < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms, and \(t) took \(fmt(taken)) < \(fmt(Self.adaptiveTakenBlocks)) blocks lately"
             : "the block is not \(t)'s alone\(volume.blocksShared ? " (or has too few operations to tell: this volume's blocks are shared)" : "")"
         return (nil, "adaptive declined \(t): \(own); co-access: \(coAccess) (rates \(mix(rates)))")
+    }
+
+    /// How long moving a block from `holder` to `t` takes: t's two round trips to Hive (claim,
+    /// activation), the fence's round trip to the holder, and the block over the WAN. Without
+    /// a Hive round trip for t, Hive counts as beside the holder.
+    static func moveMs(to t: RegionID, from holder: RegionID, rttMs: (RegionID, RegionID) -> Double, costs: Costs) -> Double {
+        let fence = rttMs(t, holder)
+        let hive = costs.hiveRttMs[t] ?? fence
+        return 2 * hive + fence + Double(costs.blockBytes) / adaptiveBytesPerMs
     }
 
     /// Whether a block held here goes along when its volume moves to `target` (`JoinRule`).

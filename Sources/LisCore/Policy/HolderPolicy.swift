@@ -100,9 +100,14 @@ public struct HolderPolicy: Sendable, Equatable {
         public var localMs: Double
         /// Bytes a move may have to carry (the block).
         public var blockBytes: UInt64
-        public init(localMs: Double, blockBytes: UInt64) {
+        /// The round trip between each candidate region and Hive, as measured there (reported
+        /// in its `pong`s) or else from the topology; a region missing here is priced as if
+        /// Hive were beside the current holder.
+        public var hiveRttMs: [RegionID: Double]
+        public init(localMs: Double, blockBytes: UInt64, hiveRttMs: [RegionID: Double] = [:]) {
             self.localMs = localMs
             self.blockBytes = blockBytes
+            self.hiveRttMs = hiveRttMs
         }
     }
 

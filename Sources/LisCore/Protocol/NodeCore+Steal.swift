@@ -27,8 +27,8 @@ extension NodeCore {
         case .copiesSynced(let copies): onCopiesSynced(from, copies)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
         case .ping(let nonce):
-            send(from, .pong(nonce, rtts: links.report))
-        case .pong(let nonce, let rtts): links.answered(nonce, reports: rtts, at: now)
+            send(from, .pong(nonce, rtts: links.report, hiveMs: links.hiveMs))
+        case .pong(let nonce, let rtts, let hiveMs): links.answered(nonce, reports: rtts, hiveMs: hiveMs, at: now)
         }
     }
 
@@ -60,12 +60,13 @@ extension NodeCore {
         case .peer(let node, _): origin = map.region(of: node)
         }
         let candidates = map.regions.filter { volume.allows($0) }
-        // The policy sees this node's measured round trips.
+        // The policy sees this node's measured round trips, and each region's to Hive.
         let known = knownRtts
+        let hive = Dictionary(uniqueKeysWithValues: candidates.compactMap { r in known.hiveRttMs(r).map { (r, $0) } })
         let decision = holderPolicy.observe(
             &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now,
             rttMs: { known.rttMs($0, $1) },
-            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes),
+            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive),
             volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
         if let declined = holding.policyStats.declined {
             holding.policyStats.declined = nil
@@ -196,6 +197,8 @@ extension NodeCore {
 
     mutating func onHive(_ call: HiveCallID, _ response: HiveResponse) {
         guard let key = hiveCalls.removeValue(forKey: call) else { return }
+        // Hive's own answers time the round trip; a refusal for an outage does not.
+        if case .unavailable = response { links.hiveAnswered(call, at: now, measured: false) } else { links.hiveAnswered(call, at: now, measured: true) }
         switch response {
         case .record(_, let record):
             if let record { learn(key, record) }

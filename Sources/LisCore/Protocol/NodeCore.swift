@@ -192,6 +192,7 @@ public struct NodeCore: Sendable {
     mutating func hiveCall(_ key: BlockKey, _ request: HiveRequest) -> HiveCallID {
         let call = token()
         hiveCalls[call] = key
+        links.hiveCallSent(call, at: now)
         effects.append(.hive(call, request))
         return call
     }
@@ -232,7 +233,7 @@ public struct NodeCore: Sendable {
 
     mutating func probeRtts() {
         effects.append(.armTimer(.rttProbe, at: now + .ms(LinkMeter.probeIntervalMs)))
-        links.startRound()
+        links.startRound(at: now)
         for other in map.regions where other != region {
             guard let node = map.homeNode(of: other) else { continue }
             let nonce = token()
@@ -245,7 +246,7 @@ public struct NodeCore: Sendable {
     public var measuredRttMs: [RegionID: Double] { links.measuredMs }
 
     /// Round trips between regions as this node knows them.
-    var knownRtts: KnownRtts { links.known(table: map.rttMs) }
+    var knownRtts: KnownRtts { links.known(table: map.rttMs, hiveRegion: map.hiveRegion) }
 
     // MARK: Probes
 
