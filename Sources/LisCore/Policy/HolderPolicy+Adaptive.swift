@@ -15,6 +15,8 @@ extension HolderPolicy {
         var served = 0.0
         var onShared = 0.0
         var countedAt: Instant?
+        /// Per region: its first uses of never-used blocks here (never-used neighbours).
+        var fresh: [RegionID: FreshTouches] = [:]
         public init() {}
 
         mutating func count(_ origin: RegionID, contested: Bool, now: Instant) {

@@ -60,6 +60,10 @@ extension NodeCore {
         case .peer(let node, _): origin = map.region(of: node)
         }
         let candidates = map.regions.filter { volume.allows($0) }
+        // The first operation anyone made on the block (never-used neighbours).
+        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key]!.position == .empty
+            && holding.policyStats.rates.at == nil && !restarted
+        defer { if firstUse { onFirstUse(key, by: origin, candidates: candidates) } }
         // The policy sees this node's measured round trips, and each region's to Hive.
         let known = knownRtts
         let hive = Dictionary(uniqueKeysWithValues: candidates.compactMap { r in known.hiveRttMs(r).map { (r, $0) } })
