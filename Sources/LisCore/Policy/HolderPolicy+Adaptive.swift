@@ -182,15 +182,37 @@ extension HolderPolicy {
             }
             return (there, saving, cost, nil)
         }
+        // Co-access for region t: the join rule if what t does on the volume's blocks here pays
+        // for a move (and this block is one t may take), else nil.
+        func coAccess(_ t: RegionID) -> JoinRule? {
+            let rate = volume.rates.shortRates[t] ?? 0
+            let volumeLong = volume.rates.long.total
+            let rule: JoinRule = volume.shifted(to: t)
+                ? .shifted
+                : .uncontested(
+                    idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
+                    evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
+            let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
+            guard joinsMove(rates, to: t, rule: rule), saving >= Self.adaptiveMargin * moveCost(t, rate: rate) else { return nil }
+            return rule
+        }
         var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
         for t in candidates where t != holderRegion {
             let e = evaluate(t)
             if e.failure == nil, e.saving - e.cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, e.there, e.saving, e.cost) }
         }
         if let b = best {
-            return (HandOver(
+            var decision = HandOver(
                 to: b.target,
-                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms"), nil)
+                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms")
+            // Blocks used together move together, whichever rule moves the first: when the
+            // volume's operations from the target would pay for a move too, the volume's other
+            // blocks it alone uses (or nobody uses) go with this one.
+            if predictive, b.target == origin, let rule = coAccess(b.target) {
+                decision.withVolume = true
+                decision.join = rule
+            }
+            return (decision, nil)
         }
         // The volume: if what the operation's region does on the volume's blocks here would
         // save pays for a move, the blocks it alone uses go there.
