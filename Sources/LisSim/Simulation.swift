@@ -154,7 +154,9 @@ public final class Simulation {
         hiveRegion = scenario.hiveRegion
         let members = Self.members(of: scenario)
         let topology = scenario.topology
-        map = ClusterMap(nodes: members, volumes: scenario.volumes) { a, b in topology.rttMs(a, b) ?? 1000 }
+        var clusterMap = ClusterMap(nodes: members, volumes: scenario.volumes) { a, b in topology.rttMs(a, b) ?? 1000 }
+        clusterMap.hiveRegion = scenario.hiveRegion
+        map = clusterMap
         for (i, (id, region)) in members.enumerated() {
             var core = NodeCore(id: id, map: map, migration: scenario.migration, policy: scenario.policy)
             core.mutant = mutant

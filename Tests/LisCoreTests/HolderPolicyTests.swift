@@ -283,3 +283,44 @@ import Testing
         #expect(!profile.used(0) && profile.used(ActivityProfile.slot(wallMs: 9 * Self.day)))
     }
 }
+
+/// The never-used-neighbours rule's window (`HolderPolicy.freshWindow`).
+@Suite struct FreshWindowTests {
+    static func touches(_ indices: [UInt64]) -> HolderPolicy.FreshTouches {
+        var fresh = HolderPolicy.FreshTouches()
+        for (n, i) in indices.enumerated() { fresh.touch(i, now: .ms(Double(n) * 50)) }
+        return fresh
+    }
+
+    @Test func aTightClusterInALargeNeverUsedRunMovesItsLikelyRange() {
+        // Blocks 0–255 used by others; 256–1023 never used.
+        let free = { (i: UInt64) in i >= 256 }
+        #expect(HolderPolicy.freshWindow(Self.touches([500]), blockCount: 1024, free: free) == nil, "one first use says nothing of a range")
+        let two = HolderPolicy.freshWindow(Self.touches([500, 504]), blockCount: 1024, free: free)
+        #expect(two?.window == 496...508, "twice the span beyond each end at k = 2")
+        let three = HolderPolicy.freshWindow(Self.touches([500, 504, 508]), blockCount: 1024, free: free)
+        #expect(three?.window == 496...512, "half the span beyond each end at k = 3")
+        // Never past a block someone else used.
+        let edge = HolderPolicy.freshWindow(Self.touches([258, 262]), blockCount: 1024, free: free)
+        #expect(edge?.window == 256...266)
+    }
+
+    @Test func scatteredFirstUsesOrASmallRunDoNotFire() {
+        let free = { (_: UInt64) in true }
+        #expect(HolderPolicy.freshWindow(Self.touches([100, 700]), blockCount: 1024, free: free) == nil)
+        #expect(HolderPolicy.freshWindow(Self.touches([100, 400, 900]), blockCount: 1024, free: free) == nil)
+        // Two first uses 4 apart in a run of 40: as likely as not by chance.
+        let small = { (i: UInt64) in i < 40 }
+        #expect(HolderPolicy.freshWindow(Self.touches([10, 14]), blockCount: 1024, free: small) == nil)
+        // A block between them that another region used: not one region's run.
+        let gap = { (i: UInt64) in i != 502 }
+        #expect(HolderPolicy.freshWindow(Self.touches([500, 504]), blockCount: 1024, free: gap) == nil)
+    }
+
+    @Test func oldFirstUsesAreForgotten() {
+        var fresh = HolderPolicy.FreshTouches()
+        fresh.touch(500, now: .ms(0))
+        fresh.touch(900, now: .ms(HolderPolicy.adaptiveLongHalfLifeMs + 1))
+        #expect(fresh.touches.map(\.index) == [900])
+    }
+}

@@ -494,3 +494,46 @@ extension MeasuredRttTests {
         #expect(known.rttMs(london, london) == 70, "within a region: the table")
     }
 }
+
+/// A node times its Hive calls (issue to answer), reports the smoothed value in its `pong`s,
+/// and a holder prices a move to a region with that region's Hive round trip.
+@Suite struct MeasuredHiveRttTests {
+    @Test func hiveCallsAreTimedReportedAndPriced() {
+        var london = RetryRepairTests.node(RetryRepairTests.london)
+        _ = london.start(now: .ms(0), wallMs: 0)
+        #expect(london.links.hiveMs == nil)
+        // A lookup answered after 140 ms; a refusal for an outage is not a round trip.
+        london.links.hiveCallSent(7, at: .ms(1_000))
+        london.links.hiveAnswered(7, at: .ms(1_140), measured: true)
+        london.links.hiveCallSent(8, at: .ms(2_000))
+        london.links.hiveAnswered(8, at: .ms(9_000), measured: false)
+        #expect(london.links.hiveMs == 140)
+        london.links.hiveCallSent(9, at: .ms(3_000))
+        london.links.hiveAnswered(9, at: .ms(3_100), measured: true)
+        #expect(london.links.hiveMs == 140 + 0.25 * (100 - 140))
+        // Its pong carries the value; the asking node keeps it per region.
+        let answer = london.step(RetryRepairTests.peer(RetryRepairTests.nyc1, .ping(42)), now: .ms(4_000), wallMs: 4_000)
+        #expect(RetryRepairTests.sent(answer).map(\.1) == [.pong(42, rtts: [], hiveMs: 130)])
+        var nyc = RetryRepairTests.node(RetryRepairTests.nyc1)
+        let started = nyc.start(now: .ms(0), wallMs: 0)
+        guard case .ping(let nonce)? = RetryRepairTests.sent(started).first?.1 else { return }
+        _ = nyc.step(RetryRepairTests.peer(RetryRepairTests.london, .pong(nonce, rtts: [], hiveMs: 130)), now: .ms(70), wallMs: 70)
+        #expect(nyc.knownRtts.hiveRttMs(RegionID("london")) == 130)
+        #expect(nyc.knownRtts.hiveRttMs(RegionID("nyc")) == nil, "nothing measured and no Hive region known")
+    }
+
+    @Test func moveCostUsesTheTargetsHiveRoundTrip() {
+        let (nyc, london) = (RegionID("nyc"), RegionID("london"))
+        let rtt: (RegionID, RegionID) -> Double = { a, b in a == b ? 0.5 : 70 }
+        let near = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 70])
+        let far = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 250])
+        let unknown = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0)
+        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: near) == 210)
+        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: far) == 570, "two Hive round trips and the fence")
+        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: unknown) == 210, "Hive beside the holder")
+        // Known Hive region, nothing measured: the table's round trip to it.
+        let known = KnownRtts(region: nyc, measured: [:], reported: [:], table: { a, b in a == b ? 0.5 : 90 }, hive: [:], hiveRegion: nyc)
+        #expect(known.hiveRttMs(london) == 90)
+        #expect(known.hiveRttMs(nyc) == 0.5)
+    }
+}

@@ -94,6 +94,55 @@ def shared_log(rnd):
     write("shared-log", ["nyc", "london", "saopaulo"], "nyc", [{"name": "log", "blocks": 200, "home": "nyc"}], ops)
 
 
+def field_notes(rnd):
+    """A VM in Frankfurt has used the first 300 of its 2,048 blocks (a boot, then a steady
+    trickle of writes there all along); from 120 s on a researcher in Sao Paulo works on it for
+    15 minutes: a write every 150 ms to one of two new files (20 blocks from a place drawn in
+    600-1,400, and 6 blocks 40 blocks after them, two files with never-used blocks between),
+    two thirds to the first, and a read of the system's blocks every 500 ms."""
+    ops = []
+    t = 0.0
+    while t < 120_000:
+        ops.append(op(t, "frankfurt", "vm", "read", "disk", int(t // 400) % 300, rnd, 65536))
+        t += 400
+    t = 0.0
+    while t < 1_020_000:
+        ops.append(op(t, "frankfurt", "vm", "write", "disk", rnd.randrange(300), rnd))
+        t += rnd.expovariate(1 / 1000)
+    first = 600 + rnd.randrange(800)
+    second = first + 20 + 40
+    t = 120_000.0
+    while t < 1_020_000:
+        block = first + rnd.randrange(20) if rnd.random() < 2 / 3 else second + rnd.randrange(6)
+        ops.append(op(t, "saopaulo", "researcher", "write", "disk", block, rnd))
+        t += 150
+    t = 120_000.0
+    while t < 1_020_000:
+        ops.append(op(t, "saopaulo", "researcher", "read", "disk", rnd.randrange(300), rnd, 65536))
+        t += 500
+    write("field-notes", ["frankfurt", "saopaulo", "london"], "frankfurt", [{"name": "disk", "blocks": 2048, "home": "frankfurt"}], ops)
+
+
+def scattered(rnd):
+    """New York's database writes its 64 hot blocks of a 4,096-block volume 4 times a second
+    for an hour; a London job writes once to a never-used block every 2 s, each time somewhere
+    else in blocks 64-4,095 (a hash-placed store), and New York's compaction writes 80 % of the
+    blocks London wrote, a minute after London did. Nothing here is a run of one region's
+    blocks: the never-used-neighbours rule must not move any."""
+    ops = []
+    t = 0.0
+    while t < HOUR:
+        ops.append(op(t, "nyc", "db", "write", "store", rnd.randrange(64), rnd))
+        t += 250
+    blocks = rnd.sample(range(64, 4096), 1800)
+    for i, block in enumerate(blocks):
+        t = 1000.0 + 2000 * i
+        ops.append(op(t, "london", "job", "write", "store", block, rnd))
+        if rnd.random() < 0.8 and t + 60_000 < HOUR:
+            ops.append(op(t + 60_000, "nyc", "compaction", "write", "store", block, rnd))
+    write("scattered", ["nyc", "london"], "nyc", [{"name": "store", "blocks": 4096, "home": "nyc"}], ops)
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make.py DIR")
@@ -103,3 +152,5 @@ if __name__ == "__main__":
     two_offices(random.Random(1))
     traveller(random.Random(2))
     shared_log(random.Random(3))
+    field_notes(random.Random(4))
+    scattered(random.Random(5))

@@ -15,6 +15,8 @@ extension HolderPolicy {
         var served = 0.0
         var onShared = 0.0
         var countedAt: Instant?
+        /// Per region: its first uses of never-used blocks here (never-used neighbours).
+        var fresh: [RegionID: FreshTouches] = [:]
         public init() {}
 
         mutating func count(_ origin: RegionID, contested: Bool, now: Instant) {
@@ -108,10 +110,11 @@ extension HolderPolicy {
     /// * latency(r, h): what an operation from r costs when the block is held in h — the RTT
     ///   between them plus the holder's local latency; mean(h): the rate-weighted mean;
     /// * saving(t) = (mean(here) − mean(t)) × Σ rates × horizon (60 s), at the short rates;
-    /// * move duration ≈ three RTTs between t and here (Hive's claim and activation and the
-    ///   fence, with Hive near the current holder) + the block over the WAN; the cost is that
-    ///   duration (as if one operation waited through it) plus the operations that arrive
-    ///   during the move waiting half of it on average.
+    /// * move duration ≈ two round trips between t and Hive (the claim and the activation, as
+    ///   t measured its Hive calls; the topology's until it has) + the fence's round trip
+    ///   between t and here + the block over the WAN; the cost is that duration (as if one
+    ///   operation waited through it) plus the operations that arrive during the move waiting
+    ///   half of it on average.
     /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
     /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
     ///
@@ -130,7 +133,7 @@ extension HolderPolicy {
             counts.keys.sorted().reduce(0) { $0 + counts[$1]! * latency($1, h) } / max(counts.total, .leastNormalMagnitude)
         }
         func moveCost(_ t: RegionID, rate: Double) -> Double {
-            let moveMs = 3 * rttMs(t, holderRegion) + Double(costs.blockBytes) / Self.adaptiveBytesPerMs
+            let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs)
             return moveMs + rate * moveMs / 1000 * moveMs / 2
         }
         func mix(_ rates: RegionRates) -> String {
@@ -179,15 +182,37 @@ extension HolderPolicy {
             }
             return (there, saving, cost, nil)
         }
+        // Co-access for region t: the join rule if what t does on the volume's blocks here pays
+        // for a move (and this block is one t may take), else nil.
+        func coAccess(_ t: RegionID) -> JoinRule? {
+            let rate = volume.rates.shortRates[t] ?? 0
+            let volumeLong = volume.rates.long.total
+            let rule: JoinRule = volume.shifted(to: t)
+                ? .shifted
+                : .uncontested(
+                    idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
+                    evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
+            let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
+            guard joinsMove(rates, to: t, rule: rule), saving >= Self.adaptiveMargin * moveCost(t, rate: rate) else { return nil }
+            return rule
+        }
         var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
         for t in candidates where t != holderRegion {
             let e = evaluate(t)
             if e.failure == nil, e.saving - e.cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, e.there, e.saving, e.cost) }
         }
         if let b = best {
-            return (HandOver(
+            var decision = HandOver(
                 to: b.target,
-                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms"), nil)
+                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms")
+            // Blocks used together move together, whichever rule moves the first: when the
+            // volume's operations from the target would pay for a move too, the volume's other
+            // blocks it alone uses (or nobody uses) go with this one.
+            if predictive, b.target == origin, let rule = coAccess(b.target) {
+                decision.withVolume = true
+                decision.join = rule
+            }
+            return (decision, nil)
         }
         // The volume: if what the operation's region does on the volume's blocks here would
         // save pays for a move, the blocks it alone uses go there.
@@ -226,6 +251,15 @@ extension HolderPolicy {
             ? "the volume's \(fmt(rate)) operations/s from \(t) save \(fmt(saving)) ms < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms, and \(t) took \(fmt(taken)) < \(fmt(Self.adaptiveTakenBlocks)) blocks lately"
             : "the block is not \(t)'s alone\(volume.blocksShared ? " (or has too few operations to tell: this volume's blocks are shared)" : "")"
         return (nil, "adaptive declined \(t): \(own); co-access: \(coAccess) (rates \(mix(rates)))")
+    }
+
+    /// How long moving a block from `holder` to `t` takes: t's two round trips to Hive (claim,
+    /// activation), the fence's round trip to the holder, and the block over the WAN. Without
+    /// a Hive round trip for t, Hive counts as beside the holder.
+    static func moveMs(to t: RegionID, from holder: RegionID, rttMs: (RegionID, RegionID) -> Double, costs: Costs) -> Double {
+        let fence = rttMs(t, holder)
+        let hive = costs.hiveRttMs[t] ?? fence
+        return 2 * hive + fence + Double(costs.blockBytes) / adaptiveBytesPerMs
     }
 
     /// Whether a block held here goes along when its volume moves to `target` (`JoinRule`).

@@ -49,6 +49,12 @@ public struct HolderPolicy: Sendable, Equatable {
     /// When most of a volume's operations land on blocks several regions use, a block counts
     /// as one region's alone only after this many of its operations (decayed).
     public static let adaptiveEvidence = 3.0
+    /// Never-used neighbours: a region's first uses of never-used blocks must cluster more
+    /// tightly than uniformly scattered ones would with this probability (the conventional 5 %
+    /// significance level) before their never-used neighbours move; at most this many of a
+    /// region's recent first uses per volume are kept.
+    public static let adaptiveFreshSignificance = 0.05
+    public static let adaptiveFreshTouches = 64
     /// A block yields at most one record of a declined candidate per this interval.
     public static let explainIntervalMs = 10_000.0
     /// WAN bandwidth assumed for the transfer's share of a move's duration, bytes per ms.
@@ -100,9 +106,14 @@ public struct HolderPolicy: Sendable, Equatable {
         public var localMs: Double
         /// Bytes a move may have to carry (the block).
         public var blockBytes: UInt64
-        public init(localMs: Double, blockBytes: UInt64) {
+        /// The round trip between each candidate region and Hive, as measured there (reported
+        /// in its `pong`s) or else from the topology; a region missing here is priced as if
+        /// Hive were beside the current holder.
+        public var hiveRttMs: [RegionID: Double]
+        public init(localMs: Double, blockBytes: UInt64, hiveRttMs: [RegionID: Double] = [:]) {
             self.localMs = localMs
             self.blockBytes = blockBytes
+            self.hiveRttMs = hiveRttMs
         }
     }
 

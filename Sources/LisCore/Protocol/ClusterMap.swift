@@ -7,6 +7,9 @@ public struct ClusterMap: Sendable {
     public var volumes: [VolumeName: VolumeSpec]
     /// Round-trip time between two regions in milliseconds; used to pick the nearest region.
     public var rttMs: @Sendable (RegionID, RegionID) -> Double
+    /// The region Hive answers from, when known (the simulator's scenario says; a node learns
+    /// its Hive round trip by measuring it): prices moves until a node has measured its own.
+    public var hiveRegion: RegionID?
 
     public init(nodes: [(NodeID, RegionID)], volumes: [VolumeSpec], rttMs: @escaping @Sendable (RegionID, RegionID) -> Double) {
         var byRegion: [RegionID: [NodeID]] = [:]

@@ -81,9 +81,10 @@ public enum PeerMessage: Hashable, Sendable {
     case handOver(BlockKey, epoch: Epoch, reason: String, rates: HolderPolicy.RegionRates)
     /// A node → another region's home node, every `LinkMeter.probeIntervalMs`: measures the round
     /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
-    /// own measurements, so every node also learns the round trips between two other regions.
+    /// own measurements, so every node also learns the round trips between two other regions,
+    /// and its Hive calls' smoothed duration (nil: none answered yet), which prices a move there.
     case ping(UInt64)
-    case pong(UInt64, rtts: [RegionRtt])
+    case pong(UInt64, rtts: [RegionRtt], hiveMs: Double? = nil)
 }
 
 /// One round trip a node measured to another region (`pong`).

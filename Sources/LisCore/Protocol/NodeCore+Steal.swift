@@ -27,8 +27,8 @@ extension NodeCore {
         case .copiesSynced(let copies): onCopiesSynced(from, copies)
         case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
         case .ping(let nonce):
-            send(from, .pong(nonce, rtts: links.report))
-        case .pong(let nonce, let rtts): links.answered(nonce, reports: rtts, at: now)
+            send(from, .pong(nonce, rtts: links.report, hiveMs: links.hiveMs))
+        case .pong(let nonce, let rtts, let hiveMs): links.answered(nonce, reports: rtts, hiveMs: hiveMs, at: now)
         }
     }
 
@@ -62,12 +62,17 @@ extension NodeCore {
             origin = r
         }
         let candidates = map.regions.filter { volume.allows($0) }
-        // The policy sees this node's measured round trips.
+        // The first operation anyone made on the block (never-used neighbours).
+        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key]!.position == .empty
+            && holding.policyStats.rates.at == nil && !restarted
+        defer { if firstUse { onFirstUse(key, by: origin, candidates: candidates) } }
+        // The policy sees this node's measured round trips, and each region's to Hive.
         let known = knownRtts
+        let hive = Dictionary(uniqueKeysWithValues: candidates.compactMap { r in known.hiveRttMs(r).map { (r, $0) } })
         let decision = holderPolicy.observe(
             &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now,
             rttMs: { known.rttMs($0, $1) },
-            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes),
+            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive),
             volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
         if let declined = holding.policyStats.declined {
             holding.policyStats.declined = nil
@@ -198,6 +203,8 @@ extension NodeCore {
 
     mutating func onHive(_ call: HiveCallID, _ response: HiveResponse) {
         guard let key = hiveCalls.removeValue(forKey: call) else { return }
+        // Hive's own answers time the round trip; a refusal for an outage does not.
+        if case .unavailable = response { links.hiveAnswered(call, at: now, measured: false) } else { links.hiveAnswered(call, at: now, measured: true) }
         switch response {
         case .record(_, let record):
             if let record { learn(key, record) }

@@ -189,6 +189,7 @@ public struct NodeCore: Sendable {
     mutating func hiveCall(_ key: BlockKey, _ request: HiveRequest) -> HiveCallID {
         let call = token()
         hiveCalls[call] = key
+        links.hiveCallSent(call, at: now)
         effects.append(.hive(call, request))
         return call
     }
@@ -229,7 +230,7 @@ public struct NodeCore: Sendable {
 
     mutating func probeRtts() {
         effects.append(.armTimer(.rttProbe, at: now + .ms(LinkMeter.probeIntervalMs)))
-        links.startRound()
+        links.startRound(at: now)
         for other in map.regions where other != region {
             guard let node = map.homeNode(of: other) else { continue }
             let nonce = token()
@@ -242,7 +243,7 @@ public struct NodeCore: Sendable {
     public var measuredRttMs: [RegionID: Double] { links.measuredMs }
 
     /// Round trips between regions as this node knows them.
-    var knownRtts: KnownRtts { links.known(table: map.rttMs) }
+    var knownRtts: KnownRtts { links.known(table: map.rttMs, hiveRegion: map.hiveRegion) }
 
     /// The round trip from this node to another, as known; infinite for a node not in the map.
     func rttMs(to node: NodeID, _ known: KnownRtts) -> Double {
