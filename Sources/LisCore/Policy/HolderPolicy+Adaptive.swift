@@ -56,8 +56,8 @@ extension HolderPolicy {
             if let at, now > at {
                 let s = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveShortHalfLifeMs)
                 let l = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
-                for r in short.keys { short[r]! *= s }
-                for r in long.keys { long[r]! *= l }
+                short = short.mapValues { $0 * s }
+                long = long.mapValues { $0 * l }
             }
             at = max(at ?? now, now)
         }
@@ -76,7 +76,7 @@ extension HolderPolicy {
 
         /// In region order, so that event traces print the same way on every run.
         public var description: String {
-            func counts(_ c: [RegionID: Double]) -> String { c.keys.sorted().map { "\($0): \(c[$0]!)" }.joined(separator: ", ") }
+            func counts(_ c: [RegionID: Double]) -> String { c.sorted(by: { $0.key < $1.key }).map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
             return "RegionRates(short: [\(counts(short))], long: [\(counts(long))], at: \(at.map { "\($0)" } ?? "nil"))"
         }
 
@@ -130,7 +130,7 @@ extension HolderPolicy {
     ) -> (HandOver?, declined: String?) {
         func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
         func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
-            counts.keys.sorted().reduce(0) { $0 + counts[$1]! * latency($1, h) } / max(counts.total, .leastNormalMagnitude)
+            counts.sorted(by: { $0.key < $1.key }).reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.total, .leastNormalMagnitude)
         }
         func moveCost(_ t: RegionID, rate: Double) -> Double {
             let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs)
@@ -284,5 +284,5 @@ extension Dictionary where Key == RegionID, Value == Double {
     /// The sum of the values, in region order: a dictionary's order differs from one instance
     /// to the next, floating-point sums depend on the order, and the same seed must replay the
     /// same decisions.
-    var total: Double { keys.sorted().reduce(0) { $0 + self[$1]! } }
+    var total: Double { sorted(by: { $0.key < $1.key }).reduce(0) { $0 + $1.value } }
 }

@@ -202,7 +202,7 @@ public struct HolderPolicy: Sendable, Equatable {
             let rotations = ((now - windowStart).ms / Self.crdbWindowMs).rounded(.down)
             if rotations >= 1 {
                 let factor = Math.power(Self.crdbDecay, rotations)
-                for r in stats.counts.keys { stats.counts[r]! *= factor }
+                stats.counts = stats.counts.mapValues { $0 * factor }
                 stats.windowStart = windowStart + .ms(rotations * Self.crdbWindowMs)
             } else {
                 stats.windowStart = windowStart

@@ -20,8 +20,9 @@ extension NodeCore {
             let volume = volume(key), let target = map.homeNode(of: origin)
         else { return }
         var stats = volumeStats[volume.name, default: HolderPolicy.VolumeStats()]
-        stats.fresh[origin, default: HolderPolicy.FreshTouches()].touch(key.block.index, now: now)
-        let fresh = stats.fresh[origin]!
+        var fresh = stats.fresh[origin, default: HolderPolicy.FreshTouches()]
+        fresh.touch(key.block.index, now: now)
+        stats.fresh[origin] = fresh
         volumeStats[volume.name] = stats
         // A volume whose operations here mostly land on blocks several regions use (a log's
         // head) gives no region a run of its own.
@@ -40,7 +41,7 @@ extension NodeCore {
         }
         guard let found = HolderPolicy.freshWindow(fresh, blockCount: volume.blockCount, free: isFree) else { return }
         let handed = fresh.handed.map { min($0.lowerBound, found.window.lowerBound)...max($0.upperBound, found.window.upperBound) } ?? found.window
-        volumeStats[volume.name]!.fresh[origin]!.handed = handed
+        volumeStats[volume.name]?.fresh[origin]?.handed = handed
         let centre = (found.window.lowerBound + found.window.upperBound) / 2
         let order = found.window.sorted { a, b in
             let (da, db) = (a > centre ? a - centre : centre - a, b > centre ? b - centre : centre - b)
@@ -53,8 +54,7 @@ extension NodeCore {
             if neverUsed(other), let home = map.homeRecord(of: other) {
                 // Taken up at epoch 0 as a first operation would, then handed over.
                 var state = blocks[other, default: BlockState()]
-                state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions)
-                state.holding!.start = state.position
+                state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
                 state.lastHeld = .zero
                 blocks[other] = state
                 effects.append(.event(.holding(other, .zero)))

@@ -63,7 +63,7 @@ extension NodeCore {
         }
         let candidates = map.regions.filter { volume.allows($0) }
         // The first operation anyone made on the block (never-used neighbours).
-        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key]!.position == .empty
+        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key, default: BlockState()].position == .empty
             && holding.policyStats.rates.at == nil && !restarted
         defer { if firstUse { onFirstUse(key, by: origin, candidates: candidates) } }
         // The policy sees this node's measured round trips, and each region's to Hive.
