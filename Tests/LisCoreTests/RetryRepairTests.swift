@@ -208,6 +208,58 @@ import Testing
         #expect(london.servingEpoch(Self.key) == claim.epoch)
     }
 
+    /// A claim Hive refuses because this node's cache is two epochs behind is retried against
+    /// Hive's record: the steal goes on, and it still counts as one steal in flight (learning
+    /// the newer record once ended it while the retry ran on, uncounted).
+    @Test func aClaimRetriedAgainstANewerRecordStaysCounted() {
+        var london = Self.node(Self.london)
+        let claimOut = london.requestSteal(Self.key, reason: "test", now: .ms(0), wallMs: 0)
+        guard case .hive(let call, .compareAndSet(_, nil, _))? = claimOut.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected the claim")
+            return
+        }
+        #expect(london.stealsInFlight == 1)
+        let term = ActiveTerm(epoch: Epoch(5), holder: Self.nyc2, quorumRegions: [RegionID("nyc")])
+        let current = LeaseRecord(epoch: Epoch(5), holder: Self.nyc2, quorumRegions: [RegionID("nyc")], state: .active, lastActive: term)
+        let retry = london.step(.hive(call, .swapped(Self.key, ok: false, current: current)), now: .ms(100), wallMs: 100)
+        let abandoned = retry.contains { if case .event(.stealAbandoned) = $0 { true } else { false } }
+        #expect(!abandoned, "\(retry)")
+        guard case .hive(_, .compareAndSet(_, let expected, let claim))? = retry.first(where: { if case .hive = $0 { true } else { false } }) else {
+            Issue.record("expected a second claim, got \(retry)")
+            return
+        }
+        #expect(expected == current)
+        #expect(claim.epoch == Epoch(6))
+        #expect(london.isStealing(Self.key))
+        #expect(london.stealsInFlight == 1)
+    }
+
+    /// Bad input never crashes a node: a peer outside the cluster map is dropped and counted,
+    /// and a lease naming a node the map does not know is forwarded to without a crash.
+    @Test func unknownNodesAreNeverACrash() {
+        var nyc = Self.node(Self.nyc1)
+        let stranger = NodeID("mars-1")
+        for message: PeerMessage in [
+            .accept(Self.key, position: Self.position(1, 1), previous: .empty, write: BlockWrite(offset: 0, length: 1, data: .zeros)),
+            .fence(Self.key, epoch: Epoch(9), have: .empty), .ping(1), .flush(1, []),
+        ] {
+            let out = nyc.step(Self.peer(stranger, message), now: .ms(0), wallMs: 0)
+            #expect(out.isEmpty)
+        }
+        #expect(nyc.droppedFromUnknownPeers == 4)
+        #expect(nyc.promised(Self.key) == .zero, "a stranger's fence promises nothing")
+
+        var london = Self.node(Self.london)
+        let term = ActiveTerm(epoch: Epoch(3), holder: stranger, quorumRegions: [RegionID("mars")])
+        let record = LeaseRecord(epoch: Epoch(3), holder: stranger, quorumRegions: [RegionID("mars")], state: .active, lastActive: term)
+        _ = london.step(.hiveWatch(Self.key, record), now: .ms(0), wallMs: 0)
+        let out = london.step(.client(1, Self.key, Self.write(1)), now: .ms(1), wallMs: 1)
+        #expect(Self.sent(out).contains { $0.0 == stranger }, "\(out)")
+        // Its fence and install from a node of the map, for that stranger's quorum, are answered.
+        let fenced = london.step(Self.peer(Self.nyc1, .fence(Self.key, epoch: Epoch(4), have: .empty)), now: .ms(2), wallMs: 2)
+        #expect(!Self.sent(fenced).isEmpty)
+    }
+
     /// A node named in a `stealing` record that runs no steal (it crashed during its steal)
     /// renews the claim with a newer epoch as soon as it is asked for the block.
     @Test func aRestartedStealerRenewsItsClaim() {
