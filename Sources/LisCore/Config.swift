@@ -56,7 +56,7 @@ public struct VolumeDefaults: Sendable, Equatable {
 
 /// One row of the tiers policy: at a latency factor of at least `minFactor` (remote latency
 /// over expected local latency), a block is stolen after `slowWrites` slow writes.
-public struct MigrationTier: Sendable, Equatable {
+public struct MigrationTier: Sendable, Hashable {
     /// The lowest latency factor this tier applies to; it applies up to the next tier's.
     public var minFactor: Double
     /// How many slow writes from one region, within the policy's window, trigger a steal.

@@ -246,7 +246,7 @@ public final class Simulation {
         case .take(let n, let key, let reason):
             guard nodes[n].isUp else { return }
             record("\(now.us) \(nodes[n].core.id) take \(key)")
-            apply(n, nodes[n].core.requestSteal(key, reason: reason, now: now, wallMs: wallMs(n)), at: now)
+            apply(n, nodes[n].core.requestSteal(key, note: reason, now: now, wallMs: wallMs(n)), at: now)
         }
     }
 
@@ -473,7 +473,7 @@ public final class Simulation {
             checkAckedWrites(n, key, epoch)
             let bytes = pendingTransferBytes[n]?.removeValue(forKey: key) ?? 0
             report.moves.append(SimReport.Move(
-                tMs: now.ms, key: key, from: map.region(of: from)!, to: nodes[n].region, reason: reason,
+                tMs: now.ms, key: key, from: map.region(of: from)!, to: nodes[n].region, reason: reason.text,
                 stealMs: stealMs, transferBytes: bytes))
         case .stealAbandoned:
             report.abandonedSteals += 1
@@ -486,11 +486,11 @@ public final class Simulation {
     func explain(_ n: Int, _ event: NodeEvent, _ key: BlockKey) {
         let record: (String, String)?
         switch event {
-        case .declined(key, let to, let reason): record = ("declined", "→ \(to): \(reason)")
-        case .stealStarted(key, let from, let reason): record = ("steal started", "from \(from): \(reason)")
+        case .declined(key, let to, let reason): record = ("declined", "→ \(to): \(reason.text(to: to))")
+        case .stealStarted(key, let from, let reason): record = ("steal started", "from \(from): \(reason.text)")
         case .moved(key, let epoch, let from, let stealMs, let reason):
-            record = ("moved", "from \(from) at \(epoch) in \(TiersPolicy.fmt(stealMs)) ms: \(reason)")
-        case .stealAbandoned(key, let reason): record = ("steal abandoned", reason)
+            record = ("moved", "from \(from) at \(epoch) in \(TiersPolicy.fmt(stealMs)) ms: \(reason.text)")
+        case .stealAbandoned(key, let reason): record = ("steal abandoned", reason.text)
         case .fenced(key, let epoch): record = ("fenced", "no longer served here: \(epoch) promised")
         default: record = nil
         }

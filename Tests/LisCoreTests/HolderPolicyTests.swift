@@ -95,7 +95,11 @@ import Testing
         let d = Self.run([(0, Self.sydney), (500, Self.sydney), (1000, Self.sydney)])
         #expect(d[0] == nil, "one operation is not worth a move")
         #expect(d.compactMap { $0 }.first?.to == Self.sydney)
-        #expect(d.compactMap { $0 }.first?.reason.hasPrefix("adaptive: mean latency") == true)
+        guard case .adaptive(let hereMs, let thereMs, _, let savingMs, _, let costMs)? = d.compactMap({ $0 }).first?.reason else {
+            Issue.record("expected adaptive's own rule, got \(d)")
+            return
+        }
+        #expect(thereMs < hereMs && savingMs >= HolderPolicy.adaptiveMargin * costMs)
     }
 
     @Test func aRareWriterDoesNotMoveIt() {
@@ -144,7 +148,11 @@ import Testing
         #expect(first.map { $0 < 10 } ?? false, "a few operations/s on the volume are")
         guard let i = first, let decision = decisions[i] else { return }
         #expect(decision.to == Self.sydney && decision.withVolume && decision.join == .uncontested(idle: true, evidence: 0))
-        #expect(decision.reason.hasPrefix("adaptive (co-access)"))
+        guard case .coAccess(let region, _, _, let savingMs, _, let costMs) = decision.reason else {
+            Issue.record("expected co-access, got \(decision.reason)")
+            return
+        }
+        #expect(region == Self.sydney && savingMs >= HolderPolicy.adaptiveMargin * costMs)
         // Another block Sydney alone used goes along; one New York uses too does not.
         var sydneyOnly = blocks[0]
         #expect(Self.policy.joinsMove(&sydneyOnly, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250)))
@@ -192,7 +200,11 @@ import Testing
         var block = HolderPolicy.Stats()
         let decision = Self.observe(&block, &volume, 10_000, Self.london)
         #expect(decision?.to == Self.london)
-        #expect(decision?.reason.contains("took") == true)
+        guard case .coAccessTaken(Self.london, let taken)? = decision?.reason else {
+            Issue.record("expected a co-access move on blocks taken, got \(String(describing: decision))")
+            return
+        }
+        #expect(taken >= HolderPolicy.adaptiveTakenBlocks)
     }
 
     /// A block moved on a prediction stays reserved: the rates do not send it back meanwhile.

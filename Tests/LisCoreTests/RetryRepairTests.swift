@@ -185,7 +185,7 @@ import Testing
     /// active when it retries, and serves instead of giving up.
     @Test func aLostActivationAnswerStillActivates() {
         var london = Self.node(Self.london)
-        let claimOut = london.requestSteal(Self.key, reason: "test", now: .ms(0), wallMs: 0)
+        let claimOut = london.requestSteal(Self.key, note: "test", now: .ms(0), wallMs: 0)
         guard case .hive(let call, .compareAndSet(_, nil, let claim))? = claimOut.first(where: { if case .hive = $0 { true } else { false } }) else {
             Issue.record("expected the claim")
             return
@@ -213,7 +213,7 @@ import Testing
     /// the newer record once ended it while the retry ran on, uncounted).
     @Test func aClaimRetriedAgainstANewerRecordStaysCounted() {
         var london = Self.node(Self.london)
-        let claimOut = london.requestSteal(Self.key, reason: "test", now: .ms(0), wallMs: 0)
+        let claimOut = london.requestSteal(Self.key, note: "test", now: .ms(0), wallMs: 0)
         guard case .hive(let call, .compareAndSet(_, nil, _))? = claimOut.first(where: { if case .hive = $0 { true } else { false } }) else {
             Issue.record("expected the claim")
             return

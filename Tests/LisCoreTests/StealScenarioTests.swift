@@ -145,7 +145,7 @@ import Testing
         #expect(sydney.position(Self.key) == v1)
 
         // Sydney claims (the test stands in for the policy).
-        let claimOut = sydney.requestSteal(Self.key, reason: "test", now: t, wallMs: 0)
+        let claimOut = sydney.requestSteal(Self.key, note: "test", now: t, wallMs: 0)
         guard case .compareAndSet(_, nil, let claim)? = Self.hiveCalls(claimOut).first?.1 else {
             Issue.record("expected the claim")
             return

@@ -127,7 +127,7 @@ extension HolderPolicy {
     func adaptive(
         _ rates: RegionRates, volume: VolumeStats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID],
         rttMs: (RegionID, RegionID) -> Double, costs: Costs, explain: Bool
-    ) -> (HandOver?, declined: String?) {
+    ) -> (HandOver?, declined: DeclineReason?) {
         func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
         func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
             counts.sorted(by: { $0.key < $1.key }).reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.total, .leastNormalMagnitude)
@@ -136,17 +136,17 @@ extension HolderPolicy {
             let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs)
             return moveMs + rate * moveMs / 1000 * moveMs / 2
         }
-        func mix(_ rates: RegionRates) -> String {
-            rates.shortRates.sorted { $0.key < $1.key }.map { "\($0.key) \(fmt($0.value))/s" }.joined(separator: ", ")
+        func mix(_ rates: RegionRates) -> [RegionRate] {
+            rates.shortRates.sorted { $0.key < $1.key }.map { RegionRate($0.key, $0.value) }
         }
-        let horizon = "\(Int(Self.adaptiveHorizonMs / 1000)) s"
+        let horizon = Self.adaptiveHorizonMs
         // The block's own rates: each candidate, and why it fails if it does.
         let short = rates.shortRates
         let total = short.total
         let here = mean(short, holderRegion)
         let hereLong = mean(rates.long, holderRegion)
         let longTotal = rates.long.total
-        func evaluate(_ t: RegionID) -> (there: Double, saving: Double, cost: Double, failure: String?) {
+        func evaluate(_ t: RegionID) -> (there: Double, saving: Double, cost: Double, failure: DeclineReason?) {
             let there = mean(short, t)
             // A region that took the volume over is judged on the short-term rates alone: the
             // long-term ones remember a user who has left.
@@ -154,20 +154,20 @@ extension HolderPolicy {
             let saving = (here - there) * total * Self.adaptiveHorizonMs / 1000
             let cost = moveCost(t, rate: total)
             if saving < Self.adaptiveMargin * cost {
-                return (there, saving, cost, "saves \(fmt(saving)) ms over \(horizon) < \(fmt(Self.adaptiveMargin)) × move cost \(fmt(cost)) ms")
+                return (there, saving, cost, .savesTooLittle(savingMs: saving, horizonMs: horizon, margin: Self.adaptiveMargin, costMs: cost))
             }
             if there > Self.adaptiveImprovement * here {
-                return (there, saving, cost, "mean latency there \(fmt(there)) ms > \(fmt(Self.adaptiveImprovement)) × \(fmt(here)) ms here")
+                return (there, saving, cost, .slowerThere(thereMs: there, improvement: Self.adaptiveImprovement, hereMs: here))
             }
             if shifted { return (there, saving, cost, nil) }
             // A block with a few operations says little when most of the volume's operations
             // land on blocks several regions share (a log's head, a shared table).
             if volume.blocksShared, longTotal < Self.adaptiveEvidence {
-                return (there, saving, cost, "\(fmt(longTotal)) operations on this block < \(fmt(Self.adaptiveEvidence)), and most of this volume's operations here are on blocks several regions use")
+                return (there, saving, cost, .tooFewOperations(count: longTotal, evidence: Self.adaptiveEvidence))
             }
             let thereLong = mean(rates.long, t)
             if thereLong > Self.adaptiveImprovement * hereLong {
-                return (there, saving, cost, "long-term mean latency there \(fmt(thereLong)) ms > \(fmt(Self.adaptiveImprovement)) × \(fmt(hereLong)) ms here")
+                return (there, saving, cost, .slowerThereLongTerm(thereMs: thereLong, improvement: Self.adaptiveImprovement, hereMs: hereLong))
             }
             // Contested: other regions made ≥ 10 % of the long-term use. Then the move must pay
             // off at the long-term rates too, so a turn taken on a shared block, or a burst of
@@ -177,7 +177,8 @@ extension HolderPolicy {
                 let longRate = longTotal * 0.6931471805599453 / (Self.adaptiveLongHalfLifeMs / 1000)
                 let longSaving = (hereLong - thereLong) * longRate * Self.adaptiveHorizonMs / 1000
                 if longSaving < Self.adaptiveMargin * cost {
-                    return (there, saving, cost, "contested (others made \(fmt(100 * others / longTotal)) % of its long-term use): saves \(fmt(longSaving)) ms at the long-term rates < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms")
+                    return (there, saving, cost, .contested(
+                        othersPercent: 100 * others / longTotal, longSavingMs: longSaving, margin: Self.adaptiveMargin, costMs: cost))
                 }
             }
             return (there, saving, cost, nil)
@@ -204,7 +205,7 @@ extension HolderPolicy {
         if let b = best {
             var decision = HandOver(
                 to: b.target,
-                reason: "adaptive: mean latency \(fmt(here)) → \(fmt(b.there)) ms at \(mix(rates)); saves \(fmt(b.saving)) ms over \(horizon), move costs \(fmt(b.cost)) ms")
+                reason: .adaptive(hereMs: here, thereMs: b.there, rates: mix(rates), savingMs: b.saving, horizonMs: horizon, costMs: b.cost))
             // Blocks used together move together, whichever rule moves the first: when the
             // volume's operations from the target would pay for a move too, the volume's other
             // blocks it alone uses (or nobody uses) go with this one.
@@ -219,7 +220,7 @@ extension HolderPolicy {
         let t = origin
         guard t != holderRegion, candidates.contains(t) else { return (nil, nil) }
         guard predictive else {
-            return (nil, explain ? "adaptive declined \(t): \(evaluate(t).failure ?? "another region saves more") (predictive_migration is off: no co-access moves)" : nil)
+            return (nil, explain ? .noCoAccess(evaluate(t).failure ?? .anotherSavesMore) : nil)
         }
         let rate = volume.rates.shortRates[t] ?? 0
         let volumeLong = volume.rates.long.total
@@ -234,7 +235,7 @@ extension HolderPolicy {
         if joins, saving >= Self.adaptiveMargin * cost {
             return (HandOver(
                 to: t,
-                reason: "adaptive (co-access): \(t) makes \(fmt(rate)) operations/s on this volume here (\(mix(volume.rates))); moving its blocks saves \(fmt(saving)) ms over \(horizon), a move costs \(fmt(cost)) ms",
+                reason: .coAccess(region: t, perSecond: rate, volumeRates: mix(volume.rates), savingMs: saving, horizonMs: horizon, costMs: cost),
                 withVolume: true, join: rule), nil)
         }
         // The region has been taking this volume's blocks from here (a working set on the move):
@@ -243,14 +244,16 @@ extension HolderPolicy {
         if joins, taken >= Self.adaptiveTakenBlocks {
             return (HandOver(
                 to: t,
-                reason: "adaptive (co-access): \(t) took \(fmt(taken)) of this volume's blocks from here lately (decayed count) and alone uses this one"), nil)
+                reason: .coAccessTaken(region: t, blocks: taken)), nil)
         }
         guard explain else { return (nil, nil) }
-        let own = evaluate(t).failure ?? "another region saves more"
-        let coAccess = joins
-            ? "the volume's \(fmt(rate)) operations/s from \(t) save \(fmt(saving)) ms < \(fmt(Self.adaptiveMargin)) × \(fmt(cost)) ms, and \(t) took \(fmt(taken)) < \(fmt(Self.adaptiveTakenBlocks)) blocks lately"
-            : "the block is not \(t)'s alone\(volume.blocksShared ? " (or has too few operations to tell: this volume's blocks are shared)" : "")"
-        return (nil, "adaptive declined \(t): \(own); co-access: \(coAccess) (rates \(mix(rates)))")
+        let own = evaluate(t).failure ?? .anotherSavesMore
+        if joins {
+            return (nil, .coAccessShort(
+                own, region: t, perSecond: rate, savingMs: saving, margin: Self.adaptiveMargin, costMs: cost, taken: taken,
+                takenNeeded: Self.adaptiveTakenBlocks, rates: mix(rates)))
+        }
+        return (nil, .notAlone(own, region: t, volumeShared: volume.blocksShared, rates: mix(rates)))
     }
 
     /// How long moving a block from `holder` to `t` takes: t's two round trips to Hive (claim,

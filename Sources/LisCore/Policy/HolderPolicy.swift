@@ -120,13 +120,13 @@ public struct HolderPolicy: Sendable, Equatable {
     /// A candidate the policy looked at and did not move the block to, and the numbers why.
     public struct Declined: Sendable, Hashable {
         public var to: RegionID
-        public var reason: String
+        public var reason: DeclineReason
     }
 
     /// A decision to hand the block over, and the numbers behind it.
     public struct HandOver: Sendable, Equatable {
         public var to: RegionID
-        public var reason: String
+        public var reason: MoveReason
         /// Adaptive: the decision was the volume's (co-access): the holder hands over, with this
         /// block, the volume's other blocks held here that `joinsMove` accepts.
         public var withVolume = false
@@ -165,7 +165,7 @@ public struct HolderPolicy: Sendable, Equatable {
             let explain = origin != holderRegion && (stats.explainedAt.map { (now - $0).ms >= Self.explainIntervalMs } ?? true)
             if let until = stats.reservedUntil, now < until {
                 if explain, stats.explain(now: now) {
-                    stats.declined = Declined(to: origin, reason: "adaptive declined \(origin): the block came here on a prediction and stays until \(fmt(until.ms / 1000)) s")
+                    stats.declined = Declined(to: origin, reason: .reserved(untilMs: until.ms))
                 }
                 return nil
             }
@@ -177,7 +177,7 @@ public struct HolderPolicy: Sendable, Equatable {
         case .wpaxosConsecutive:
             if stats.runRegion == origin { stats.runLength += 1 } else { (stats.runRegion, stats.runLength) = (origin, 1) }
             guard origin != holderRegion, stats.runLength >= Self.wpaxosRun, candidates.contains(origin) else { return nil }
-            return HandOver(to: origin, reason: "wpaxos-consecutive: \(stats.runLength) consecutive operations from \(origin)")
+            return HandOver(to: origin, reason: .wpaxosConsecutive(run: stats.runLength, from: origin))
         case .wpaxosMajority:
             let start = stats.intervalStart ?? now
             var decision: HandOver?
@@ -186,7 +186,7 @@ public struct HolderPolicy: Sendable, Equatable {
                 if let (top, n) = stats.intervalCounts.max(by: { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }),
                     top != holderRegion, 2 * n > total, candidates.contains(top)
                 {
-                    decision = HandOver(to: top, reason: "wpaxos-majority: \(top) made \(n) of \(total) accesses in \(Int(Self.wpaxosIntervalMs / 1000)) s")
+                    decision = HandOver(to: top, reason: .wpaxosMajority(region: top, count: n, total: total, intervalMs: Self.wpaxosIntervalMs))
                 }
                 stats.intervalCounts.removeAll()
                 stats.intervalStart = now
@@ -219,9 +219,10 @@ public struct HolderPolicy: Sendable, Equatable {
             guard let (to, score) = best else { return nil }
             return HandOver(
                 to: to,
-                reason: "crdb-ftw: score \(fmt(score)) > \(Self.crdbThreshold) (requests \(to) \(fmt(stats.counts[to] ?? 0)) vs \(holderRegion) \(fmt(stats.counts[holderRegion] ?? 0)), RTT \(fmt(rttMs(holderRegion, to))) ms)")
+                reason: .crdbFtw(
+                    score: score, threshold: Self.crdbThreshold, target: to, targetRequests: stats.counts[to] ?? 0,
+                    holder: holderRegion, holderRequests: stats.counts[holderRegion] ?? 0, rttMs: rttMs(holderRegion, to)))
         }
     }
 
-    func fmt(_ x: Double) -> String { TiersPolicy.fmt(x) }
 }

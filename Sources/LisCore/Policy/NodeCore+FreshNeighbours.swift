@@ -47,7 +47,7 @@ extension NodeCore {
             let (da, db) = (a > centre ? a - centre : centre - a, b > centre ? b - centre : centre - b)
             return da != db ? da < db : a < b
         }
-        let reason = "adaptive (never-used neighbours): \(origin)'s \(found.touches) first uses of never-used blocks span \(found.span) blocks of a run of \(found.run) nobody else used (p = \(TiersPolicy.fmt(found.p)) ≤ \(HolderPolicy.adaptiveFreshSignificance)); blocks \(found.window.lowerBound)–\(found.window.upperBound) go to it"
+        let reason = MoveReason.neverUsedNeighbours(region: origin, found, significance: HolderPolicy.adaptiveFreshSignificance)
         var moved = 0
         for i in order where moved < HolderPolicy.adaptiveGroupLimit {
             let other = BlockKey(key.volume, BlockID(i))

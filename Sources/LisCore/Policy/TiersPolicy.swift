@@ -12,12 +12,12 @@ public struct TiersPolicy: Sendable, Equatable {
     }
 
     /// A decision to steal and the numbers behind it.
-    public struct Decision: Sendable, Equatable {
+    public struct Decision: Sendable, Hashable {
         public var tier: MigrationTier
         public var slowWrites: Int
+        /// The slowest factor among the counted writes (remote latency ÷ local).
         public var minFactor: Double
         public var localMs: Double
-        public var reason: String
     }
 
     /// The slowest factor a write needs to count at all, or nil if no tier exists.
@@ -34,10 +34,7 @@ public struct TiersPolicy: Sendable, Equatable {
             guard slow.count >= tier.slowWrites else { continue }
             let factors = slow.map { $0.latencyMs / localMs }
             let minFactor = factors.min() ?? 0
-            let reason = "tiers: \(slow.count) writes ≥\(Self.fmt(tier.minFactor))× slower than local "
-                + "(≥\(Self.fmt(minFactor))×: remote ≥\(Self.fmt(minFactor * localMs)) ms vs local \(Self.fmt(localMs)) ms), "
-                + "tier needs \(tier.slowWrites)"
-            return Decision(tier: tier, slowWrites: slow.count, minFactor: minFactor, localMs: localMs, reason: reason)
+            return Decision(tier: tier, slowWrites: slow.count, minFactor: minFactor, localMs: localMs)
         }
         return nil
     }

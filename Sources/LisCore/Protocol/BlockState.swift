@@ -137,7 +137,7 @@ struct Steal: Sendable {
     /// The record Hive had when the steal began (nil: never moved) and the one it claims.
     var expected: LeaseRecord?
     var claim: LeaseRecord
-    var reason: String
+    var reason: MoveReason
     /// A steal the adaptive policy started from a prediction: the new holder keeps the block
     /// for its region until this long after it arrives, whatever the rates say meanwhile.
     var reservedMs: Double?

@@ -131,7 +131,7 @@ extension NodeCore {
         } else if rec.state == .active && state.route == nil && state.promised == .zero {
             return false  // never moved: the home node takes it up lazily at epoch 0
         }
-        startSteal(key, reason: rec.state == .stealing ? "renewing this node's stalled claim" : "restarted: a new epoch before serving again", renewing: true)
+        startSteal(key, reason: rec.state == .stealing ? .renewingStalledClaim : .renewingAfterRestart, renewing: true)
         return true
     }
 
@@ -545,7 +545,7 @@ extension NodeCore {
             (now - since).ms >= takeoverMs, blocks[key]?.steal == nil, blocks[key]?.holding == nil,
             volume(key)?.allows(region) == true
         {
-            startSteal(key, reason: "taking over \(rec.holder)'s stalled claim", renewing: true)
+            startSteal(key, reason: .takingOver(rec.holder), renewing: true)
         }
         if blocks[key]?.steal == nil, let next = believedHolder(key), next != id {
             outgoing[request]?.target = next

@@ -47,7 +47,7 @@ extension NodeCore {
         // A steal under way is never raced by the policy; only a stalled one is taken over.
         if coolingMs(key) != nil { return }
         guard let decision = tiers.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
-        startSteal(key, reason: decision.reason)
+        startSteal(key, reason: .tiers(decision))
     }
 
     /// A holder-side policy sees every operation the holder serves; when it wants the block in
@@ -84,8 +84,7 @@ extension NodeCore {
         guard handOver(key, to: target, reason: decision.reason) else {
             if policyName == .adaptive, let ago = coolingMs(key), blocks[key, default: BlockState()].holding?.policyStats.explain(now: now) == true {
                 effects.append(.event(.declined(
-                    key, to: decision.to,
-                    reason: "held back by the cooldown (the block moved or was tried \(Int(ago / 1000)) s ago, < \(Int(migration.migrationCooldownMs / 1000)) s): \(decision.reason)")))
+                    key, to: decision.to, reason: .cooldown(agoMs: ago, cooldownMs: migration.migrationCooldownMs, decision.reason))))
             }
             return
         }
@@ -100,7 +99,7 @@ extension NodeCore {
                 holderPolicy.joinsMove(&stats, to: decision.to, rule: decision.join, now: now)
             else { continue }
             blocks[other, default: BlockState()].holding?.policyStats = stats
-            if handOver(other, to: target, reason: "moves with \(key): \(decision.reason)") { moved += 1 }
+            if handOver(other, to: target, reason: .movesWith(key, decision.reason)) { moved += 1 }
         }
     }
 
@@ -114,7 +113,7 @@ extension NodeCore {
     /// Asks `target` to steal a block held here; false if a rule holds it back: Lis's own policy
     /// keeps the per-block cooldown (the baselines follow their sources), and one request at a
     /// time per block (a lost one is asked again later).
-    mutating func handOver(_ key: BlockKey, to target: NodeID, reason: String) -> Bool {
+    mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
         guard let holding = blocks[key]?.holding, blocks[key, default: BlockState()].steal == nil else { return false }
         if policyName == .adaptive, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
@@ -154,22 +153,20 @@ extension NodeCore {
             else { continue }
             if coolingMs(key) != nil { continue }
             let minutes = (current + 1) % ActivityProfile.slotsPerDay * 15
-            startSteal(
-                key,
-                reason: "adaptive (prediction): this region started using the block at \(minutes / 60):\(minutes % 60 < 10 ? "0" : "")\(minutes % 60) UTC \(day == 7 ? "a week" : day == 1 ? "a day" : "\(day) days") ago")
+            startSteal(key, reason: .prediction(minuteOfDay: Int(minutes), daysAgo: Int(day)))
             blocks[key, default: BlockState()].steal?.reservedMs = Self.predictReserveMs
         }
     }
 
     /// The holder wants this node to take the block: steal it, under the rules no policy
     /// overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
-    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: String, _ rates: HolderPolicy.RegionRates) {
+    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: MoveReason, _ rates: HolderPolicy.RegionRates) {
         guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
         let state = blocks[key, default: BlockState()]
         guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
         // A stale route is fine: Hive refuses the claim with its record, and the steal retries
         // against it once.
-        startSteal(key, reason: "handed over by \(from): \(reason)")
+        startSteal(key, reason: .handedOver(by: from, reason))
         // The block's use so far goes with it: a new term that started empty would see only
         // the operations since it arrived, and a block shared by two regions would look like
         // one region's, and go back.
@@ -180,7 +177,7 @@ extension NodeCore {
 
     /// `renewing`: the steal only renews a claim (this node's own after a restart, or a stalled
     /// one); it does not turn into a steal from whoever Hive says holds the block instead.
-    mutating func startSteal(_ key: BlockKey, reason: String, renewing: Bool = false) {
+    mutating func startSteal(_ key: BlockKey, reason: MoveReason, renewing: Bool = false) {
         guard let volume = volume(key), let base = record(key) else { return }
         var state = blocks[key, default: BlockState()]
         precondition(state.steal == nil && state.holding == nil, "\(id) steals \(key) while stealing or holding it")
@@ -217,7 +214,7 @@ extension NodeCore {
             onSwapped(key, call, ok: ok, current: current)
         case .unavailable(_, let reason):
             if let steal = blocks[key]?.steal, steal.phase.isClaim(call) {
-                abandonSteal(key, reason: "hive unavailable: \(reason)")
+                abandonSteal(key, reason: .hiveUnavailable(reason))
             } else if let steal = blocks[key]?.steal, steal.phase.isActivation(call) {
                 // The claim is ours and the block is durable here: keep asking to activate.
                 activate(key)
@@ -252,7 +249,7 @@ extension NodeCore {
                     learn(key, current)
                 } else {
                     if let current { learn(key, current) }
-                    abandonSteal(key, reason: "hive refused the claim; holder is \(current.map(\.description) ?? "home")")
+                    abandonSteal(key, reason: .claimRefused(current: current))
                 }
                 return
             }
@@ -267,7 +264,7 @@ extension NodeCore {
             // An earlier activation succeeded but its answer was lost (a retry finds it done).
             guard ok || current == active else {
                 if let current { learn(key, current) }
-                abandonSteal(key, reason: "hive refused activation; record is \(current.map(\.description) ?? "none")")
+                abandonSteal(key, reason: .activationRefused(current: current))
                 return
             }
             finishSteal(key, steal, copies: copies)
@@ -297,7 +294,7 @@ extension NodeCore {
         }
         // Someone took over this node's claim: its steal can no longer finish.
         if let steal = state.steal, record.epoch > steal.claim.epoch {
-            abandonSteal(key, reason: "superseded by \(record)")
+            abandonSteal(key, reason: .superseded(record))
         }
         // A claim on a term this node is an acceptor of: the watch is as good as the stealer's
         // fence (Hive says the epoch is the stealer's), and usually much closer.
@@ -375,7 +372,7 @@ extension NodeCore {
         // through the watch. Keep it until the claim is confirmed.
         guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch else { return }
         if let refusedFor {
-            abandonSteal(key, reason: "refused: \(from) promised \(refusedFor)")
+            abandonSteal(key, reason: .fenceRefused(by: from, promised: refusedFor))
             return
         }
         let complete: Bool
@@ -507,7 +504,7 @@ extension NodeCore {
         }
         guard var steal = blocks[key]?.steal, steal.claim.epoch == epoch, case .installing(var installing) = steal.phase else { return }
         guard ok else {
-            abandonSteal(key, reason: "install refused: \(from) promised \(promised)")
+            abandonSteal(key, reason: .installRefused(by: from, promised: promised))
             return
         }
         installing.tally.add(from)
@@ -565,7 +562,7 @@ extension NodeCore {
         for op in queued { dispatch(key, op) }
     }
 
-    mutating func abandonSteal(_ key: BlockKey, reason: String) {
+    mutating func abandonSteal(_ key: BlockKey, reason: StealEnd) {
         guard blocks[key]?.steal != nil else { return }
         blocks[key, default: BlockState()].steal = nil
         stealsInFlight -= 1

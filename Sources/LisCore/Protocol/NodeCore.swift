@@ -126,9 +126,9 @@ public struct NodeCore: Sendable {
 
     /// Starts a steal of the block now, whatever the policy says (an operator's request, a test).
     /// The protocol's rules still apply: Hive may refuse the claim (pinning, a lost race).
-    public mutating func requestSteal(_ key: BlockKey, reason: String, now: Instant, wallMs: Int64) -> [NodeEffect] {
+    public mutating func requestSteal(_ key: BlockKey, note: String, now: Instant, wallMs: Int64) -> [NodeEffect] {
         begin(now, wallMs)
-        if blocks[key]?.steal == nil, blocks[key]?.holding == nil { startSteal(key, reason: reason) }
+        if blocks[key]?.steal == nil, blocks[key]?.holding == nil { startSteal(key, reason: .requested(note)) }
         return effects
     }
 

@@ -104,12 +104,12 @@ public enum NodeEvent: Hashable, Sendable {
     /// This node stopped serving the block: it promised a newer epoch.
     case fenced(BlockKey, Epoch)
     /// The policy decided to steal; the Hive CAS is under way.
-    case stealStarted(BlockKey, from: NodeID, reason: String)
+    case stealStarted(BlockKey, from: NodeID, reason: MoveReason)
     /// The steal succeeded; the block is held here at `epoch`.
-    case moved(BlockKey, epoch: Epoch, from: NodeID, stealMs: Double, reason: String)
+    case moved(BlockKey, epoch: Epoch, from: NodeID, stealMs: Double, reason: MoveReason)
     /// The steal stopped without moving the block (lost a race, refused, pinned).
-    case stealAbandoned(BlockKey, reason: String)
+    case stealAbandoned(BlockKey, reason: StealEnd)
     /// The holder's policy looked at moving the block to `to` and did not, and why (at most
     /// one per block per 10 s).
-    case declined(BlockKey, to: RegionID, reason: String)
+    case declined(BlockKey, to: RegionID, reason: DeclineReason)
 }
