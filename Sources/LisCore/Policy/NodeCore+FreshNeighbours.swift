@@ -16,7 +16,7 @@ extension NodeCore {
     /// it up for it): count it, and hand `origin` the window of never-used blocks its first
     /// uses point to, if they cluster.
     mutating func onFirstUse(_ key: BlockKey, by origin: RegionID, candidates: [RegionID]) {
-        guard policyName == .adaptive, holderPolicy.predictive, origin != region, candidates.contains(origin),
+        guard policyName.learnsUse, holderPolicy.predictive, origin != region, candidates.contains(origin),
             let volume = volume(key), let target = map.homeNode(of: origin)
         else { return }
         var stats = volumeStats[volume.name, default: HolderPolicy.VolumeStats()]

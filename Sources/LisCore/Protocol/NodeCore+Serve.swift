@@ -13,7 +13,7 @@ extension NodeCore {
             effects.append(.reply(client, .failed(.outOfRange)))
             return
         }
-        if policyName == .adaptive, activity[key] != nil || activity.count < ActivityProfile.maxBlocks {
+        if policyName.learnsUse, activity[key] != nil || activity.count < ActivityProfile.maxBlocks {
             activity[key, default: ActivityProfile()].record(wallMs: wallMs)
         }
         blocks[key, default: BlockState()].heat.record(
@@ -61,7 +61,7 @@ extension NodeCore {
             nextSeq += 1
             outgoing[request] = Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops)
             sendForward(request)
-            if queued.op.isWrite, policyName == .tiers, let factor = tiers.highestFactor {
+            if queued.op.isWrite, policyName.decidesAtOrigin, let factor = tiers.highestFactor {
                 effects.append(.armTimer(.slowWrite(request), at: now + .ms(factor * local.expectedMs)))
             }
         }

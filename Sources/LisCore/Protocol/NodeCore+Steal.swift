@@ -38,7 +38,7 @@ extension NodeCore {
     /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
     /// cooldown, pinning, and never a steal within the holder's own region.
     mutating func considerSteal(_ key: BlockKey) {
-        guard policyName == .tiers, let state = blocks[key], state.steal == nil, state.holding == nil,
+        guard policyName.decidesAtOrigin, let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
             let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
@@ -80,9 +80,9 @@ extension NodeCore {
         }
         blocks[key, default: BlockState()].holding = holding
         guard let decision, let target = map.homeNode(of: decision.to) else { return }
-        if policyName == .crdbFtw, let last = lastHandOverAt, (now - last).ms < HolderPolicy.crdbMinTransferIntervalMs { return }
+        if let interval = policyName.minHandOverIntervalMs, let last = lastHandOverAt, (now - last).ms < interval { return }
         guard handOver(key, to: target, reason: decision.reason) else {
-            if policyName == .adaptive, let ago = coolingMs(key), blocks[key, default: BlockState()].holding?.policyStats.explain(now: now) == true {
+            if policyName.explainsDeclines, let ago = coolingMs(key), blocks[key, default: BlockState()].holding?.policyStats.explain(now: now) == true {
                 effects.append(.event(.declined(
                     key, to: decision.to, reason: .cooldown(agoMs: ago, cooldownMs: migration.migrationCooldownMs, decision.reason))))
             }
@@ -115,12 +115,12 @@ extension NodeCore {
     /// time per block (a lost one is asked again later).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
         guard let holding = blocks[key]?.holding, blocks[key, default: BlockState()].steal == nil else { return false }
-        if policyName == .adaptive, coolingMs(key) != nil { return false }
+        if policyName.keepsCooldown, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
         blocks[key, default: BlockState()].holding?.handedOverAt = now
-        if policyName == .adaptive {
-            if let to = map.region(of: target) { volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: to, now: now) }
+        if policyName.learnsUse, let to = map.region(of: target) {
+            volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: to, now: now)
         }
         var rates = holding.policyStats.rates
         rates.decay(to: now)

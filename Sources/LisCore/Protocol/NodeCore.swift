@@ -87,7 +87,7 @@ public struct NodeCore: Sendable {
     public mutating func start(now: Instant, wallMs: Int64) -> [NodeEffect] {
         begin(now, wallMs)
         startProbe()
-        if policyName == .adaptive, migration.predictiveMigration {
+        if policyName.learnsUse, migration.predictiveMigration {
             effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
         }
         if map.regions.count > 1 { probeRtts() }
