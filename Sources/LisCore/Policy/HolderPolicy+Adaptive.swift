@@ -183,9 +183,9 @@ extension HolderPolicy {
             }
             return (there, saving, cost, nil)
         }
-        // Co-access for region t: the join rule if what t does on the volume's blocks here pays
-        // for a move (and this block is one t may take), else nil.
-        func coAccess(_ t: RegionID) -> JoinRule? {
+        // Co-access for region t: what t does on the volume's blocks here, which of them would
+        // go with a move, whether this block is one of them, and what moving them saves and costs.
+        func coAccess(_ t: RegionID) -> (rule: JoinRule, joins: Bool, rate: Double, saving: Double, cost: Double) {
             let rate = volume.rates.shortRates[t] ?? 0
             let volumeLong = volume.rates.long.total
             let rule: JoinRule = volume.shifted(to: t)
@@ -194,8 +194,7 @@ extension HolderPolicy {
                     idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
                     evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
             let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
-            guard joinsMove(rates, to: t, rule: rule), saving >= Self.adaptiveMargin * moveCost(t, rate: rate) else { return nil }
-            return rule
+            return (rule, joinsMove(rates, to: t, rule: rule), rate, saving, moveCost(t, rate: rate))
         }
         var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
         for t in candidates where t != holderRegion {
@@ -209,9 +208,12 @@ extension HolderPolicy {
             // Blocks used together move together, whichever rule moves the first: when the
             // volume's operations from the target would pay for a move too, the volume's other
             // blocks it alone uses (or nobody uses) go with this one.
-            if predictive, b.target == origin, let rule = coAccess(b.target) {
-                decision.withVolume = true
-                decision.join = rule
+            if predictive, b.target == origin {
+                let c = coAccess(b.target)
+                if c.joins, c.saving >= Self.adaptiveMargin * c.cost {
+                    decision.withVolume = true
+                    decision.join = c.rule
+                }
             }
             return (decision, nil)
         }
@@ -222,16 +224,7 @@ extension HolderPolicy {
         guard predictive else {
             return (nil, explain ? .noCoAccess(evaluate(t).failure ?? .anotherSavesMore) : nil)
         }
-        let rate = volume.rates.shortRates[t] ?? 0
-        let volumeLong = volume.rates.long.total
-        let rule: JoinRule = volume.shifted(to: t)
-            ? .shifted
-            : .uncontested(
-                idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
-                evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
-        let joins = joinsMove(rates, to: t, rule: rule)
-        let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
-        let cost = moveCost(t, rate: rate)
+        let (rule, joins, rate, saving, cost) = coAccess(t)
         if joins, saving >= Self.adaptiveMargin * cost {
             return (HandOver(
                 to: t,

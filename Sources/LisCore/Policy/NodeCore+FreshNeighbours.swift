@@ -53,11 +53,7 @@ extension NodeCore {
             let other = BlockKey(key.volume, BlockID(i))
             if neverUsed(other), let home = map.homeRecord(of: other) {
                 // Taken up at epoch 0 as a first operation would, then handed over.
-                var state = blocks[other, default: BlockState()]
-                state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
-                state.lastHeld = .zero
-                blocks[other] = state
-                effects.append(.event(.holding(other, .zero)))
+                takeUpAtHome(other, home)
             } else if !(fresh.owns(i) && isFree(i)) {
                 continue
             }

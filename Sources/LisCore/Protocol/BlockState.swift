@@ -191,13 +191,11 @@ struct Replica: Sendable {
     /// Makes the copy the sender's log up to `upTo` (`payload`: what it adds; nil: the copy is
     /// there already, only make it durable). `recent`: the sender's newest writes.
     mutating func install(_ key: BlockKey, _ payload: Payload?, upTo: LogPosition, recent refs: [WriteRef]?, _ effects: inout [NodeEffect]) {
+        position = upTo
         if let refs {
-            position = upTo
             recent = [:]
             recentOrder = []
             for ref in refs where ref.position <= upTo { remember(ref.id, ref.position) }
-        } else {
-            position = upTo
         }
         effects.append(.installTransfer(key, payload, upTo: upTo))
     }

@@ -100,10 +100,8 @@ extension NodeCore {
         if !restarted, state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
             let home = map.homeRecord(of: key), home.holder == id
         {
-            state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
-            state.lastHeld = .zero
-            blocks[key] = state
-            effects.append(.event(.holding(key, .zero)))
+            takeUpAtHome(key, home)
+            state = blocks[key, default: BlockState()]
         }
         guard let holding = state.holding,
             holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
@@ -114,6 +112,15 @@ extension NodeCore {
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
         }
         return true
+    }
+
+    /// The home node starts holding a never-moved block at epoch 0, from its own copy.
+    mutating func takeUpAtHome(_ key: BlockKey, _ home: LeaseRecord) {
+        var state = blocks[key, default: BlockState()]
+        state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
+        state.lastHeld = .zero
+        blocks[key] = state
+        effects.append(.event(.holding(key, .zero)))
     }
 
     /// Hive names this node as the block's holder but it does not serve it and runs no steal:
