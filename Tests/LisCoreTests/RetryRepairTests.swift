@@ -163,7 +163,7 @@ import Testing
         #expect(Self.sent(quiet).isEmpty && Self.timers(quiet).isEmpty, "every copy caught up: the rounds stop")
     }
 
-    /// A forward with no answer is sent again, and fails after `maxForwardAttempts`.
+    /// A forward with no answer is sent again, and fails after `Forwarder.maxAttempts`.
     @Test func aForwardWithoutAnAnswerIsRetriedThenFails() {
         var origin = Self.node(Self.london)
         let out = origin.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
@@ -177,7 +177,7 @@ import Testing
             last = origin.step(.timer(timer), now: .ms(now), wallMs: Int64(now))
             if case .forward? = Self.sent(last).first?.1 { attempt += 1 }
         }
-        #expect(attempt == NodeCore.maxForwardAttempts)
+        #expect(attempt == Forwarder.maxAttempts)
         #expect(last.contains(.reply(1, .failed(.unavailable))))
     }
 
@@ -434,7 +434,7 @@ import Testing
             recent: [Self.key: [WriteRef(id: id, position: v3)]])
         // Pretend it serves at epoch 2 again (a restarted node would renew first; the dedup is
         // the same either way).
-        holder.blocks[Self.key]!.holding = Holding(epoch: Epoch(2), quorumRegions: [RegionID("nyc")])
+        holder.blocks[Self.key]!.holding = HolderTerm(epoch: Epoch(2), quorumRegions: [RegionID("nyc")], start: v3)
         let retry = PeerEnvelope(
             from: Self.london, hlc: .zero,
             message: .forward(ForwardedOp(id: RequestID(origin: Self.london, seq: 99), key: Self.key,
@@ -455,9 +455,9 @@ import Testing
         #expect(copy.position(Self.key) == Self.position(2, 43))
         #expect(out.contains(.installTransfer(Self.key, nil, upTo: Self.position(2, 43))))
         // And the holder's repair rounds leave such a copy alone.
-        let holder = Self.node(Self.nyc1)
-        #expect(holder.caughtUp(Self.position(2, 43), Self.position(1, 33), epoch: Epoch(2)))
-        #expect(!holder.caughtUp(Self.position(1, 40), Self.position(1, 33), epoch: Epoch(2)), "an old epoch's extra entries are not")
+        let term = HolderTerm(epoch: Epoch(2), quorumRegions: [RegionID("nyc")], start: Self.position(1, 33))
+        #expect(term.caughtUp(Self.position(2, 43), Self.position(1, 33)))
+        #expect(!term.caughtUp(Self.position(1, 40), Self.position(1, 33)), "an old epoch's extra entries are not")
     }
 
     /// A read whose check completes while a write is pending saw that write in the holder's

@@ -12,71 +12,6 @@ struct QueuedOp: Hashable, Sendable {
     var reply: ReplyTarget
 }
 
-/// This node's role as the block's holder at `epoch`.
-struct Holding: Sendable {
-    struct PendingWrite: Sendable {
-        var tally: QuorumTally
-        var reply: ReplyTarget
-        var write: BlockWrite
-        var position: LogPosition
-        /// The holder's entry before this one (an accept carries it for log matching).
-        var previous: LogPosition
-        var startedAt: Instant
-        /// Replies owed to copies of the same write that arrived while it was pending.
-        var extraReplies: [ReplyTarget] = []
-    }
-    struct PendingRead: Sendable {
-        var tally: QuorumTally
-        var reply: ReplyTarget
-        var offset: UInt32
-        var length: UInt32
-    }
-    /// A read whose check completed while writes were pending: its bytes (held by the shell)
-    /// include writes up to `upTo`, so it is answered once they are committed.
-    struct HeldRead: Sendable {
-        var handle: UInt64
-        var reply: ReplyTarget
-        var offset: UInt32
-        var length: UInt32
-        var upTo: Version
-    }
-    var epoch: Epoch
-    var quorumRegions: [RegionID]
-    var heldReads: [HeldRead] = []
-    var pendingWrites: [Version: PendingWrite] = [:]
-    var pendingReads: [UInt64: PendingRead] = [:]
-    /// What this holder knows of each other copy (Q2 members and async copies): the copy has
-    /// the holder's log up to this position. Unknown copies are asked (`probeCopy`).
-    var copies: [NodeID: LogPosition] = [:]
-    /// Copies asked where they are, with the committed position when asked: a copy that
-    /// answers below it lost messages (links are FIFO, so every write sent before the question
-    /// arrived before it) and gets what it lacks.
-    var asked: [NodeID: LogPosition] = [:]
-    /// When a repair was last sent to a copy, so a burst of refusals sends one.
-    var repairSentAt: [NodeID: Instant] = [:]
-    var quorumResendArmed = false
-    var repairArmed = false
-    /// What a holder-side policy counts in this term.
-    var policyStats = HolderPolicy.Stats()
-    /// When this holder last asked another region to take the block.
-    var handedOverAt: Instant?
-    /// The position this term started from: a steal's install, synced on a majority of every
-    /// Q2 region before the term began (a lazy take-up at epoch 0 starts from its own copy).
-    var start: LogPosition = .empty
-    /// The flush watermark (PROTOCOL.md "Flush"): every entry of this term's log up to this
-    /// version is on the disks of a majority of every Q2 region.
-    var durableVersion: Version = 0
-    /// The highest version of this epoch each Q2 member (this node included) reported synced.
-    var syncedVersion: [NodeID: Version] = [:]
-
-    /// The newest position every write up to which is on Q2: the holder's own position when
-    /// nothing is pending.
-    func committed(_ own: LogPosition) -> LogPosition {
-        guard let first = pendingWrites.min(by: { $0.key < $1.key }) else { return own }
-        return first.value.previous
-    }
-}
-
 /// A steal this node runs for a block (DESIGN §3 steps 1–4): each phase carries what it needs,
 /// so a transfer cannot be waited for without a source, nor an install counted without a tally.
 struct Steal: Sendable {
@@ -248,7 +183,7 @@ struct BlockState: Sendable {
     var hiveChecked = false
     /// A newer holder learned from a fence or a redirect, before Hive says so.
     var hint: (holder: NodeID, epoch: Epoch)?
-    var holding: Holding?
+    var holding: HolderTerm?
     /// The last epoch this node held the block at; a former holder answers a fence with data.
     var lastHeld: Epoch?
     var steal: Steal?
@@ -260,16 +195,4 @@ struct BlockState: Sendable {
     var heat = BlockHeat()
     /// The last time this block moved (seen here) or this node tried to steal it.
     var lastMoveOrAttempt: Instant?
-}
-
-/// An operation this node forwarded and whose reply it awaits.
-struct Outgoing: Sendable {
-    var key: BlockKey
-    var op: BlockOp
-    var client: ClientRequestID
-    var issuedAt: Instant
-    var target: NodeID
-    var hops: Int
-    /// Sends so far that met no answer (a lost message, a holder that crashed).
-    var attempt = 0
 }

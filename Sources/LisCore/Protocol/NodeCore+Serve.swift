@@ -59,7 +59,7 @@ extension NodeCore {
         case .client(let client):
             let request = RequestID(origin: id, seq: nextSeq)
             nextSeq += 1
-            outgoing[request] = Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops)
+            forwarder.start(request, Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops))
             sendForward(request)
             if queued.op.isWrite, policyName.decidesAtOrigin, let factor = tiers.highestFactor {
                 effects.append(.armTimer(.slowWrite(request), at: now + .ms(factor * local.expectedMs)))
@@ -117,7 +117,7 @@ extension NodeCore {
     /// The home node starts holding a never-moved block at epoch 0, from its own copy.
     mutating func takeUpAtHome(_ key: BlockKey, _ home: LeaseRecord) {
         var state = blocks[key, default: BlockState()]
-        state.holding = Holding(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
+        state.holding = HolderTerm(epoch: .zero, quorumRegions: home.quorumRegions, start: state.position)
         state.lastHeld = .zero
         blocks[key] = state
         effects.append(.event(.holding(key, .zero)))
@@ -142,7 +142,7 @@ extension NodeCore {
         return true
     }
 
-    mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: Holding) {
+    mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: HolderTerm) {
         var state = blocks[key, default: BlockState()]
         // The same write again (a retry after a redirect, a steal that adopted it): answer with
         // where it already is rather than applying it twice.
@@ -174,7 +174,7 @@ extension NodeCore {
             blocks[key] = state
             commit(key, position, previous: previous, write, target)
         } else {
-            state.holding?.pendingWrites[position.version] = Holding.PendingWrite(
+            state.holding?.pendingWrites[position.version] = HolderTerm.PendingWrite(
                 tally: tally, reply: target, write: write, position: position, previous: previous, startedAt: now)
             blocks[key] = state
             armQuorumResend(key)
@@ -195,17 +195,9 @@ extension NodeCore {
         blocks[key, default: BlockState()].holding = holding
         guard !holding.pendingWrites.isEmpty || !holding.pendingReads.isEmpty else { return }
         let members = map.nodes(inRegions: holding.quorumRegions).filter { $0 != id }
-        for v in holding.pendingWrites.keys.sorted() {
-            guard let p = holding.pendingWrites[v] else { continue }
-            for node in members where !p.tally.contains(node) {
-                send(node, .accept(key, position: p.position, previous: p.previous, write: p.write))
-            }
-        }
-        for (nonce, read) in holding.pendingReads.sorted(by: { $0.key < $1.key }) {
-            for node in members where !read.tally.contains(node) {
-                send(node, .readCheck(key, epoch: epoch, nonce: nonce))
-            }
-        }
+        let (accepts, readChecks) = holding.unanswered(by: members)
+        for (node, p) in accepts { send(node, .accept(key, position: p.position, previous: p.previous, write: p.write)) }
+        for (node, nonce) in readChecks { send(node, .readCheck(key, epoch: epoch, nonce: nonce)) }
         armQuorumResend(key)
     }
 
@@ -222,19 +214,19 @@ extension NodeCore {
 
     /// Acknowledges a write; one acknowledged to a local client is the next flush's to vouch for.
     mutating func replyWritten(_ key: BlockKey, _ target: ReplyTarget, _ write: RequestID?, _ position: LogPosition) {
-        if case .client = target { noteAcknowledged(key, write, position, holder: id) }
+        if case .client = target { flush.acknowledged(key, write, position, holder: id) }
         reply(target, .written(position))
     }
 
     /// One node in every other region the volume allows: they get committed writes in order.
-    func asyncCopies(_ key: BlockKey, _ holding: Holding) -> [NodeID] {
+    func asyncCopies(_ key: BlockKey, _ holding: HolderTerm) -> [NodeID] {
         guard let volume = volume(key) else { return [] }
         return map.regions.compactMap { other in
             holding.quorumRegions.contains(other) || !volume.allows(other) ? nil : map.homeNode(of: other)
         }
     }
 
-    mutating func holderRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, reply target: ReplyTarget, holding: Holding) {
+    mutating func holderRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, reply target: ReplyTarget, holding: HolderTerm) {
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id)
         if tally.isComplete {
@@ -243,7 +235,7 @@ extension NodeCore {
         }
         // Several nodes share Q2: confirm with a majority that no newer epoch was promised.
         let nonce = token()
-        blocks[key, default: BlockState()].holding?.pendingReads[nonce] = Holding.PendingRead(tally: tally, reply: target, offset: offset, length: length)
+        blocks[key, default: BlockState()].holding?.pendingReads[nonce] = HolderTerm.PendingRead(tally: tally, reply: target, offset: offset, length: length)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
             send(node, .readCheck(key, epoch: holding.epoch, nonce: nonce))
         }
@@ -263,15 +255,15 @@ extension NodeCore {
         effects.append(.holdRead(handle, key, offset: offset, length: length))
         let upTo = blocks[key, default: BlockState()].position.version
         blocks[key, default: BlockState()].holding?.heldReads.append(
-            Holding.HeldRead(handle: handle, reply: target, offset: offset, length: length, upTo: upTo))
+            HolderTerm.HeldRead(handle: handle, reply: target, offset: offset, length: length, upTo: upTo))
     }
 
     /// Answers the held reads whose writes are all committed now.
     mutating func answerHeldReads(_ key: BlockKey) {
-        guard let holding = blocks[key]?.holding, !holding.heldReads.isEmpty else { return }
-        let committed = holding.committed(blocks[key, default: BlockState()].position).version
-        for read in holding.heldReads where read.upTo <= committed { reply(read.reply, .read(.held(read.handle))) }
-        blocks[key, default: BlockState()].holding?.heldReads.removeAll { $0.upTo <= committed }
+        guard let state = blocks[key], var term = state.holding else { return }
+        let ready = term.answerableReads(own: state.position)
+        blocks[key]?.holding = term
+        for read in ready { reply(read.reply, .read(.held(read.handle))) }
     }
 
     // MARK: Acceptor side
@@ -322,18 +314,10 @@ extension NodeCore {
     /// for every pending write up to there. Writes complete in order, since a copy that has a
     /// write has every earlier one.
     mutating func copyReached(_ key: BlockKey, _ from: NodeID, _ position: LogPosition, exact: Bool) {
-        guard var holding = blocks[key]?.holding else { return }
-        if exact || holding.copies[from].map({ $0 < position }) ?? true { holding.copies[from] = position }
-        blocks[key, default: BlockState()].holding = holding
-        guard position.epoch == holding.epoch else { return }
-        for v in holding.pendingWrites.keys.sorted() where v <= position.version {
-            guard var pending = blocks[key, default: BlockState()].holding?.pendingWrites[v] else { continue }
-            pending.tally.add(from)
-            guard pending.tally.isComplete else {
-                blocks[key, default: BlockState()].holding?.pendingWrites[v] = pending
-                continue
-            }
-            blocks[key, default: BlockState()].holding?.pendingWrites[v] = nil
+        guard var term = blocks[key]?.holding else { return }
+        let done = term.copyReached(from, position, exact: exact)
+        blocks[key]?.holding = term
+        for pending in done {
             local.observe((now - pending.startedAt).ms)
             commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
             for extra in pending.extraReplies { replyWritten(key, extra, pending.write.id, pending.position) }
@@ -349,32 +333,19 @@ extension NodeCore {
         effects.append(.armTimer(.repair(key, holding.epoch), at: now + .ms(repairIntervalMs)))
     }
 
-    /// Whether a copy at `copy` has everything committed up to `committed` and nothing else:
-    /// entries past it only in this holder's epoch, which only this holder wrote (writes still
-    /// pending here). Such a copy must never be "repaired" back to `committed`: it counts for
-    /// those pending writes (swarm seed 5490: a repair took an acceptor back to the last
-    /// epoch's position and a steal then lost acknowledged writes).
-    func caughtUp(_ copy: LogPosition, _ committed: LogPosition, epoch: Epoch) -> Bool {
-        copy == committed || (copy.epoch == epoch && copy.version >= committed.version)
-    }
-
     /// Every copy of the block — the other Q2 members and the async copies — must reach the
     /// committed log, whatever messages were lost or nodes restarted on the way. A copy not
     /// known to be there is asked where it is (cheap); one that answers behind what was
     /// committed when it was asked gets what it lacks (`onCopyAt`). Rounds go on until every
     /// copy is known to be caught up.
     mutating func repairCopies(_ key: BlockKey, _ epoch: Epoch) {
-        guard let holding = blocks[key]?.holding, holding.epoch == epoch else { return }
-        blocks[key, default: BlockState()].holding?.repairArmed = false
-        let committed = holding.committed(blocks[key, default: BlockState()].position)
-        var lagging = false
-        for node in map.nodes(inRegions: holding.quorumRegions) + asyncCopies(key, holding) where node != id {
-            if let copy = holding.copies[node], caughtUp(copy, committed, epoch: epoch) { continue }
-            lagging = true
-            blocks[key, default: BlockState()].holding?.asked[node] = committed
-            send(node, .probeCopy(key, epoch: epoch))
-        }
-        if lagging { armRepair(key) }
+        guard let state = blocks[key], var term = state.holding, term.epoch == epoch else { return }
+        term.repairArmed = false
+        let copies = (map.nodes(inRegions: term.quorumRegions) + asyncCopies(key, term)).filter { $0 != id }
+        let lagging = term.askLagging(copies, committed: term.committed(state.position))
+        blocks[key]?.holding = term
+        for node in lagging { send(node, .probeCopy(key, epoch: epoch)) }
+        if !lagging.isEmpty { armRepair(key) }
     }
 
     /// A Q2 member refused an accept because its copy has a hole: send it this holder's log.
@@ -407,7 +378,7 @@ extension NodeCore {
         guard let asked = blocks[key]?.holding?.asked.removeValue(forKey: from), let state = blocks[key],
             let committed = state.holding?.committed(state.position)
         else { return }
-        if !caughtUp(position, asked, epoch: epoch) { sendRepair(key, to: from, after: position, upTo: committed) }
+        if state.holding?.caughtUp(position, asked) == false { sendRepair(key, to: from, after: position, upTo: committed) }
     }
 
     mutating func onReadCheck(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ nonce: UInt64) {
@@ -416,20 +387,14 @@ extension NodeCore {
     }
 
     mutating func onReadChecked(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ nonce: UInt64, ok: Bool) {
-        guard var holding = blocks[key]?.holding, holding.epoch == epoch, var pending = holding.pendingReads[nonce] else { return }
+        guard var term = blocks[key]?.holding, term.epoch == epoch, term.pendingReads[nonce] != nil else { return }
         guard ok else {
             learnPromise(key, epoch.next)
             return
         }
-        pending.tally.add(from)
-        if pending.tally.isComplete {
-            holding.pendingReads[nonce] = nil
-            blocks[key, default: BlockState()].holding = holding
-            answerRead(key, pending.offset, pending.length, pending.reply)
-        } else {
-            holding.pendingReads[nonce] = pending
-            blocks[key, default: BlockState()].holding = holding
-        }
+        let read = term.readChecked(nonce, by: from)
+        blocks[key]?.holding = term
+        if let read { answerRead(key, read.offset, read.length, read.reply) }
     }
 
     /// A Q2 member refused this holder: a newer epoch exists. Stop serving; ask Hive who holds.
@@ -443,15 +408,11 @@ extension NodeCore {
     /// This node no longer serves the block. Operations it had not committed go back to their
     /// origin (peers) or are dispatched again (local clients) to the newer holder.
     mutating func stopHolding(_ key: BlockKey) {
-        guard let holding = blocks[key]?.holding else { return }
-        blocks[key, default: BlockState()].holding = nil
-        effects.append(.event(.fenced(key, blocks[key, default: BlockState()].promised)))
-        let waiting = holding.pendingWrites.sorted(by: { $0.key < $1.key }).map { _, p in
-            QueuedOp(op: .write(p.write), reply: p.reply)
-        } + holding.pendingReads.sorted(by: { $0.key < $1.key }).map { _, p in
-            QueuedOp(op: .read(offset: p.offset, length: p.length), reply: p.reply)
-        } + holding.heldReads.map { QueuedOp(op: .read(offset: $0.offset, length: $0.length), reply: $0.reply) }
-        for read in holding.heldReads { effects.append(.dropHeldRead(read.handle)) }
+        guard let state = blocks[key], let term = state.holding else { return }
+        blocks[key]?.holding = nil
+        effects.append(.event(.fenced(key, state.promised)))
+        let (waiting, heldHandles) = term.leftOver()
+        for handle in heldHandles { effects.append(.dropHeldRead(handle)) }
         for queued in waiting { redispatch(key, queued) }
     }
 
@@ -487,34 +448,31 @@ extension NodeCore {
     }
 
     mutating func onForwardReply(_ from: NodeID, _ request: RequestID, _ result: ForwardResult) {
-        guard var pending = outgoing[request], pending.target == from else { return }
+        guard let pending = forwarder[request], pending.target == from else { return }
         switch result {
         case .written(let version):
-            outgoing[request] = nil
-            if case .write(let write) = pending.op { noteAcknowledged(pending.key, write.id, version, holder: from) }
+            forwarder.finish(request)
+            if case .write(let write) = pending.op { flush.acknowledged(pending.key, write.id, version, holder: from) }
             sampleWrite(pending.key, request, pending, exact: true)
             effects.append(.reply(pending.client, .written(version)))
             considerSteal(pending.key)
         case .read(let payload):
-            outgoing[request] = nil
+            forwarder.finish(request)
             effects.append(.reply(pending.client, .read(payload)))
         case .failed(let error):
-            outgoing[request] = nil
+            forwarder.finish(request)
             effects.append(.reply(pending.client, .failed(error)))
         case .redirect(let record):
             if let record { learnHint(pending.key, record) }
-            pending.hops += 1
-            outgoing[request] = pending
-            guard pending.hops <= Self.maxHops else {
-                outgoing[request] = nil
+            guard let pending = forwarder.redirected(request) else {
                 effects.append(.reply(pending.client, .failed(.unavailable)))
                 return
             }
             if let next = believedHolder(pending.key), next != from, next != id {
-                outgoing[request]?.target = next
+                forwarder.retarget(request, to: next)
                 sendForward(request)
             } else if believedHolder(pending.key) == id {
-                outgoing[request] = nil
+                forwarder.finish(request)
                 if pending.op.isWrite { sampleWrite(pending.key, request, pending, exact: true) }
                 dispatch(pending.key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
             } else {
@@ -527,9 +485,7 @@ extension NodeCore {
 
     /// Sends (again) a forwarded operation to its target, and waits a while for the answer.
     mutating func sendForward(_ request: RequestID) {
-        guard var pending = outgoing[request] else { return }
-        pending.attempt += 1
-        outgoing[request] = pending
+        guard let pending = forwarder.sending(request) else { return }
         send(pending.target, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op)))
         let wait = 2 * (map.region(of: pending.target).map { map.rttMs(region, $0) } ?? 0) + retryMs
         effects.append(.armTimer(.forwardTimeout(request, attempt: pending.attempt), at: now + .ms(wait)))
@@ -537,12 +493,12 @@ extension NodeCore {
 
     /// No answer: the forward, its answer or the holder was lost. Ask Hive who holds the block
     /// now and send again (a holder recognises a write it already has by its id); give up
-    /// after `maxForwardAttempts`. A claim that stays `stealing` for `takeoverMs` while
+    /// after `Forwarder.maxAttempts`. A claim that stays `stealing` for `takeoverMs` while
     /// operations wait is taken over: its stealer is down or cut off.
     mutating func onForwardTimeout(_ request: RequestID, _ attempt: Int) {
-        guard let pending = outgoing[request], pending.attempt == attempt else { return }
-        guard pending.attempt < Self.maxForwardAttempts else {
-            outgoing[request] = nil
+        guard let pending = forwarder[request], pending.attempt == attempt else { return }
+        guard pending.attempt < Forwarder.maxAttempts else {
+            forwarder.finish(request)
             effects.append(.reply(pending.client, .failed(.unavailable)))
             return
         }
@@ -555,16 +511,16 @@ extension NodeCore {
             startSteal(key, reason: .takingOver(rec.holder), renewing: true)
         }
         if blocks[key]?.steal == nil, let next = believedHolder(key), next != id {
-            outgoing[request]?.target = next
+            forwarder.retarget(request, to: next)
             sendForward(request)
         } else {
-            outgoing[request] = nil
+            forwarder.finish(request)
             dispatch(key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
         }
     }
 
     mutating func retryForward(_ request: RequestID) {
-        guard let pending = outgoing.removeValue(forKey: request) else { return }
+        guard let pending = forwarder.finish(request) else { return }
         dispatch(pending.key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
     }
 
@@ -575,7 +531,7 @@ extension NodeCore {
     }
 
     mutating func onSlowWriteTimer(_ request: RequestID) {
-        guard let pending = outgoing[request] else { return }
+        guard let pending = forwarder[request] else { return }
         sampleWrite(pending.key, request, pending, exact: false)
         considerSteal(pending.key)
     }

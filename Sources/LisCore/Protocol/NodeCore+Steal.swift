@@ -540,8 +540,8 @@ extension NodeCore {
         state.route = active
         state.hint = nil
         // The install is on the disks of a majority of every Q2 region: the watermark starts there.
-        var holding = Holding(
-            epoch: active.epoch, quorumRegions: active.quorumRegions, copies: copies, start: state.position,
+        var holding = HolderTerm(
+            epoch: active.epoch, quorumRegions: active.quorumRegions, start: state.position, copies: copies,
             durableVersion: state.position.version)
         holding.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
         if let rates = steal.rates { holding.policyStats.rates = rates }

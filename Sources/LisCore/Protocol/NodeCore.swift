@@ -25,10 +25,7 @@ public struct NodeCore: Sendable {
     public var repairIntervalMs: Double = 1000
     /// A claim that stayed `stealing` this long while operations waited for it is taken over.
     public var takeoverMs: Double = 10000
-    /// A forwarded operation sent this many times without an answer fails (`unavailable`).
-    public static let maxForwardAttempts = 12
-    /// Bounds: an operation redirected this many times fails; a block queues at most this many.
-    public static let maxHops = 8
+    /// A block queues at most this many operations (waiting for a steal, or for Hive).
     public static let maxQueuedPerBlock = 4096
 
     /// A protection switched off for the simulator's teeth tests; nil in every real node.
@@ -38,18 +35,12 @@ public struct NodeCore: Sendable {
     /// This node ran before with the same storage: it never resumes a term it held.
     var restarted = false
     var blocks: [BlockKey: BlockState] = [:]
-    var outgoing: [RequestID: Outgoing] = [:]
+    /// Operations forwarded for local clients, awaiting answers.
+    var forwarder = Forwarder()
     var hiveCalls: [HiveCallID: BlockKey] = [:]
     var probes: [UInt64: Instant] = [:]
-    /// Origin: writes acknowledged to local clients since the last flush (per block and epoch,
-    /// the newest), and the flushes not answered yet.
-    var unflushed: [BlockKey: [Epoch: AckedWrite]] = [:]
-    var flushes: [UInt64: PendingFlush] = [:]
-    /// Holder: flush requests waiting for the watermark, and this node's own syncs under way.
-    var holderFlushWaits: [HolderFlushWait] = []
-    var ownSyncs: [UInt64: [SyncedCopy]] = [:]
-    /// Q2 member: syncs a holder asked for, and what each will report.
-    var peerSyncs: [UInt64: (NodeID, [SyncedCopy])] = [:]
+    /// Flushes as origin, holder and Q2 member.
+    var flush = FlushCoordinator()
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
     /// Adaptive: what the operations this node serves as holder show per volume (co-access).
