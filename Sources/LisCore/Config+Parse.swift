@@ -109,14 +109,91 @@ extension PolicyConfig {
     }
 
     static func parse(_ r: TOMLReader) throws(ConfigError) -> PolicyConfig {
-        try r.rejectUnknownKeys(allowed: ["name", "local_latency_floor_ms", "slow_write_window_ms"])
+        try r.rejectUnknownKeys(allowed: ["name", "local_latency_floor_ms", "slow_write_window_ms", "crdb_ftw", "wpaxos", "adaptive"])
         var p = PolicyConfig()
         p.name = try r.oneOf("name", PolicyName.self) ?? p.name
         p.localLatencyFloorMs = try r.number("local_latency_floor_ms", "a number of milliseconds > 0") { $0 > 0 }
             ?? p.localLatencyFloorMs
         p.slowWriteWindowMs = try r.number("slow_write_window_ms", "a number of milliseconds > 0") { $0 > 0 }
             ?? p.slowWriteWindowMs
+        if let t = try r.table("crdb_ftw") { p.settings.crdbFtw = try .parse(t) }
+        if let t = try r.table("wpaxos") { p.settings.wpaxos = try .parse(t) }
+        if let t = try r.table("adaptive") { p.settings.adaptive = try .parse(t) }
         return p
+    }
+}
+
+extension TOMLReader {
+    /// A duration in milliseconds, above 0.
+    func milliseconds(_ name: String) throws(ConfigError) -> Double? {
+        try number(name, "a number of milliseconds > 0") { $0 > 0 }
+    }
+    /// A fraction: above 0, at most 1.
+    func fraction(_ name: String) throws(ConfigError) -> Double? {
+        try number(name, "a number above 0 and at most 1") { $0 > 0 && $0 <= 1 }
+    }
+    func positive(_ name: String) throws(ConfigError) -> Double? {
+        try number(name, "a number above 0") { $0 > 0 }
+    }
+}
+
+extension PolicySettings.CrdbFtw {
+    static func parse(_ r: TOMLReader) throws(ConfigError) -> Self {
+        try r.rejectUnknownKeys(allowed: ["window_ms", "decay", "threshold", "min_stats_ms", "min_transfer_interval_ms"])
+        var c = Self()
+        c.windowMs = try r.milliseconds("window_ms") ?? c.windowMs
+        c.decay = try r.fraction("decay") ?? c.decay
+        c.threshold = try r.positive("threshold") ?? c.threshold
+        c.minStatsMs = try r.number("min_stats_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? c.minStatsMs
+        c.minTransferIntervalMs = try r.number("min_transfer_interval_ms", "a number of milliseconds >= 0") { $0 >= 0 }
+            ?? c.minTransferIntervalMs
+        return c
+    }
+}
+
+extension PolicySettings.WPaxos {
+    static func parse(_ r: TOMLReader) throws(ConfigError) -> Self {
+        try r.rejectUnknownKeys(allowed: ["run", "interval_ms"])
+        var w = Self()
+        w.run = try r.integer("run", in: 1...1_000_000) ?? w.run
+        w.intervalMs = try r.milliseconds("interval_ms") ?? w.intervalMs
+        return w
+    }
+}
+
+extension PolicySettings.Adaptive {
+    static func parse(_ r: TOMLReader) throws(ConfigError) -> Self {
+        try r.rejectUnknownKeys(allowed: [
+            "short_half_life_ms", "long_half_life_ms", "horizon_ms", "improvement", "margin", "contested", "group_limit",
+            "group_interval_ms", "taken_blocks", "shift_run", "evidence", "fresh_significance", "fresh_touches",
+            "explain_interval_ms", "wan_bytes_per_ms", "predict_interval_ms", "predict_lead_ms", "predict_reserve_ms",
+        ])
+        var a = Self()
+        a.shortHalfLifeMs = try r.milliseconds("short_half_life_ms") ?? a.shortHalfLifeMs
+        a.longHalfLifeMs = try r.milliseconds("long_half_life_ms") ?? a.longHalfLifeMs
+        if a.longHalfLifeMs < a.shortHalfLifeMs {
+            throw ConfigError(
+                key: r.key("long_half_life_ms"),
+                message: "must be at least short_half_life_ms (\(a.shortHalfLifeMs)), got \(a.longHalfLifeMs)")
+        }
+        a.horizonMs = try r.milliseconds("horizon_ms") ?? a.horizonMs
+        a.improvement = try r.fraction("improvement") ?? a.improvement
+        a.margin = try r.number("margin", "a number >= 1") { $0 >= 1 } ?? a.margin
+        a.contested = try r.fraction("contested") ?? a.contested
+        a.groupLimit = try r.integer("group_limit", in: 0...1_000_000) ?? a.groupLimit
+        a.groupIntervalMs = try r.number("group_interval_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? a.groupIntervalMs
+        a.takenBlocks = try r.positive("taken_blocks") ?? a.takenBlocks
+        a.shiftRun = try r.integer("shift_run", in: 1...1_000_000) ?? a.shiftRun
+        a.evidence = try r.number("evidence", "a number >= 0") { $0 >= 0 } ?? a.evidence
+        a.freshSignificance = try r.number("fresh_significance", "a number above 0 and below 1") { $0 > 0 && $0 < 1 }
+            ?? a.freshSignificance
+        a.freshTouches = try r.integer("fresh_touches", in: 2...1_000_000) ?? a.freshTouches
+        a.explainIntervalMs = try r.number("explain_interval_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? a.explainIntervalMs
+        a.wanBytesPerMs = try r.positive("wan_bytes_per_ms") ?? a.wanBytesPerMs
+        a.predictIntervalMs = try r.milliseconds("predict_interval_ms") ?? a.predictIntervalMs
+        a.predictLeadMs = try r.milliseconds("predict_lead_ms") ?? a.predictLeadMs
+        a.predictReserveMs = try r.number("predict_reserve_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? a.predictReserveMs
+        return a
     }
 }
 

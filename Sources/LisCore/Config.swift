@@ -149,6 +149,8 @@ public struct PolicyConfig: Sendable, Equatable {
     public var localLatencyFloorMs: Double = 0.05
     /// Key `slow_write_window_ms`: slow writes older than this no longer count. Above 0.
     public var slowWriteWindowMs: Double = 60_000
+    /// Tables `crdb_ftw`, `wpaxos`, `adaptive`: the policies' tunables (`PolicySettings`).
+    public var settings = PolicySettings()
 
     public init() {}
 }

@@ -323,6 +323,44 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         #expect(error?.message.contains(fragment) == true, "\(String(describing: error))")
     }
 
+    /// The policies' tunables are read from `[policy.crdb_ftw]`, `[policy.wpaxos]` and
+    /// `[policy.adaptive]`; what is left out keeps its default.
+    @Test func policyTunablesAreSettable() throws {
+        let config = try LisConfig.parse(toml: """
+            [policy]
+            name = "adaptive"
+            [policy.adaptive]
+            horizon_ms = 30000
+            margin = 3
+            fresh_touches = 128
+            [policy.crdb_ftw]
+            threshold = 0.2
+            [policy.wpaxos]
+            run = 5
+            """)
+        var expected = PolicySettings()
+        expected.adaptive.horizonMs = 30_000
+        expected.adaptive.margin = 3
+        expected.adaptive.freshTouches = 128
+        expected.crdbFtw.threshold = 0.2
+        expected.wpaxos.run = 5
+        #expect(config.policy.settings == expected)
+    }
+
+    @Test(arguments: [
+        ("[policy.adaptive]\nhorizon = 1", "policy.adaptive.horizon", "short_half_life_ms, long_half_life_ms, horizon_ms"),
+        ("[policy.adaptive]\nimprovement = 1.5", "policy.adaptive.improvement", "must be a number above 0 and at most 1, got 1.5"),
+        ("[policy.adaptive]\nshort_half_life_ms = 50000\nlong_half_life_ms = 40000", "policy.adaptive.long_half_life_ms",
+         "must be at least short_half_life_ms"),
+        ("[policy.crdb_ftw]\ndecay = 0", "policy.crdb_ftw.decay", "must be a number above 0 and at most 1, got 0"),
+        ("[policy.wpaxos]\nrun = 0", "policy.wpaxos.run", "must be an integer from 1 to 1000000, got 0"),
+    ])
+    func badPolicyTunablesNameTheirKey(toml: String, key: String, message: String) {
+        let error = configError(toml)
+        #expect(error?.key == key)
+        #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+    }
+
     @Test(arguments: [
         ("[migration]\nmin_latency_factor = 2.0\nslow_write_threshold = \n", 3),
         ("[migration]\nmin_latency_factor = 2.0\nmin_latency_factor = 3.0\n", 3),

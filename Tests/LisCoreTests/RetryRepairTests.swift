@@ -577,12 +577,12 @@ extension MeasuredRttTests {
     @Test func moveCostUsesTheTargetsHiveRoundTrip() {
         let (nyc, london) = (RegionID("nyc"), RegionID("london"))
         let rtt: (RegionID, RegionID) -> Double = { a, b in a == b ? 0.5 : 70 }
-        let near = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 70])
-        let far = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 250])
-        let unknown = HolderPolicy.Costs(localMs: 0.05, blockBytes: 0)
-        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: near) == 210)
-        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: far) == 570, "two Hive round trips and the fence")
-        #expect(HolderPolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: unknown) == 210, "Hive beside the holder")
+        let near = MoveCosts(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 70])
+        let far = MoveCosts(localMs: 0.05, blockBytes: 0, hiveRttMs: [london: 250])
+        let unknown = MoveCosts(localMs: 0.05, blockBytes: 0)
+        #expect(AdaptivePolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: near, AdaptivePolicy.Settings()) == 210)
+        #expect(AdaptivePolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: far, AdaptivePolicy.Settings()) == 570, "two Hive round trips and the fence")
+        #expect(AdaptivePolicy.moveMs(to: london, from: nyc, rttMs: rtt, costs: unknown, AdaptivePolicy.Settings()) == 210, "Hive beside the holder")
         // Known Hive region, nothing measured: the table's round trip to it.
         let known = KnownRtts(region: nyc, measured: [:], reported: [:], table: { a, b in a == b ? 0.5 : 90 }, hive: [:], hiveRegion: nyc)
         #expect(known.hiveRttMs(london) == 90)

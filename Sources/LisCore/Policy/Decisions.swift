@@ -33,7 +33,7 @@ public indirect enum MoveReason: Hashable, Sendable {
     /// and alone uses this one.
     case coAccessTaken(region: RegionID, blocks: Double)
     /// Adaptive's never-used-neighbours rule: the region's first uses cluster.
-    case neverUsedNeighbours(region: RegionID, HolderPolicy.FreshWindow, significance: Double)
+    case neverUsedNeighbours(region: RegionID, AdaptivePolicy.FreshWindow, significance: Double)
     /// Adaptive's prediction: this region started using the block at this minute of the day
     /// (UTC) this many days ago.
     case prediction(minuteOfDay: Int, daysAgo: Int)

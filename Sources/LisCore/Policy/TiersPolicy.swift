@@ -1,3 +1,5 @@
+import DequeModule
+
 /// The seed's rule made exact (DESIGN §4, `policy = "tiers"`): a write is *slow* by the factor
 /// remote latency / expected local latency, in fractional units; the block is stolen once
 /// enough slow writes of a tier fall within the window. A write counts in the highest tier its
@@ -43,5 +45,16 @@ public struct TiersPolicy: Sendable, Equatable {
     public static func fmt(_ x: Double) -> String {
         let r = (x * 100).rounded() / 100
         return r == r.rounded() ? String(Int(r)) : String(r)
+    }
+}
+
+extension TiersPolicy: PlacementPolicy {
+    public typealias BlockStats = NoBlockStats
+    public var name: PolicyName { .tiers }
+    public var decidesAtOrigin: Bool { true }
+    /// A pending write past the highest tier's factor is as slow as any can count: it counts now.
+    public func slowAfterMs(localMs: Double) -> Double? { highestFactor.map { $0 * localMs } }
+    public func stealAtOrigin(samples: Deque<BlockHeat.LatencySample>, localMs: Double, now: Instant) -> MoveReason? {
+        evaluate(samples: samples, localMs: localMs, now: now).map { .tiers($0) }
     }
 }

@@ -77,7 +77,7 @@ struct Steal: Sendable {
     /// for its region until this long after it arrives, whatever the rates say meanwhile.
     var reservedMs: Double?
     /// The block's use as its previous holder counted it (a hand-over carries it).
-    var rates: HolderPolicy.RegionRates?
+    var rates: RegionRates?
     var startedAt: Instant
     /// A policy's steal retries once when Hive's record was newer than this node's cache; a
     /// steal that only renews this node's own claim (restart, takeover) does not.

@@ -45,8 +45,11 @@ struct HolderTerm: Sendable {
     var repairSentAt: [NodeID: Instant] = [:]
     var quorumResendArmed = false
     var repairArmed = false
-    /// What a holder-side policy counts in this term.
-    var policyStats = HolderPolicy.Stats()
+    /// What the placement policy keeps about the block in this term (its `BlockStats`; nil
+    /// until the policy first sees an operation, unless the term started with a hand-over's).
+    var policyStats: (any Sendable)?
+    /// Operations the policy has seen in this term.
+    var observed = 0
     /// When this holder last asked another region to take the block.
     var handedOverAt: Instant?
     /// The position this term started from: a steal's install, synced on a majority of every

@@ -78,7 +78,7 @@ public enum PeerMessage: Hashable, Sendable {
     case syncCopies([BlockKey])
     case copiesSynced([SyncedCopy])
     /// Holder → a node of another region: the holder's policy wants the block there; steal it.
-    case handOver(BlockKey, epoch: Epoch, reason: MoveReason, rates: HolderPolicy.RegionRates)
+    case handOver(BlockKey, epoch: Epoch, reason: MoveReason, rates: RegionRates)
     /// A node → another region's home node, every `LinkMeter.probeIntervalMs`: measures the round
     /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
     /// own measurements, so every node also learns the round trips between two other regions,

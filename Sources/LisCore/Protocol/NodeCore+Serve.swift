@@ -13,9 +13,7 @@ extension NodeCore {
             effects.append(.reply(client, .failed(.outOfRange)))
             return
         }
-        if policyName.learnsUse, activity[key] != nil || activity.count < ActivityProfile.maxBlocks {
-            activity[key, default: ActivityProfile()].record(wallMs: wallMs)
-        }
+        placement.clientUsed(key, wallMs: wallMs)
         blocks[key, default: BlockState()].heat.record(
             region: region, isWrite: op.isWrite, bytes: UInt64(length), at: hlc.now(physicalMs: wallMs))
         var op = op
@@ -61,8 +59,8 @@ extension NodeCore {
             nextSeq += 1
             forwarder.start(request, Outgoing(key: key, op: queued.op, client: client, issuedAt: now, target: holder, hops: hops))
             sendForward(request)
-            if queued.op.isWrite, policyName.decidesAtOrigin, let factor = tiers.highestFactor {
-                effects.append(.armTimer(.slowWrite(request), at: now + .ms(factor * local.expectedMs)))
+            if queued.op.isWrite, placement.decidesAtOrigin, let slowAfter = placement.slowAfterMs(localMs: local.expectedMs) {
+                effects.append(.armTimer(.slowWrite(request), at: now + .ms(slowAfter)))
             }
         }
     }

@@ -38,7 +38,7 @@ extension NodeCore {
     /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
     /// cooldown, pinning, and never a steal within the holder's own region.
     mutating func considerSteal(_ key: BlockKey) {
-        guard policyName.decidesAtOrigin, let state = blocks[key], state.steal == nil, state.holding == nil,
+        guard placement.decidesAtOrigin, let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
             let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
@@ -46,14 +46,14 @@ extension NodeCore {
         else { return }
         // A steal under way is never raced by the policy; only a stalled one is taken over.
         if coolingMs(key) != nil { return }
-        guard let decision = tiers.evaluate(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
-        startSteal(key, reason: .tiers(decision))
+        guard let reason = placement.stealAtOrigin(samples: state.heat.samples, localMs: local.expectedMs, now: now) else { return }
+        startSteal(key, reason: reason)
     }
 
     /// A holder-side policy sees every operation the holder serves; when it wants the block in
     /// another region, the holder asks that region's home node to steal it.
     mutating func observeAtHolder(_ key: BlockKey, _ queued: QueuedOp) {
-        guard holderPolicy.decidesAtHolder, let volume = volume(key), var holding = blocks[key]?.holding else { return }
+        guard placement.decidesAtHolder, let volume = volume(key), var holding = blocks[key]?.holding else { return }
         let origin: RegionID
         switch queued.reply {
         case .client: origin = region
@@ -64,41 +64,43 @@ extension NodeCore {
         let candidates = map.regions.filter { volume.allows($0) }
         // The first operation anyone made on the block (never-used neighbours).
         let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key, default: BlockState()].position == .empty
-            && holding.policyStats.rates.at == nil && !restarted
+            && holding.observed == 0 && !restarted
+        holding.observed += 1
         defer { if firstUse { onFirstUse(key, by: origin, candidates: candidates) } }
         // The policy sees this node's measured round trips, and each region's to Hive.
         let known = knownRtts
         let hive = Dictionary(uniqueKeysWithValues: candidates.compactMap { r in known.hiveRttMs(r).map { (r, $0) } })
-        let decision = holderPolicy.observe(
-            &holding.policyStats, origin: origin, holderRegion: region, candidates: candidates, now: now,
-            rttMs: { known.rttMs($0, $1) },
-            costs: HolderPolicy.Costs(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive),
-            volume: &volumeStats[volume.name, default: HolderPolicy.VolumeStats()])
-        if let declined = holding.policyStats.declined {
-            holding.policyStats.declined = nil
+        let verdict = placement.observeErased(
+            &holding.policyStats,
+            ServedOperation(
+                key: key, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: { known.rttMs($0, $1) },
+                costs: MoveCosts(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive)))
+        if let declined = verdict.declined {
             effects.append(.event(.declined(key, to: declined.to, reason: declined.reason)))
         }
         blocks[key, default: BlockState()].holding = holding
-        guard let decision, let target = map.homeNode(of: decision.to) else { return }
-        if let interval = policyName.minHandOverIntervalMs, let last = lastHandOverAt, (now - last).ms < interval { return }
+        guard let decision = verdict.handOver, let target = map.homeNode(of: decision.to) else { return }
+        if let interval = placement.minHandOverIntervalMs, let last = lastHandOverAt, (now - last).ms < interval { return }
         guard handOver(key, to: target, reason: decision.reason) else {
-            if policyName.explainsDeclines, let ago = coolingMs(key), blocks[key, default: BlockState()].holding?.policyStats.explain(now: now) == true {
+            if placement.keepsCooldown, let ago = coolingMs(key), var term = blocks[key]?.holding,
+                placement.mayExplainErased(&term.policyStats, now: now)
+            {
+                blocks[key]?.holding = term
                 effects.append(.event(.declined(
                     key, to: decision.to, reason: .cooldown(agoMs: ago, cooldownMs: migration.migrationCooldownMs, decision.reason))))
             }
             return
         }
         guard decision.withVolume else { return }
-        // The volume moves: its other blocks held here that the target alone uses or nobody
-        // uses lately, a bounded number, at most once per interval per volume.
-        if let last = lastGroupMoveAt[key.volume], (now - last).ms < HolderPolicy.adaptiveGroupIntervalMs { return }
-        lastGroupMoveAt[key.volume] = now
+        // The volume moves: its other blocks held here that the policy says go with it, a
+        // bounded number, as often as the policy allows.
+        let limit = placement.beginGroupMove(key.volume, now: now)
+        guard limit > 0 else { return }
         var moved = 0
         for other in blocks.keys.sorted() where other.volume == key.volume && other != key {
-            guard moved < HolderPolicy.adaptiveGroupLimit, var stats = blocks[other, default: BlockState()].holding?.policyStats,
-                holderPolicy.joinsMove(&stats, to: decision.to, rule: decision.join, now: now)
+            guard moved < limit, var term = blocks[other]?.holding, placement.joinsErased(&term.policyStats, decision, now: now)
             else { continue }
-            blocks[other, default: BlockState()].holding?.policyStats = stats
+            blocks[other]?.holding = term
             if handOver(other, to: target, reason: .movesWith(key, decision.reason)) { moved += 1 }
         }
     }
@@ -110,57 +112,44 @@ extension NodeCore {
         return (now - last).ms
     }
 
-    /// Asks `target` to steal a block held here; false if a rule holds it back: Lis's own policy
-    /// keeps the per-block cooldown (the baselines follow their sources), and one request at a
-    /// time per block (a lost one is asked again later).
+    /// Asks `target` to steal a block held here; false if a rule holds it back: a policy that
+    /// keeps the per-block cooldown (the baselines follow their sources, which have none), and
+    /// one request at a time per block (a lost one is asked again later).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
-        guard let holding = blocks[key]?.holding, blocks[key, default: BlockState()].steal == nil else { return false }
-        if policyName.keepsCooldown, coolingMs(key) != nil { return false }
+        guard var holding = blocks[key]?.holding, blocks[key]?.steal == nil else { return false }
+        if placement.keepsCooldown, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
-        blocks[key, default: BlockState()].holding?.handedOverAt = now
-        if policyName.learnsUse, let to = map.region(of: target) {
-            volumeStats[key.volume, default: HolderPolicy.VolumeStats()].handedOver(to: to, now: now)
-        }
-        var rates = holding.policyStats.rates
-        rates.decay(to: now)
+        holding.handedOverAt = now
+        if let to = map.region(of: target) { placement.handedOver(key, to: to, now: now) }
+        // The block's use so far goes with it (`onHandOver`).
+        let rates = placement.carriedErased(&holding.policyStats, now: now)
+        blocks[key]?.holding = holding
         send(target, .handOver(key, epoch: holding.epoch, reason: reason, rates: rates))
         return true
     }
 
-    /// How often an adaptive node looks for blocks its region usually starts using soon, how
-    /// long before the slot it moves them (late enough that whoever uses them now loses little),
-    /// and how long a block moved on such a prediction stays reserved for this region.
-    static let predictIntervalMs = 60_000.0
-    static let predictLeadMs = 5 * 60_000.0
-    static let predictReserveMs = 30 * 60_000.0
-
-    /// Adaptive: in the last minutes before a 15-minute slot, moves here the blocks this node's
-    /// clients usually start using in it (`ActivityProfile`), held in another region and not in
-    /// use here now — so a region's working day begins with its working set local.
+    /// Predictions: a policy that learns when this node's clients use each block names the
+    /// blocks they will likely start using soon; those held in another region and not in use
+    /// here now move here, under the rules no policy overrides.
     mutating func predictMoves() {
-        effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
-        let current = ActivityProfile.slot(wallMs: wallMs)
-        guard Double((current + 1) * ActivityProfile.slotMs - wallMs) <= Self.predictLeadMs else { return }
-        for (key, profile) in activity.sorted(by: { $0.key < $1.key }) {
+        effects.append(.armTimer(.predict, at: now + .ms(placement.predictIntervalMs)))
+        for (key, reason) in placement.predictions(wallMs: wallMs) {
             guard stealsInFlight < migration.maxConcurrentMigrations else { return }
-            guard !profile.used(current), !profile.used(current - 1), let day = profile.due(at: current + 1),
-                let volume = volume(key), volume.allows(region)
-            else { continue }
+            guard let volume = volume(key), volume.allows(region) else { continue }
             let state = blocks[key, default: BlockState()]
             guard state.steal == nil, state.holding == nil, let holder = believedHolder(key), map.region(of: holder) != region,
                 record(key)?.state == .active
             else { continue }
             if coolingMs(key) != nil { continue }
-            let minutes = (current + 1) % ActivityProfile.slotsPerDay * 15
-            startSteal(key, reason: .prediction(minuteOfDay: Int(minutes), daysAgo: Int(day)))
-            blocks[key, default: BlockState()].steal?.reservedMs = Self.predictReserveMs
+            startSteal(key, reason: reason)
+            blocks[key, default: BlockState()].steal?.reservedMs = placement.predictReserveMs
         }
     }
 
     /// The holder wants this node to take the block: steal it, under the rules no policy
     /// overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
-    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: MoveReason, _ rates: HolderPolicy.RegionRates) {
+    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: MoveReason, _ rates: RegionRates) {
         guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
         let state = blocks[key, default: BlockState()]
         guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
@@ -543,8 +532,7 @@ extension NodeCore {
         var holding = HolderTerm(
             epoch: active.epoch, quorumRegions: active.quorumRegions, start: state.position, copies: copies,
             durableVersion: state.position.version)
-        holding.policyStats.reservedUntil = steal.reservedMs.map { now + .ms($0) }
-        if let rates = steal.rates { holding.policyStats.rates = rates }
+        holding.policyStats = placement.startTermErased(carried: steal.rates, reservedUntil: steal.reservedMs.map { now + .ms($0) })
         state.holding = holding
         state.lastHeld = active.epoch
         state.lastMoveOrAttempt = now

@@ -1,5 +1,7 @@
 /// One node's protocol state for every block it touches: holder, acceptor, async copy,
-/// forwarder and stealer in one deterministic state machine (DESIGN §3).
+/// forwarder and stealer in one deterministic state machine (DESIGN §3). Each role keeps its
+/// state in its own type (`Replica`, `HolderTerm`, `Steal`, `Forwarder`, `FlushCoordinator`,
+/// `LinkMeter`, the `PlacementPolicy`); `step` routes each input to its role's handler.
 ///
 /// The shell calls `step(_:now:wallMs:)` with each input and applies the returned effects in
 /// order. Nothing here reads a clock, draws a random number or does I/O, so the simulator
@@ -9,11 +11,8 @@ public struct NodeCore: Sendable {
     public let region: RegionID
     public private(set) var map: ClusterMap
     public let migration: MigrationConfig
-    public let policyName: PolicyName
-    /// The origin's rule (`policy = "tiers"`): steal after enough slow forwarded writes.
-    public let tiers: TiersPolicy
-    /// The holder's rules (the count-based baselines): hand the block to another region.
-    public let holderPolicy: HolderPolicy
+    /// Where blocks should live (`[policy]`): the policy, with its own state.
+    public internal(set) var placement: any PlacementPolicy
     /// Resend interval for a steal's fence, transfer and install messages.
     public var stealResendMs: Double = 2000
     /// How often the local persist latency is measured again.
@@ -43,11 +42,6 @@ public struct NodeCore: Sendable {
     var flush = FlushCoordinator()
     /// When this node last handed a block over (CockroachDB limits transfers per node).
     var lastHandOverAt: Instant?
-    /// Adaptive: what the operations this node serves as holder show per volume (co-access).
-    var volumeStats: [VolumeName: HolderPolicy.VolumeStats] = [:]
-    var lastGroupMoveAt: [VolumeName: Instant] = [:]
-    /// Adaptive: when this node's own clients used each block (predictions).
-    var activity: [BlockKey: ActivityProfile] = [:]
     /// Round trips to other regions (`ping`/`pong`): measured, and reported by other regions.
     var links: LinkMeter
     public internal(set) var local: LocalLatency
@@ -67,9 +61,7 @@ public struct NodeCore: Sendable {
         self.region = region
         self.map = map
         self.migration = migration
-        self.policyName = policy.name
-        self.tiers = TiersPolicy(migration: migration, policy: policy)
-        self.holderPolicy = HolderPolicy(name: policy.name, predictive: migration.predictiveMigration)
+        self.placement = policy.name.placement(settings: policy.settings, migration: migration, policy: policy)
         self.local = LocalLatency(floorMs: policy.localLatencyFloorMs)
         self.links = LinkMeter(region: region)
     }
@@ -78,8 +70,8 @@ public struct NodeCore: Sendable {
     public mutating func start(now: Instant, wallMs: Int64) -> [NodeEffect] {
         begin(now, wallMs)
         startProbe()
-        if policyName.learnsUse, migration.predictiveMigration {
-            effects.append(.armTimer(.predict, at: now + .ms(Self.predictIntervalMs)))
+        if placement.predicts {
+            effects.append(.armTimer(.predict, at: now + .ms(placement.predictIntervalMs)))
         }
         if map.regions.count > 1 { probeRtts() }
         return effects

@@ -2,7 +2,7 @@
 import Testing
 
 /// The count-based baselines, one operation at a time, as the holder sees them.
-@Suite struct HolderPolicyTests {
+@Suite struct BaselinePolicyTests {
     static let nyc = RegionID("nyc")
     static let london = RegionID("london")
     static let sydney = RegionID("sydney")
@@ -10,63 +10,77 @@ import Testing
 
     static func rtt(_ a: RegionID, _ b: RegionID) -> Double { a == b ? 0.5 : 100 }
 
-    static func run(_ name: PolicyName, _ ops: [(Double, RegionID)], holder: RegionID = nyc) -> [HolderPolicy.HandOver?] {
-        let policy = HolderPolicy(name: name)
-        var stats = HolderPolicy.Stats()
-        return ops.map { (t, origin) in
-            policy.observe(&stats, origin: origin, holderRegion: holder, candidates: all, now: .ms(t), rttMs: rtt)
-        }
+    static let key = BlockKey(VolumeName("vm"), BlockID(0))
+
+    static func operation(_ t: Double, _ origin: RegionID, holder: RegionID = nyc) -> ServedOperation {
+        ServedOperation(key: key, origin: origin, holderRegion: holder, candidates: all, now: .ms(t), rttMs: rtt)
+    }
+
+    static func run<P: PlacementPolicy>(_ policy: P, _ ops: [(Double, RegionID)], holder: RegionID = nyc) -> [HandOverDecision?] {
+        var policy = policy
+        var stats = policy.startTerm(carried: nil, reservedUntil: nil)
+        return ops.map { (t, origin) in policy.observe(&stats, operation(t, origin, holder: holder)).handOver }
     }
 
     @Test func wpaxosConsecutiveMovesAfterThreeInARow() {
-        let interleaved = Self.run(.wpaxosConsecutive, [(0, Self.london), (1, Self.london), (2, Self.nyc), (3, Self.london), (4, Self.london)])
+        let interleaved = Self.run(WPaxosConsecutive(), [(0, Self.london), (1, Self.london), (2, Self.nyc), (3, Self.london), (4, Self.london)])
         #expect(interleaved.allSatisfy { $0 == nil }, "a local operation breaks the run")
-        let run = Self.run(.wpaxosConsecutive, [(0, Self.london), (1, Self.london), (2, Self.london)])
+        let run = Self.run(WPaxosConsecutive(), [(0, Self.london), (1, Self.london), (2, Self.london)])
         #expect(run[0] == nil && run[1] == nil)
         #expect(run[2]?.to == Self.london)
-        #expect(Self.run(.wpaxosConsecutive, [(0, Self.nyc), (1, Self.nyc), (2, Self.nyc)]).allSatisfy { $0 == nil }, "never to itself")
+        #expect(Self.run(WPaxosConsecutive(), [(0, Self.nyc), (1, Self.nyc), (2, Self.nyc)]).allSatisfy { $0 == nil }, "never to itself")
     }
 
     @Test func wpaxosMajorityJudgesEachIntervalWhenItEnds() {
         // 0–3 s: london 2 of 3 — judged at the first access after the interval.
-        let moved = Self.run(.wpaxosMajority, [(0, Self.london), (1000, Self.nyc), (2000, Self.london), (3000, Self.nyc)])
+        let moved = Self.run(WPaxosMajority(), [(0, Self.london), (1000, Self.nyc), (2000, Self.london), (3000, Self.nyc)])
         #expect(moved[0...2].allSatisfy { $0 == nil })
         #expect(moved[3]?.to == Self.london)
         // Half is not a majority.
-        let tie = Self.run(.wpaxosMajority, [(0, Self.london), (1000, Self.nyc), (3000, Self.nyc)])
+        let tie = Self.run(WPaxosMajority(), [(0, Self.london), (1000, Self.nyc), (3000, Self.nyc)])
         #expect(tie.allSatisfy { $0 == nil })
     }
 
     @Test func crdbWaitsThirtySecondsThenComparesWeightedCounts() {
         // One London request per second, none local.
         var ops = (0..<40).map { (Double($0) * 1000, Self.london) }
-        let decisions = Self.run(.crdbFtw, ops)
+        let decisions = Self.run(CrdbFollowTheWorkload(), ops)
         #expect(decisions[0..<30].allSatisfy { $0 == nil }, "no decision on less than 30 s of statistics")
         // At 30 s: log10(31 / 1) × ln(1 + 100) ≈ 6.9 > 0.1.
         #expect(decisions[30]?.to == Self.london)
         // Balanced load stays: never more remote than local requests → the score is ≤ 0.
         ops = (0..<60).map { (Double($0) * 1000, $0 % 2 == 0 ? Self.nyc : Self.london) }
-        #expect(Self.run(.crdbFtw, ops).allSatisfy { $0 == nil })
+        #expect(Self.run(CrdbFollowTheWorkload(), ops).allSatisfy { $0 == nil })
         // A small lead is enough once RTT weighs it: 16 vs 15 → log10(16/15) × ln(101) ≈ 0.13.
         ops = (0..<31).map { (Double($0) * 1000, $0 % 2 == 0 ? Self.london : Self.nyc) }
-        #expect(Self.run(.crdbFtw, ops)[30]?.to == Self.london)
+        #expect(Self.run(CrdbFollowTheWorkload(), ops)[30]?.to == Self.london)
     }
 
     @Test func crdbCountsDecayEveryFiveMinutes() {
-        let policy = HolderPolicy(name: .crdbFtw)
-        var stats = HolderPolicy.Stats()
-        for i in 0..<10 {
-            _ = policy.observe(&stats, origin: Self.nyc, holderRegion: Self.nyc, candidates: Self.all, now: .ms(Double(i)), rttMs: Self.rtt)
-        }
-        _ = policy.observe(&stats, origin: Self.london, holderRegion: Self.nyc, candidates: Self.all, now: .ms(600_000), rttMs: Self.rtt)
+        let policy = CrdbFollowTheWorkload()
+        var stats = CrdbFollowTheWorkload.BlockStats()
+        for i in 0..<10 { _ = policy.observe(&stats, Self.operation(Double(i), Self.nyc)) }
+        _ = policy.observe(&stats, Self.operation(600_000, Self.london))
         // Two windows later the ten local requests weigh 10 × 0.8² = 6.4.
         #expect(abs((stats.counts[Self.nyc] ?? 0) - 6.4) < 1e-9)
         #expect(stats.counts[Self.london] == 1)
     }
 
     @Test func staticAndTiersNeverHandOver() {
-        #expect(Self.run(.static, (0..<100).map { (Double($0) * 1000, Self.london) }).allSatisfy { $0 == nil })
-        #expect(!HolderPolicy(name: .tiers).decidesAtHolder && !HolderPolicy(name: .static).decidesAtHolder)
+        #expect(Self.run(StaticPlacement(), (0..<100).map { (Double($0) * 1000, Self.london) }).allSatisfy { $0 == nil })
+        let tiers = TiersPolicy(migration: MigrationConfig(), policy: PolicyConfig())
+        #expect(!tiers.decidesAtHolder && !StaticPlacement().decidesAtHolder && tiers.decidesAtOrigin)
+    }
+
+    /// Each name gives its own policy, with the settings of `[policy]`.
+    @Test func namesGiveTheirPolicies() {
+        var settings = PolicySettings()
+        settings.wpaxos.run = 5
+        let made = PolicyName.allCases.map { $0.placement(settings: settings, migration: MigrationConfig(), policy: PolicyConfig()) }
+        #expect(made.map(\.name) == [.static, .tiers, .crdbFtw, .wpaxosConsecutive, .wpaxosMajority, .adaptive, .oracle])
+        #expect((made[3] as? WPaxosConsecutive)?.settings.run == 5)
+        let five = Self.run(WPaxosConsecutive(settings.wpaxos), (0..<5).map { (Double($0), Self.london) })
+        #expect(five[3] == nil && five[4]?.to == Self.london, "a settable run")
     }
 }
 
@@ -82,12 +96,26 @@ import Testing
         return Set([a, b]) == Set([nyc, london]) ? 70 : 230
     }
 
-    static func run(_ ops: [(Double, RegionID)]) -> [HolderPolicy.HandOver?] {
-        let policy = HolderPolicy(name: .adaptive)
-        var stats = HolderPolicy.Stats()
+    static let settings = AdaptivePolicy.Settings()
+
+    static func operation(_ t: Double, _ origin: RegionID, block: UInt64 = 0) -> ServedOperation {
+        ServedOperation(
+            key: BlockKey(VolumeName("vm"), BlockID(block)), origin: origin, holderRegion: nyc, candidates: all, now: .ms(t),
+            rttMs: rtt, costs: MoveCosts(localMs: 0.05, blockBytes: 1 << 20))
+    }
+
+    /// One block judged on its own rates: before each operation the volume's state is the
+    /// block's alone (its rates, no run of one region, nothing handed over), so neither a
+    /// region's run on the volume nor co-access decides here (CoAccessTests and
+    /// VolumeJudgementTests do).
+    static func run(_ ops: [(Double, RegionID)]) -> [HandOverDecision?] {
+        var stats = AdaptivePolicy.BlockStats()
         return ops.map { (t, origin) in
-            policy.observe(&stats, origin: origin, holderRegion: nyc, candidates: all, now: .ms(t), rttMs: rtt,
-                costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20))
+            var policy = AdaptivePolicy()
+            var alone = AdaptivePolicy.VolumeStats()
+            alone.rates = stats.rates
+            policy.volumes[VolumeName("vm")] = alone
+            return policy.observe(&stats, operation(t, origin)).handOver
         }
     }
 
@@ -99,7 +127,7 @@ import Testing
             Issue.record("expected adaptive's own rule, got \(d)")
             return
         }
-        #expect(thereMs < hereMs && savingMs >= HolderPolicy.adaptiveMargin * costMs)
+        #expect(thereMs < hereMs && savingMs >= AdaptivePolicyTests.settings.margin * costMs)
     }
 
     @Test func aRareWriterDoesNotMoveIt() {
@@ -127,22 +155,20 @@ import Testing
     static let nyc = AdaptivePolicyTests.nyc
     static let sydney = AdaptivePolicyTests.sydney
     static let london = AdaptivePolicyTests.london
-    static let policy = HolderPolicy(name: .adaptive)
-
-    static func observe(_ stats: inout HolderPolicy.Stats, _ volume: inout HolderPolicy.VolumeStats, _ t: Double, _ origin: RegionID)
-        -> HolderPolicy.HandOver?
+    /// One operation on one block of the volume `vm`, whose state per volume `policy` keeps.
+    static func observe(_ policy: inout AdaptivePolicy, _ stats: inout AdaptivePolicy.BlockStats, _ t: Double, _ origin: RegionID)
+        -> HandOverDecision?
     {
-        policy.observe(&stats, origin: origin, holderRegion: nyc, candidates: AdaptivePolicyTests.all, now: .ms(t),
-            rttMs: AdaptivePolicyTests.rtt, costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20), volume: &volume)
+        policy.observe(&stats, AdaptivePolicyTests.operation(t, origin)).handOver
     }
 
     /// Sydney writes 32 blocks of a volume, each once: no block's own rate justifies a move, the
     /// volume's does — and the decision takes along the volume's blocks Sydney alone uses.
     @Test func aRegionBusyOnTheVolumeTakesItsBlocks() {
-        var volume = HolderPolicy.VolumeStats()
-        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 32)
-        var decisions: [HolderPolicy.HandOver?] = []
-        for i in 0..<32 { decisions.append(Self.observe(&blocks[i], &volume, Double(i) * 250, Self.sydney)) }
+        var policy = AdaptivePolicy()
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 32)
+        var decisions: [HandOverDecision?] = []
+        for i in 0..<32 { decisions.append(Self.observe(&policy, &blocks[i], Double(i) * 250, Self.sydney)) }
         #expect(decisions[0] == nil, "one operation on the volume is not enough")
         let first = decisions.firstIndex { $0 != nil }
         #expect(first.map { $0 < 10 } ?? false, "a few operations/s on the volume are")
@@ -152,25 +178,22 @@ import Testing
             Issue.record("expected co-access, got \(decision.reason)")
             return
         }
-        #expect(region == Self.sydney && savingMs >= HolderPolicy.adaptiveMargin * costMs)
+        #expect(region == Self.sydney && savingMs >= AdaptivePolicyTests.settings.margin * costMs)
         // Another block Sydney alone used goes along; one New York uses too does not.
         var sydneyOnly = blocks[0]
-        #expect(Self.policy.joinsMove(&sydneyOnly, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250)))
-        var shared = HolderPolicy.Stats()
-        for k in 0..<5 { _ = Self.observe(&shared, &volume, Double(i) * 250 + Double(k), k % 2 == 0 ? Self.nyc : Self.sydney) }
-        #expect(!Self.policy.joinsMove(&shared, to: Self.sydney, rule: decision.join, now: .ms(Double(i) * 250 + 10)))
+        #expect(policy.joins(&sydneyOnly, decision, now: .ms(Double(i) * 250)))
+        var shared = AdaptivePolicy.BlockStats()
+        for k in 0..<5 { _ = Self.observe(&policy, &shared, Double(i) * 250 + Double(k), k % 2 == 0 ? Self.nyc : Self.sydney) }
+        #expect(!policy.joins(&shared, decision, now: .ms(Double(i) * 250 + 10)))
     }
 
     /// `predictive_migration = false`: the same operations move no block ahead of its own
     /// demand — no co-access decision, each block's own rate decides.
     @Test func withoutPredictiveMigrationNoCoAccessMove() {
-        let policy = HolderPolicy(name: .adaptive, predictive: false)
-        var volume = HolderPolicy.VolumeStats()
-        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 32)
+        var policy = AdaptivePolicy(predictive: false)
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 32)
         for i in 0..<32 {
-            let decision = policy.observe(
-                &blocks[i], origin: Self.sydney, holderRegion: Self.nyc, candidates: AdaptivePolicyTests.all, now: .ms(Double(i) * 250),
-                rttMs: AdaptivePolicyTests.rtt, costs: HolderPolicy.Costs(localMs: 0.05, blockBytes: 1 << 20), volume: &volume)
+            let decision = Self.observe(&policy, &blocks[i], Double(i) * 250, Self.sydney)
             #expect(decision == nil, "block \(i) moved on the volume's behalf")
         }
     }
@@ -178,43 +201,42 @@ import Testing
     /// Two regions that share a volume do not swap its idle blocks: a co-access decision made
     /// while the holder's region also uses the volume takes only blocks the target alone uses.
     @Test func idleBlocksStayWhenTheVolumeIsShared() {
-        var volume = HolderPolicy.VolumeStats()
-        var local = HolderPolicy.Stats()
-        for k in 0..<40 { _ = Self.observe(&local, &volume, Double(k) * 100, Self.nyc) }
-        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 40)
-        let decisions = (0..<40).map { i in Self.observe(&blocks[i], &volume, 4000 + Double(i) * 100, Self.london) }
+        var policy = AdaptivePolicy()
+        var local = AdaptivePolicy.BlockStats()
+        for k in 0..<40 { _ = Self.observe(&policy, &local, Double(k) * 100, Self.nyc) }
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 40)
+        let decisions = (0..<40).map { i in Self.observe(&policy, &blocks[i], 4000 + Double(i) * 100, Self.london) }
         guard let decision = decisions.compactMap({ $0 }).first else {
             Issue.record("London's operations on the volume should move the blocks it alone uses")
             return
         }
         #expect(decision.withVolume && decision.join == .uncontested(idle: false, evidence: 0))
-        var idle = HolderPolicy.Stats()
-        #expect(!Self.policy.joinsMove(&idle, to: Self.london, rule: decision.join, now: .ms(8000)))
+        var idle = AdaptivePolicy.BlockStats()
+        #expect(!policy.joins(&idle, decision, now: .ms(8000)))
     }
 
     /// Once a region has taken several of a volume's blocks, a block only it uses goes on its
     /// first operation.
     @Test func aRegionTakingTheVolumeTakesTheNextBlockAtOnce() {
-        var volume = HolderPolicy.VolumeStats()
-        for k in 0..<4 { volume.handedOver(to: Self.london, now: .ms(Double(k))) }
-        var block = HolderPolicy.Stats()
-        let decision = Self.observe(&block, &volume, 10_000, Self.london)
+        var policy = AdaptivePolicy()
+        for k in 0..<4 { policy.handedOver(BlockKey(VolumeName("vm"), BlockID(UInt64(k + 1))), to: Self.london, now: .ms(Double(k))) }
+        var block = AdaptivePolicy.BlockStats()
+        let decision = Self.observe(&policy, &block, 10_000, Self.london)
         #expect(decision?.to == Self.london)
         guard case .coAccessTaken(Self.london, let taken)? = decision?.reason else {
             Issue.record("expected a co-access move on blocks taken, got \(String(describing: decision))")
             return
         }
-        #expect(taken >= HolderPolicy.adaptiveTakenBlocks)
+        #expect(taken >= AdaptivePolicyTests.settings.takenBlocks)
     }
 
     /// A block moved on a prediction stays reserved: the rates do not send it back meanwhile.
     @Test func aReservedBlockStays() {
-        var volume = HolderPolicy.VolumeStats()
-        var block = HolderPolicy.Stats()
-        block.reservedUntil = .ms(600_000)
-        let early = (0..<20).map { Self.observe(&block, &volume, Double($0) * 100, Self.sydney) }
+        var policy = AdaptivePolicy()
+        var block = policy.startTerm(carried: nil, reservedUntil: .ms(600_000))
+        let early = (0..<20).map { Self.observe(&policy, &block, Double($0) * 100, Self.sydney) }
         #expect(early.allSatisfy { $0 == nil })
-        let after = (0..<3).map { Self.observe(&block, &volume, 600_001 + Double($0) * 100, Self.sydney) }
+        let after = (0..<3).map { Self.observe(&policy, &block, 600_001 + Double($0) * 100, Self.sydney) }
         #expect(after.compactMap { $0 }.first?.to == Self.sydney, "after the reservation the rates decide again")
     }
 }
@@ -225,21 +247,19 @@ import Testing
     static let nyc = AdaptivePolicyTests.nyc
     static let london = AdaptivePolicyTests.london
     static let sydney = AdaptivePolicyTests.sydney
-    static let policy = HolderPolicy(name: .adaptive)
-
     /// A log's head: every block written by New York and London in turn. A new head that
     /// London happens to write first three times does not move: the volume's blocks are shared.
     @Test func aNewBlockOfASharedVolumeNeedsEvidence() {
-        var volume = HolderPolicy.VolumeStats()
+        var policy = AdaptivePolicy()
         for b in 0..<20 {
-            var block = HolderPolicy.Stats()
+            var block = AdaptivePolicy.BlockStats()
             for k in 0..<10 {
-                _ = CoAccessTests.observe(&block, &volume, Double(b * 1000 + k * 100), k % 2 == 0 ? Self.nyc : Self.london)
+                _ = CoAccessTests.observe(&policy, &block, Double(b * 1000 + k * 100), k % 2 == 0 ? Self.nyc : Self.london)
             }
         }
-        #expect(volume.blocksShared)
-        var head = HolderPolicy.Stats()
-        let d = (0..<2).map { CoAccessTests.observe(&head, &volume, 20_000 + Double($0) * 50, Self.london) }
+        #expect(policy.volumes[VolumeName("vm")]?.blocksShared == true)
+        var head = AdaptivePolicy.BlockStats()
+        let d = (0..<2).map { CoAccessTests.observe(&policy, &head, 20_000 + Double($0) * 50, Self.london) }
         #expect(d.allSatisfy { $0 == nil })
     }
 
@@ -247,13 +267,13 @@ import Testing
     /// came from Sydney, the long-term counts of New York no longer hold the blocks back, and
     /// every block of the volume goes.
     @Test func aRegionThatTookTheVolumeOverTakesEveryBlock() {
-        var volume = HolderPolicy.VolumeStats()
-        var blocks = [HolderPolicy.Stats](repeating: HolderPolicy.Stats(), count: 8)
-        for k in 0..<400 { _ = CoAccessTests.observe(&blocks[k % 8], &volume, Double(k) * 200, Self.nyc) }
-        var decisions: [HolderPolicy.HandOver?] = []
-        for k in 0..<40 { decisions.append(CoAccessTests.observe(&blocks[k % 8], &volume, 80_000 + Double(k) * 200, Self.sydney)) }
+        var policy = AdaptivePolicy()
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 8)
+        for k in 0..<400 { _ = CoAccessTests.observe(&policy, &blocks[k % 8], Double(k) * 200, Self.nyc) }
+        var decisions: [HandOverDecision?] = []
+        for k in 0..<40 { decisions.append(CoAccessTests.observe(&policy, &blocks[k % 8], 80_000 + Double(k) * 200, Self.sydney)) }
         let first = decisions.firstIndex { $0 != nil }
-        #expect(first.map { $0 >= HolderPolicy.adaptiveShiftRun - 1 } ?? false, "not before the run is long enough")
+        #expect(first.map { $0 >= AdaptivePolicyTests.settings.shiftRun - 1 } ?? false, "not before the run is long enough")
         guard let i = first, let decision = decisions[i] else {
             Issue.record("Sydney took the volume over: its blocks should move")
             return
@@ -296,43 +316,49 @@ import Testing
     }
 }
 
-/// The never-used-neighbours rule's window (`HolderPolicy.freshWindow`).
+/// The never-used-neighbours rule's window (`AdaptivePolicy.freshWindow`).
 @Suite struct FreshWindowTests {
-    static func touches(_ indices: [UInt64]) -> HolderPolicy.FreshTouches {
-        var fresh = HolderPolicy.FreshTouches()
-        for (n, i) in indices.enumerated() { fresh.touch(i, now: .ms(Double(n) * 50)) }
+    static let settings = AdaptivePolicy.Settings()
+
+    static func touches(_ indices: [UInt64]) -> AdaptivePolicy.FreshTouches {
+        var fresh = AdaptivePolicy.FreshTouches()
+        for (n, i) in indices.enumerated() { fresh.touch(i, now: .ms(Double(n) * 50), settings) }
         return fresh
+    }
+
+    static func window(_ fresh: AdaptivePolicy.FreshTouches, blockCount: UInt64, free: (UInt64) -> Bool) -> AdaptivePolicy.FreshWindow? {
+        AdaptivePolicy.freshWindow(fresh, blockCount: blockCount, significance: settings.freshSignificance, free: free)
     }
 
     @Test func aTightClusterInALargeNeverUsedRunMovesItsLikelyRange() {
         // Blocks 0–255 used by others; 256–1023 never used.
         let free = { (i: UInt64) in i >= 256 }
-        #expect(HolderPolicy.freshWindow(Self.touches([500]), blockCount: 1024, free: free) == nil, "one first use says nothing of a range")
-        let two = HolderPolicy.freshWindow(Self.touches([500, 504]), blockCount: 1024, free: free)
+        #expect(Self.window(Self.touches([500]), blockCount: 1024, free: free) == nil, "one first use says nothing of a range")
+        let two = Self.window(Self.touches([500, 504]), blockCount: 1024, free: free)
         #expect(two?.window == 496...508, "twice the span beyond each end at k = 2")
-        let three = HolderPolicy.freshWindow(Self.touches([500, 504, 508]), blockCount: 1024, free: free)
+        let three = Self.window(Self.touches([500, 504, 508]), blockCount: 1024, free: free)
         #expect(three?.window == 496...512, "half the span beyond each end at k = 3")
         // Never past a block someone else used.
-        let edge = HolderPolicy.freshWindow(Self.touches([258, 262]), blockCount: 1024, free: free)
+        let edge = Self.window(Self.touches([258, 262]), blockCount: 1024, free: free)
         #expect(edge?.window == 256...266)
     }
 
     @Test func scatteredFirstUsesOrASmallRunDoNotFire() {
         let free = { (_: UInt64) in true }
-        #expect(HolderPolicy.freshWindow(Self.touches([100, 700]), blockCount: 1024, free: free) == nil)
-        #expect(HolderPolicy.freshWindow(Self.touches([100, 400, 900]), blockCount: 1024, free: free) == nil)
+        #expect(Self.window(Self.touches([100, 700]), blockCount: 1024, free: free) == nil)
+        #expect(Self.window(Self.touches([100, 400, 900]), blockCount: 1024, free: free) == nil)
         // Two first uses 4 apart in a run of 40: as likely as not by chance.
         let small = { (i: UInt64) in i < 40 }
-        #expect(HolderPolicy.freshWindow(Self.touches([10, 14]), blockCount: 1024, free: small) == nil)
+        #expect(Self.window(Self.touches([10, 14]), blockCount: 1024, free: small) == nil)
         // A block between them that another region used: not one region's run.
         let gap = { (i: UInt64) in i != 502 }
-        #expect(HolderPolicy.freshWindow(Self.touches([500, 504]), blockCount: 1024, free: gap) == nil)
+        #expect(Self.window(Self.touches([500, 504]), blockCount: 1024, free: gap) == nil)
     }
 
     @Test func oldFirstUsesAreForgotten() {
-        var fresh = HolderPolicy.FreshTouches()
-        fresh.touch(500, now: .ms(0))
-        fresh.touch(900, now: .ms(HolderPolicy.adaptiveLongHalfLifeMs + 1))
+        var fresh = AdaptivePolicy.FreshTouches()
+        fresh.touch(500, now: .ms(0), Self.settings)
+        fresh.touch(900, now: .ms(Self.settings.longHalfLifeMs + 1), Self.settings)
         #expect(fresh.touches.map(\.index) == [900])
     }
 }

@@ -1,6 +1,6 @@
-/// Lis's own policy, `adaptive` (docs/POLICY.md): the rates it keeps per block and per volume,
-/// its decision for one operation, and which of a volume's blocks move together.
-extension HolderPolicy {
+/// `adaptive`'s rates per block and per volume, its decision for one operation, and which of
+/// a volume's blocks move together.
+extension AdaptivePolicy {
     /// Adaptive, per volume at a holder: the volume's operations served here per region, and
     /// how many of its blocks this holder handed to each region lately (co-access).
     public struct VolumeStats: Sendable, Equatable {
@@ -19,10 +19,10 @@ extension HolderPolicy {
         var fresh: [RegionID: FreshTouches] = [:]
         public init() {}
 
-        mutating func count(_ origin: RegionID, contested: Bool, now: Instant) {
+        mutating func count(_ origin: RegionID, contested: Bool, now: Instant, _ s: Settings) {
             if runRegion == origin { runLength += 1 } else { (runRegion, runLength) = (origin, 1) }
             if let at = countedAt, now > at {
-                let f = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
+                let f = Math.power(0.5, (now - at).ms / s.longHalfLifeMs)
                 served *= f
                 onShared *= f
             }
@@ -35,61 +35,65 @@ extension HolderPolicy {
         var blocksShared: Bool { onShared >= 0.5 * served }
 
         /// The volume's latest operations here all came from `region`: it took the volume over.
-        func shifted(to region: RegionID) -> Bool { runRegion == region && runLength >= HolderPolicy.adaptiveShiftRun }
+        func shifted(to region: RegionID, _ s: Settings) -> Bool { runRegion == region && runLength >= s.shiftRun }
 
         /// Counts a block of the volume handed over to `region`.
-        public mutating func handedOver(to region: RegionID, now: Instant) { taken.add(region, now: now) }
+        mutating func handedOver(to region: RegionID, now: Instant, _ s: Settings) { taken.add(region, now: now, s) }
     }
 
-    /// Adaptive: operations per region of origin, counted with exponential decay on the two
-    /// timescales (`adaptiveShortHalfLifeMs`, `adaptiveLongHalfLifeMs`). Kept per block and,
-    /// at each holder, per volume (what its blocks served here see together).
-    public struct RegionRates: Sendable, Hashable, CustomStringConvertible {
-        var short: [RegionID: Double] = [:]
-        var long: [RegionID: Double] = [:]
-        /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it
-        /// leaves, and the receiver dates them with its own clock).
-        var at: Instant?
-        public init() {}
+}
 
-        mutating func decay(to now: Instant) {
-            if let at, now > at {
-                let s = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveShortHalfLifeMs)
-                let l = Math.power(0.5, (now - at).ms / HolderPolicy.adaptiveLongHalfLifeMs)
-                short = short.mapValues { $0 * s }
-                long = long.mapValues { $0 * l }
-            }
-            at = max(at ?? now, now)
+/// Adaptive: operations per region of origin, counted with exponential decay on two
+/// timescales (`shortHalfLifeMs`, `longHalfLifeMs` of `PolicySettings.Adaptive`). Kept per
+/// block and, at each holder, per volume (what its blocks served here see together); a
+/// hand-over carries a block's to its next holder.
+public struct RegionRates: Sendable, Hashable, CustomStringConvertible {
+    var short: [RegionID: Double] = [:]
+    var long: [RegionID: Double] = [:]
+    /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it
+    /// leaves, and the receiver dates them with its own clock).
+    var at: Instant?
+    public init() {}
+
+    mutating func decay(to now: Instant, _ s: AdaptivePolicy.Settings) {
+        if let at, now > at {
+            let fs = Math.power(0.5, (now - at).ms / s.shortHalfLifeMs)
+            let fl = Math.power(0.5, (now - at).ms / s.longHalfLifeMs)
+            short = short.mapValues { $0 * fs }
+            long = long.mapValues { $0 * fl }
         }
-
-        mutating func add(_ origin: RegionID, now: Instant) {
-            decay(to: now)
-            short[origin, default: 0] += 1
-            long[origin, default: 0] += 1
-        }
-
-        /// Operations per second from each region: a decayed count over a half-life h is a
-        /// rate of count × ln 2 / h.
-        var shortRates: [RegionID: Double] {
-            short.mapValues { $0 * 0.6931471805599453 / (HolderPolicy.adaptiveShortHalfLifeMs / 1000) }
-        }
-
-        /// In region order, so that event traces print the same way on every run.
-        public var description: String {
-            func counts(_ c: [RegionID: Double]) -> String { c.sorted(by: { $0.key < $1.key }).map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
-            return "RegionRates(short: [\(counts(short))], long: [\(counts(long))], at: \(at.map { "\($0)" } ?? "nil"))"
-        }
-
-        /// Less than half an operation left on the long timescale: nobody uses the block lately.
-        var isIdle: Bool { long.total < 0.5 }
-
-        /// Regions other than `region` made at least `adaptiveContested` of the counts.
-        static func contested(_ counts: [RegionID: Double], for region: RegionID) -> Bool {
-            let total = counts.total
-            return total > 0 && total - (counts[region] ?? 0) >= HolderPolicy.adaptiveContested * total
-        }
+        at = max(at ?? now, now)
     }
 
+    mutating func add(_ origin: RegionID, now: Instant, _ s: AdaptivePolicy.Settings) {
+        decay(to: now, s)
+        short[origin, default: 0] += 1
+        long[origin, default: 0] += 1
+    }
+
+    /// Operations per second from each region: a decayed count over a half-life h is a
+    /// rate of count × ln 2 / h.
+    func shortRates(_ s: AdaptivePolicy.Settings) -> [RegionID: Double] {
+        short.mapValues { $0 * 0.6931471805599453 / (s.shortHalfLifeMs / 1000) }
+    }
+
+    /// In region order, so that event traces print the same way on every run.
+    public var description: String {
+        func counts(_ c: [RegionID: Double]) -> String { c.sorted(by: { $0.key < $1.key }).map { "\($0.key): \($0.value)" }.joined(separator: ", ") }
+        return "RegionRates(short: [\(counts(short))], long: [\(counts(long))], at: \(at.map { "\($0)" } ?? "nil"))"
+    }
+
+    /// Less than half an operation left on the long timescale: nobody uses the block lately.
+    var isIdle: Bool { long.total < 0.5 }
+
+    /// Regions other than `region` made at least `contested` of the counts.
+    static func contested(_ counts: [RegionID: Double], for region: RegionID, _ s: AdaptivePolicy.Settings) -> Bool {
+        let total = counts.total
+        return total > 0 && total - (counts[region] ?? 0) >= s.contested * total
+    }
+}
+
+extension AdaptivePolicy {
     /// Which of the volume's other blocks go along when a co-access decision moves it to t.
     public enum JoinRule: Sendable, Equatable {
         /// The volume's latest operations here all came from t (it took the volume over):
@@ -124,24 +128,24 @@ extension HolderPolicy {
     /// rates, twice a move's cost, the block moves to t together with the volume's other blocks
     /// held here that t alone uses or nobody uses lately (`joinsMove`) — provided this block is
     /// one of them.
-    func adaptive(
+    func decide(
         _ rates: RegionRates, volume: VolumeStats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID],
-        rttMs: (RegionID, RegionID) -> Double, costs: Costs, explain: Bool
-    ) -> (HandOver?, declined: DeclineReason?) {
+        rttMs: (RegionID, RegionID) -> Double, costs: MoveCosts, explain: Bool
+    ) -> (HandOverDecision?, declined: DeclineReason?) {
         func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
         func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
             counts.sorted(by: { $0.key < $1.key }).reduce(0) { $0 + $1.value * latency($1.key, h) } / max(counts.total, .leastNormalMagnitude)
         }
         func moveCost(_ t: RegionID, rate: Double) -> Double {
-            let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs)
+            let moveMs = Self.moveMs(to: t, from: holderRegion, rttMs: rttMs, costs: costs, settings)
             return moveMs + rate * moveMs / 1000 * moveMs / 2
         }
         func mix(_ rates: RegionRates) -> [RegionRate] {
-            rates.shortRates.sorted { $0.key < $1.key }.map { RegionRate($0.key, $0.value) }
+            rates.shortRates(settings).sorted { $0.key < $1.key }.map { RegionRate($0.key, $0.value) }
         }
-        let horizon = Self.adaptiveHorizonMs
+        let horizon = settings.horizonMs
         // The block's own rates: each candidate, and why it fails if it does.
-        let short = rates.shortRates
+        let short = rates.shortRates(settings)
         let total = short.total
         let here = mean(short, holderRegion)
         let hereLong = mean(rates.long, holderRegion)
@@ -150,35 +154,35 @@ extension HolderPolicy {
             let there = mean(short, t)
             // A region that took the volume over is judged on the short-term rates alone: the
             // long-term ones remember a user who has left.
-            let shifted = volume.shifted(to: t)
-            let saving = (here - there) * total * Self.adaptiveHorizonMs / 1000
+            let shifted = volume.shifted(to: t, settings)
+            let saving = (here - there) * total * settings.horizonMs / 1000
             let cost = moveCost(t, rate: total)
-            if saving < Self.adaptiveMargin * cost {
-                return (there, saving, cost, .savesTooLittle(savingMs: saving, horizonMs: horizon, margin: Self.adaptiveMargin, costMs: cost))
+            if saving < settings.margin * cost {
+                return (there, saving, cost, .savesTooLittle(savingMs: saving, horizonMs: horizon, margin: settings.margin, costMs: cost))
             }
-            if there > Self.adaptiveImprovement * here {
-                return (there, saving, cost, .slowerThere(thereMs: there, improvement: Self.adaptiveImprovement, hereMs: here))
+            if there > settings.improvement * here {
+                return (there, saving, cost, .slowerThere(thereMs: there, improvement: settings.improvement, hereMs: here))
             }
             if shifted { return (there, saving, cost, nil) }
             // A block with a few operations says little when most of the volume's operations
             // land on blocks several regions share (a log's head, a shared table).
-            if volume.blocksShared, longTotal < Self.adaptiveEvidence {
-                return (there, saving, cost, .tooFewOperations(count: longTotal, evidence: Self.adaptiveEvidence))
+            if volume.blocksShared, longTotal < settings.evidence {
+                return (there, saving, cost, .tooFewOperations(count: longTotal, evidence: settings.evidence))
             }
             let thereLong = mean(rates.long, t)
-            if thereLong > Self.adaptiveImprovement * hereLong {
-                return (there, saving, cost, .slowerThereLongTerm(thereMs: thereLong, improvement: Self.adaptiveImprovement, hereMs: hereLong))
+            if thereLong > settings.improvement * hereLong {
+                return (there, saving, cost, .slowerThereLongTerm(thereMs: thereLong, improvement: settings.improvement, hereMs: hereLong))
             }
             // Contested: other regions made ≥ 10 % of the long-term use. Then the move must pay
             // off at the long-term rates too, so a turn taken on a shared block, or a burst of
             // chance, does not move it.
             let others = longTotal - (rates.long[t] ?? 0)
-            if others >= Self.adaptiveContested * longTotal {
-                let longRate = longTotal * 0.6931471805599453 / (Self.adaptiveLongHalfLifeMs / 1000)
-                let longSaving = (hereLong - thereLong) * longRate * Self.adaptiveHorizonMs / 1000
-                if longSaving < Self.adaptiveMargin * cost {
+            if others >= settings.contested * longTotal {
+                let longRate = longTotal * 0.6931471805599453 / (settings.longHalfLifeMs / 1000)
+                let longSaving = (hereLong - thereLong) * longRate * settings.horizonMs / 1000
+                if longSaving < settings.margin * cost {
                     return (there, saving, cost, .contested(
-                        othersPercent: 100 * others / longTotal, longSavingMs: longSaving, margin: Self.adaptiveMargin, costMs: cost))
+                        othersPercent: 100 * others / longTotal, longSavingMs: longSaving, margin: settings.margin, costMs: cost))
                 }
             }
             return (there, saving, cost, nil)
@@ -186,14 +190,14 @@ extension HolderPolicy {
         // Co-access for region t: what t does on the volume's blocks here, which of them would
         // go with a move, whether this block is one of them, and what moving them saves and costs.
         func coAccess(_ t: RegionID) -> (rule: JoinRule, joins: Bool, rate: Double, saving: Double, cost: Double) {
-            let rate = volume.rates.shortRates[t] ?? 0
+            let rate = volume.rates.shortRates(settings)[t] ?? 0
             let volumeLong = volume.rates.long.total
-            let rule: JoinRule = volume.shifted(to: t)
+            let rule: JoinRule = volume.shifted(to: t, settings)
                 ? .shifted
                 : .uncontested(
-                    idle: volumeLong - (volume.rates.long[t] ?? 0) < Self.adaptiveContested * volumeLong,
-                    evidence: volume.blocksShared ? Self.adaptiveEvidence : 0)
-            let saving = rate * (latency(t, holderRegion) - latency(t, t)) * Self.adaptiveHorizonMs / 1000
+                    idle: volumeLong - (volume.rates.long[t] ?? 0) < settings.contested * volumeLong,
+                    evidence: volume.blocksShared ? settings.evidence : 0)
+            let saving = rate * (latency(t, holderRegion) - latency(t, t)) * settings.horizonMs / 1000
             return (rule, joinsMove(rates, to: t, rule: rule), rate, saving, moveCost(t, rate: rate))
         }
         var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
@@ -202,7 +206,7 @@ extension HolderPolicy {
             if e.failure == nil, e.saving - e.cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, e.there, e.saving, e.cost) }
         }
         if let b = best {
-            var decision = HandOver(
+            var decision = HandOverDecision(
                 to: b.target,
                 reason: .adaptive(hereMs: here, thereMs: b.there, rates: mix(rates), savingMs: b.saving, horizonMs: horizon, costMs: b.cost))
             // Blocks used together move together, whichever rule moves the first: when the
@@ -210,7 +214,7 @@ extension HolderPolicy {
             // blocks it alone uses (or nobody uses) go with this one.
             if predictive, b.target == origin {
                 let c = coAccess(b.target)
-                if c.joins, c.saving >= Self.adaptiveMargin * c.cost {
+                if c.joins, c.saving >= settings.margin * c.cost {
                     decision.withVolume = true
                     decision.join = c.rule
                 }
@@ -225,8 +229,8 @@ extension HolderPolicy {
             return (nil, explain ? .noCoAccess(evaluate(t).failure ?? .anotherSavesMore) : nil)
         }
         let (rule, joins, rate, saving, cost) = coAccess(t)
-        if joins, saving >= Self.adaptiveMargin * cost {
-            return (HandOver(
+        if joins, saving >= settings.margin * cost {
+            return (HandOverDecision(
                 to: t,
                 reason: .coAccess(region: t, perSecond: rate, volumeRates: mix(volume.rates), savingMs: saving, horizonMs: horizon, costMs: cost),
                 withVolume: true, join: rule), nil)
@@ -234,8 +238,8 @@ extension HolderPolicy {
         // The region has been taking this volume's blocks from here (a working set on the move):
         // a block only it uses goes too, on its first operations.
         let taken = volume.taken.long[t] ?? 0
-        if joins, taken >= Self.adaptiveTakenBlocks {
-            return (HandOver(
+        if joins, taken >= settings.takenBlocks {
+            return (HandOverDecision(
                 to: t,
                 reason: .coAccessTaken(region: t, blocks: taken)), nil)
         }
@@ -243,8 +247,8 @@ extension HolderPolicy {
         let own = evaluate(t).failure ?? .anotherSavesMore
         if joins {
             return (nil, .coAccessShort(
-                own, region: t, perSecond: rate, savingMs: saving, margin: Self.adaptiveMargin, costMs: cost, taken: taken,
-                takenNeeded: Self.adaptiveTakenBlocks, rates: mix(rates)))
+                own, region: t, perSecond: rate, savingMs: saving, margin: settings.margin, costMs: cost, taken: taken,
+                takenNeeded: settings.takenBlocks, rates: mix(rates)))
         }
         return (nil, .notAlone(own, region: t, volumeShared: volume.blocksShared, rates: mix(rates)))
     }
@@ -252,17 +256,12 @@ extension HolderPolicy {
     /// How long moving a block from `holder` to `t` takes: t's two round trips to Hive (claim,
     /// activation), the fence's round trip to the holder, and the block over the WAN. Without
     /// a Hive round trip for t, Hive counts as beside the holder.
-    static func moveMs(to t: RegionID, from holder: RegionID, rttMs: (RegionID, RegionID) -> Double, costs: Costs) -> Double {
+    static func moveMs(
+        to t: RegionID, from holder: RegionID, rttMs: (RegionID, RegionID) -> Double, costs: MoveCosts, _ s: Settings
+    ) -> Double {
         let fence = rttMs(t, holder)
         let hive = costs.hiveRttMs[t] ?? fence
-        return 2 * hive + fence + Double(costs.blockBytes) / adaptiveBytesPerMs
-    }
-
-    /// Whether a block held here goes along when its volume moves to `target` (`JoinRule`).
-    public func joinsMove(_ stats: inout Stats, to target: RegionID, rule: JoinRule, now: Instant) -> Bool {
-        if let until = stats.reservedUntil, now < until { return false }
-        stats.rates.decay(to: now)
-        return joinsMove(stats.rates, to: target, rule: rule)
+        return 2 * hive + fence + Double(costs.blockBytes) / s.wanBytesPerMs
     }
 
     func joinsMove(_ rates: RegionRates, to target: RegionID, rule: JoinRule) -> Bool {
@@ -271,7 +270,7 @@ extension HolderPolicy {
             return true
         case .uncontested(let idle, let evidence):
             if rates.isIdle { return idle }
-            return !RegionRates.contested(rates.long, for: target) && (rates.long[target] ?? 0) >= evidence
+            return !RegionRates.contested(rates.long, for: target, settings) && (rates.long[target] ?? 0) >= evidence
         }
     }
 }
