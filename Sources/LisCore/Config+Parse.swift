@@ -166,7 +166,7 @@ extension PolicySettings.Adaptive {
         try r.rejectUnknownKeys(allowed: [
             "short_half_life_ms", "long_half_life_ms", "horizon_ms", "improvement", "margin", "contested", "group_limit",
             "group_interval_ms", "taken_blocks", "shift_run", "evidence", "fresh_significance", "fresh_touches",
-            "explain_interval_ms", "wan_bytes_per_ms", "predict_interval_ms", "predict_lead_ms", "predict_reserve_ms",
+            "explain_interval_ms", "wan_bytes_per_ms", "predict_interval_ms", "predict_reserve_ms",
         ])
         var a = Self()
         a.shortHalfLifeMs = try r.milliseconds("short_half_life_ms") ?? a.shortHalfLifeMs
@@ -191,7 +191,6 @@ extension PolicySettings.Adaptive {
         a.explainIntervalMs = try r.number("explain_interval_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? a.explainIntervalMs
         a.wanBytesPerMs = try r.positive("wan_bytes_per_ms") ?? a.wanBytesPerMs
         a.predictIntervalMs = try r.milliseconds("predict_interval_ms") ?? a.predictIntervalMs
-        a.predictLeadMs = try r.milliseconds("predict_lead_ms") ?? a.predictLeadMs
         a.predictReserveMs = try r.number("predict_reserve_ms", "a number of milliseconds >= 0") { $0 >= 0 } ?? a.predictReserveMs
         return a
     }

@@ -28,7 +28,7 @@ extension MoveReason {
         case .adaptive(let hereMs, let thereMs, let rates, let savingMs, let horizonMs, let costMs):
             return "adaptive: mean latency \(fmt(hereMs)) → \(fmt(thereMs)) ms at \(mix(rates)); saves \(fmt(savingMs)) ms over \(seconds(horizonMs)), move costs \(fmt(costMs)) ms"
         case .coAccess(let region, let perSecond, let volumeRates, let savingMs, let horizonMs, let costMs):
-            return "adaptive (co-access): \(region) makes \(fmt(perSecond)) operations/s on this volume here (\(mix(volumeRates))); moving its blocks saves \(fmt(savingMs)) ms over \(seconds(horizonMs)), a move costs \(fmt(costMs)) ms"
+            return "adaptive (co-access): \(region) makes \(fmt(perSecond)) operations/s here on this volume's blocks that would move with it (on the volume: \(mix(volumeRates))); moving its blocks saves \(fmt(savingMs)) ms over \(seconds(horizonMs)), a move costs \(fmt(costMs)) ms"
         case .coAccessTaken(let region, let blocks):
             return "adaptive (co-access): \(region) took \(fmt(blocks)) of this volume's blocks from here lately (decayed count) and alone uses this one"
         case .neverUsedNeighbours(let region, let found, let significance):
@@ -61,7 +61,7 @@ extension DeclineReason {
         case .noCoAccess(let own):
             return "adaptive declined \(to): \(own.test) (predictive_migration is off: no co-access moves)"
         case .coAccessShort(let own, let region, let perSecond, let savingMs, let margin, let costMs, let taken, let takenNeeded, let rates):
-            let coAccess = "the volume's \(fmt(perSecond)) operations/s from \(region) save \(fmt(savingMs)) ms < \(fmt(margin)) × \(fmt(costMs)) ms, and \(region) took \(fmt(taken)) < \(fmt(takenNeeded)) blocks lately"
+            let coAccess = "\(region)'s \(fmt(perSecond)) operations/s on the volume's blocks that would move with it save \(fmt(savingMs)) ms < \(fmt(margin)) × \(fmt(costMs)) ms, and \(region) took \(fmt(taken)) < \(fmt(takenNeeded)) blocks lately"
             return "adaptive declined \(to): \(own.test); co-access: \(coAccess) (rates \(mix(rates)))"
         case .notAlone(let own, let region, let shared, let rates):
             let coAccess = "the block is not \(region)'s alone\(shared ? " (or has too few operations to tell: this volume's blocks are shared)" : "")"
@@ -80,6 +80,8 @@ extension DeclineReason {
             "saves \(fmt(savingMs)) ms over \(seconds(horizonMs)) < \(fmt(margin)) × move cost \(fmt(costMs)) ms"
         case .slowerThere(let thereMs, let improvement, let hereMs):
             "mean latency there \(fmt(thereMs)) ms > \(fmt(improvement)) × \(fmt(hereMs)) ms here"
+        case .firstOperation(let region, let savingMs, let horizonMs, let margin, let costMs):
+            "saves \(fmt(savingMs)) ms over \(seconds(horizonMs)) ≥ \(fmt(margin)) × move cost \(fmt(costMs)) ms, but on \(region)'s first operation on this block lately (one operation measures no rate)"
         case .tooFewOperations(let count, let evidence):
             "\(fmt(count)) operations on this block < \(fmt(evidence)), and most of this volume's operations here are on blocks several regions use"
         case .slowerThereLongTerm(let thereMs, let improvement, let hereMs):

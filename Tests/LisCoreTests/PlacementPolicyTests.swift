@@ -204,15 +204,63 @@ import Testing
         var policy = AdaptivePolicy()
         var local = AdaptivePolicy.BlockStats()
         for k in 0..<40 { _ = Self.observe(&policy, &local, Double(k) * 100, Self.nyc) }
-        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 40)
-        let decisions = (0..<40).map { i in Self.observe(&policy, &blocks[i], 4000 + Double(i) * 100, Self.london) }
-        guard let decision = decisions.compactMap({ $0 }).first else {
-            Issue.record("London's operations on the volume should move the blocks it alone uses")
+        // London comes back to the 80 blocks it writes, each too rarely for its own rate to move
+        // it, while New York goes on using the volume.
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 80)
+        var decisions: [HandOverDecision?] = []
+        for i in 0..<200 {
+            let t = 4000 + Double(i) * 250
+            if i % 4 == 0 { _ = Self.observe(&policy, &local, t - 125, Self.nyc) }
+            decisions.append(Self.observe(&policy, &blocks[i % 80], t, Self.london))
+        }
+        let first = decisions.firstIndex { $0 != nil }
+        #expect(first.map { $0 >= 80 } ?? false, "not before London came back to a block")
+        guard let i = first, let decision = decisions[i] else {
+            Issue.record("London's operations on the blocks it alone uses should move them")
             return
         }
         #expect(decision.withVolume && decision.join == .uncontested(idle: false, evidence: 0))
         var idle = AdaptivePolicy.BlockStats()
-        #expect(!policy.joins(&idle, decision, now: .ms(8000)))
+        #expect(!policy.joins(&idle, decision, now: .ms(4000 + Double(i) * 250)))
+    }
+
+    /// A region that writes each block once, somewhere new each time, while the holder's region
+    /// uses the volume: however busy, none of its operations came to a block a move would carry,
+    /// so nothing says a move would save anything, and no block moves.
+    @Test func aRegionThatNeverComesBackTakesNothing() {
+        var policy = AdaptivePolicy()
+        var local = AdaptivePolicy.BlockStats()
+        for k in 0..<40 { _ = Self.observe(&policy, &local, Double(k) * 100, Self.nyc) }
+        var blocks = [AdaptivePolicy.BlockStats](repeating: AdaptivePolicy.BlockStats(), count: 200)
+        var decisions: [HandOverDecision?] = []
+        for i in 0..<200 {
+            let t = 4000 + Double(i) * 100
+            if i % 4 == 0 { _ = Self.observe(&policy, &local, t - 50, Self.nyc) }
+            decisions.append(Self.observe(&policy, &blocks[i], t, Self.london))
+        }
+        #expect(decisions.allSatisfy { $0 == nil })
+    }
+
+    /// With Hive beside London a move there is cheap enough that one operation's rate (the
+    /// half-life's guess) would pay for it: the block still stays until London comes back to it.
+    @Test func oneOperationMovesNoBlock() {
+        var policy = AdaptivePolicy()
+        var block = AdaptivePolicy.BlockStats()
+        func observe(_ t: Double) -> PlacementVerdict {
+            var op = AdaptivePolicyTests.operation(t, Self.london)
+            op.costs = MoveCosts(localMs: 0.05, blockBytes: 1 << 20, hiveRttMs: [Self.london: 0.5])
+            return policy.observe(&block, op)
+        }
+        let first = observe(0)
+        #expect(first.handOver == nil)
+        // The block's own test, under what co-access adds to it.
+        var own = first.declined?.reason
+        if case .coAccessShort(let test, _, _, _, _, _, _, _, _)? = own { own = test }
+        guard case .firstOperation(Self.london, _, _, _, _)? = own else {
+            Issue.record("expected the first operation to be recorded as the reason, got \(String(describing: first.declined))")
+            return
+        }
+        #expect(observe(1000).handOver?.to == Self.london, "London came back: its rate decides")
     }
 
     /// Once a region has taken several of a volume's blocks, a block only it uses goes on its
@@ -286,6 +334,17 @@ import Testing
 @Suite struct ActivityProfileTests {
     static let hour: Int64 = 3_600_000
     static let day: Int64 = 24 * hour
+
+    /// A node that looks once a minute moves a due block at the last look that leaves the move
+    /// time to finish before the slot, not earlier and not too late.
+    @Test func aDueBlockMovesAtTheLastLookThatLeavesTime() {
+        let move = 700.0
+        #expect(!ActivityProfile.moveNow(untilSlotMs: 120_000, checkIntervalMs: 60_000, moveMs: move))
+        #expect(!ActivityProfile.moveNow(untilSlotMs: 61_000, checkIntervalMs: 60_000, moveMs: move))
+        #expect(ActivityProfile.moveNow(untilSlotMs: 60_500, checkIntervalMs: 60_000, moveMs: move))
+        #expect(ActivityProfile.moveNow(untilSlotMs: 30_000, checkIntervalMs: 60_000, moveMs: move))
+        #expect(!ActivityProfile.moveNow(untilSlotMs: 0, checkIntervalMs: 60_000, moveMs: move))
+    }
 
     /// Used 09:00–17:00 yesterday: due at the 09:00 slot today, not at 09:15 or 13:00.
     @Test func aDailyStartIsDueAtTheSameTimeNextDay() {

@@ -143,6 +143,34 @@ def scattered(rnd):
     write("scattered", ["nyc", "london"], "nyc", [{"name": "store", "blocks": 4096, "home": "nyc"}], ops)
 
 
+def audit(rnd):
+    """An archive in Frankfurt: its ingest writes all 3,000 blocks once in the first 5 minutes,
+    and its application rewrites the 32 hot blocks (0-31) 8 times a second for 45 minutes,
+    which a Tokyo dashboard reads every 2 s. From 10 minutes on, an auditor in Sao Paulo reads
+    64 KiB of 2,400 of the other blocks, each once, in random order, one every 0.75 s; Frankfurt's
+    retention job rewrites 60 % of the audited blocks 30 s after the audit read them. Every
+    block the auditor reads was used before (not never-used, unlike `scattered`), the auditor
+    reads rather than writes, at a higher rate, from other regions: no block is the auditor's
+    to take."""
+    ops = []
+    for i in range(3000):
+        ops.append(op(i * 100.0, "frankfurt", "ingest", "write", "archive", i, rnd))
+    t = 0.0
+    while t < 2_700_000:
+        ops.append(op(t, "frankfurt", "app", "write", "archive", rnd.randrange(32), rnd))
+        t += 125
+    t = 500.0
+    while t < 2_700_000:
+        ops.append(op(t, "tokyo", "dashboard", "read", "archive", rnd.randrange(32), rnd, 65536))
+        t += 2000
+    for i, block in enumerate(rnd.sample(range(32, 3000), 2400)):
+        t = 600_000.0 + 750 * i
+        ops.append(op(t, "saopaulo", "auditor", "read", "archive", block, rnd, 65536))
+        if rnd.random() < 0.6:
+            ops.append(op(t + 30_000, "frankfurt", "retention", "write", "archive", block, rnd))
+    write("audit", ["frankfurt", "saopaulo", "tokyo"], "frankfurt", [{"name": "archive", "blocks": 3000, "home": "frankfurt"}], ops)
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: make.py DIR")
@@ -154,3 +182,4 @@ if __name__ == "__main__":
     shared_log(random.Random(3))
     field_notes(random.Random(4))
     scattered(random.Random(5))
+    audit(random.Random(6))

@@ -33,6 +33,14 @@ public struct ActivityProfile: Sendable, Equatable {
 
     public func used(_ slot: Int64) -> Bool { slots.contains(slot) }
 
+    /// Whether a node that checks every `checkIntervalMs` must start moving a block due at a
+    /// slot `untilSlotMs` away now: when its next check would leave less than the move's
+    /// duration. Not earlier: whoever uses the block until then pays remote latency for every
+    /// second it arrives before it is needed.
+    public static func moveNow(untilSlotMs: Double, checkIntervalMs: Double, moveMs: Double) -> Bool {
+        untilSlotMs > 0 && untilSlotMs - checkIntervalMs < moveMs
+    }
+
     /// Whether this node usually starts using the block at slot `s`, and the day (in days ago)
     /// that says so.
     public func due(at s: Int64) -> Int64? {

@@ -6,6 +6,11 @@ extension AdaptivePolicy {
     public struct VolumeStats: Sendable, Equatable {
         var rates = RegionRates()
         var taken = RegionRates()
+        /// Per region, its operations here that landed on a block a co-access move to it would
+        /// have taken along at the time (`joinsMove`, judged before the operation counted): how
+        /// often its operations land on the blocks such a move carries. A region that writes
+        /// each block once, somewhere new each time, has none, however busy it is.
+        var inGroup = RegionRates()
         /// The region of the volume's latest operations here, and how many in a row.
         var runRegion: RegionID?
         var runLength = 0
@@ -36,6 +41,16 @@ extension AdaptivePolicy {
 
         /// The volume's latest operations here all came from `region`: it took the volume over.
         func shifted(to region: RegionID, _ s: Settings) -> Bool { runRegion == region && runLength >= s.shiftRun }
+
+        /// Which of the volume's blocks held here a co-access move to `t` takes along (`JoinRule`):
+        /// all of them once t took the volume over; else those t alone uses (with enough
+        /// operations when the volume's blocks are shared), and the idle ones only when t made
+        /// nearly all of the volume's long-term use here.
+        func joinRule(to t: RegionID, _ s: Settings) -> JoinRule {
+            let long = rates.long.total
+            if shifted(to: t, s) { return .shifted }
+            return .uncontested(idle: long - (rates.long[t] ?? 0) < s.contested * long, evidence: blocksShared ? s.evidence : 0)
+        }
 
         /// Counts a block of the volume handed over to `region`.
         mutating func handedOver(to region: RegionID, now: Instant, _ s: Settings) { taken.add(region, now: now, s) }
@@ -86,6 +101,10 @@ public struct RegionRates: Sendable, Hashable, CustomStringConvertible {
     /// Less than half an operation left on the long timescale: nobody uses the block lately.
     var isIdle: Bool { long.total < 0.5 }
 
+    /// At least half an operation of `region`'s left on the long timescale: it used the block
+    /// lately (the converse of `isIdle`, for one region).
+    func usedLately(by region: RegionID) -> Bool { (long[region] ?? 0) >= 0.5 }
+
     /// Regions other than `region` made at least `contested` of the counts.
     static func contested(_ counts: [RegionID: Double], for region: RegionID, _ s: AdaptivePolicy.Settings) -> Bool {
         let total = counts.total
@@ -120,7 +139,10 @@ extension AdaptivePolicy {
     ///   operation waited through it) plus the operations that arrive during the move waiting
     ///   half of it on average.
     /// Moves to the target with the largest net saving when saving ≥ 2 × cost and the target's
-    /// mean latency is ≤ 0.8 × the current one at both the short and the long rates.
+    /// mean latency is ≤ 0.8 × the current one at both the short and the long rates — decided
+    /// only on an operation whose region had used the block lately (`returning`): one operation
+    /// measures no rate (the rates would be the half-life's guess), and a block moved on a
+    /// region's single use is the next user's to take back.
     ///
     /// Co-access: when the block's own rates do not decide (each block of a shared workspace
     /// may be written once every few minutes), the volume's do: if the operations from the
@@ -129,8 +151,8 @@ extension AdaptivePolicy {
     /// held here that t alone uses or nobody uses lately (`joinsMove`) — provided this block is
     /// one of them.
     func decide(
-        _ rates: RegionRates, volume: VolumeStats, origin: RegionID, holderRegion: RegionID, candidates: [RegionID],
-        rttMs: (RegionID, RegionID) -> Double, costs: MoveCosts, explain: Bool
+        _ rates: RegionRates, volume: VolumeStats, origin: RegionID, returning: Bool, holderRegion: RegionID,
+        candidates: [RegionID], rttMs: (RegionID, RegionID) -> Double, costs: MoveCosts, explain: Bool
     ) -> (HandOverDecision?, declined: DeclineReason?) {
         func latency(_ r: RegionID, _ h: RegionID) -> Double { (r == h ? 0 : rttMs(r, h)) + costs.localMs }
         func mean(_ counts: [RegionID: Double], _ h: RegionID) -> Double {
@@ -187,22 +209,28 @@ extension AdaptivePolicy {
             }
             return (there, saving, cost, nil)
         }
-        // Co-access for region t: what t does on the volume's blocks here, which of them would
-        // go with a move, whether this block is one of them, and what moving them saves and costs.
+        // One operation measures no rate: a candidate that passes on the block's own rates wins it
+        // only on an operation whose region had used the block lately.
+        func judge(_ t: RegionID) -> (there: Double, saving: Double, cost: Double, failure: DeclineReason?) {
+            let e = evaluate(t)
+            guard e.failure == nil, !returning else { return e }
+            return (e.there, e.saving, e.cost, .firstOperation(
+                region: origin, savingMs: e.saving, horizonMs: horizon, margin: settings.margin, costMs: e.cost))
+        }
+        // Co-access for region t: which of the volume's blocks here would go with a move, whether
+        // this block is one of them, and what moving them saves and costs. The saving counts only
+        // t's operations that landed on such blocks (`VolumeStats.inGroup`): a move saves on the
+        // operations that come to the blocks it carries, and t's operations on blocks that would
+        // not have gone (each a block it had not used, say) are no evidence that any will.
         func coAccess(_ t: RegionID) -> (rule: JoinRule, joins: Bool, rate: Double, saving: Double, cost: Double) {
-            let rate = volume.rates.shortRates(settings)[t] ?? 0
-            let volumeLong = volume.rates.long.total
-            let rule: JoinRule = volume.shifted(to: t, settings)
-                ? .shifted
-                : .uncontested(
-                    idle: volumeLong - (volume.rates.long[t] ?? 0) < settings.contested * volumeLong,
-                    evidence: volume.blocksShared ? settings.evidence : 0)
+            let rate = volume.inGroup.shortRates(settings)[t] ?? 0
+            let rule = volume.joinRule(to: t, settings)
             let saving = rate * (latency(t, holderRegion) - latency(t, t)) * settings.horizonMs / 1000
             return (rule, joinsMove(rates, to: t, rule: rule), rate, saving, moveCost(t, rate: rate))
         }
         var best: (target: RegionID, there: Double, saving: Double, cost: Double)?
         for t in candidates where t != holderRegion {
-            let e = evaluate(t)
+            let e = judge(t)
             if e.failure == nil, e.saving - e.cost > (best.map { $0.saving - $0.cost } ?? 0) { best = (t, e.there, e.saving, e.cost) }
         }
         if let b = best {
@@ -226,7 +254,7 @@ extension AdaptivePolicy {
         let t = origin
         guard t != holderRegion, candidates.contains(t) else { return (nil, nil) }
         guard predictive else {
-            return (nil, explain ? .noCoAccess(evaluate(t).failure ?? .anotherSavesMore) : nil)
+            return (nil, explain ? .noCoAccess(judge(t).failure ?? .anotherSavesMore) : nil)
         }
         let (rule, joins, rate, saving, cost) = coAccess(t)
         if joins, saving >= settings.margin * cost {
@@ -244,7 +272,7 @@ extension AdaptivePolicy {
                 reason: .coAccessTaken(region: t, blocks: taken)), nil)
         }
         guard explain else { return (nil, nil) }
-        let own = evaluate(t).failure ?? .anotherSavesMore
+        let own = judge(t).failure ?? .anotherSavesMore
         if joins {
             return (nil, .coAccessShort(
                 own, region: t, perSecond: rate, savingMs: saving, margin: settings.margin, costMs: cost, taken: taken,

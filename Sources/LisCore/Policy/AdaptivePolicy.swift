@@ -68,6 +68,15 @@ public struct AdaptivePolicy: PlacementPolicy {
         var volume = volumes[op.key.volume, default: VolumeStats()]
         defer { volumes[op.key.volume] = volume }
         stats.rates.decay(to: now, settings)
+        let returning = stats.rates.usedLately(by: op.origin)
+        // Whether this operation landed on a block a co-access move to its region would have
+        // carried, as the block and the volume stood before it.
+        let reserved = stats.reservedUntil.map { now < $0 } ?? false
+        if !reserved, joinsMove(stats.rates, to: op.origin, rule: volume.joinRule(to: op.origin, settings)) {
+            volume.inGroup.add(op.origin, now: now, settings)
+        } else {
+            volume.inGroup.decay(to: now, settings)
+        }
         volume.count(op.origin, contested: RegionRates.contested(stats.rates.long, for: op.origin, settings), now: now, settings)
         stats.rates.add(op.origin, now: now, settings)
         volume.rates.add(op.origin, now: now, settings)
@@ -80,8 +89,8 @@ public struct AdaptivePolicy: PlacementPolicy {
             return PlacementVerdict()
         }
         let (decision, declined) = decide(
-            stats.rates, volume: volume, origin: op.origin, holderRegion: op.holderRegion, candidates: op.candidates,
-            rttMs: op.rttMs, costs: op.costs, explain: explain)
+            stats.rates, volume: volume, origin: op.origin, returning: returning, holderRegion: op.holderRegion,
+            candidates: op.candidates, rttMs: op.rttMs, costs: op.costs, explain: explain)
         var verdict = PlacementVerdict(handOver: decision)
         if let declined, stats.explain(now: now, settings) { verdict.declined = DeclinedCandidate(to: op.origin, reason: declined) }
         return verdict
@@ -121,15 +130,33 @@ public struct AdaptivePolicy: PlacementPolicy {
     public var predictIntervalMs: Double { settings.predictIntervalMs }
     public var predictReserveMs: Double { settings.predictReserveMs }
 
-    /// In the last `predictLeadMs` before a 15-minute slot, the blocks this node's clients
-    /// usually start using in it (`ActivityProfile`) and have not used in the last two slots —
-    /// so a region's working day begins with its working set local.
-    public func predictions(wallMs: Int64) -> [(key: BlockKey, reason: MoveReason)] {
+    /// Before a 15-minute slot, the blocks this node's clients usually start using in it
+    /// (`ActivityProfile`) and have not used in the last two slots — so a region's working day
+    /// begins with its working set local. Each is due at the last look (one per
+    /// `predictIntervalMs`) that leaves its move time to finish before the slot
+    /// (`ActivityProfile.moveNow`), so whoever uses it until then loses little.
+    public func predictions(
+        wallMs: Int64, pricing: MovePricing, heldAt: (BlockKey) -> (region: RegionID, blockBytes: UInt64)?
+    ) -> [(key: BlockKey, reason: MoveReason)] {
+        func moveMs(from holder: RegionID, blockBytes: UInt64) -> Double {
+            var costs = pricing.costs
+            costs.blockBytes = blockBytes
+            return Self.moveMs(to: pricing.here, from: holder, rttMs: pricing.rttMs, costs: costs, settings)
+        }
         let current = ActivityProfile.slot(wallMs: wallMs)
-        guard Double((current + 1) * ActivityProfile.slotMs - wallMs) <= settings.predictLeadMs else { return [] }
+        let untilSlot = Double((current + 1) * ActivityProfile.slotMs - wallMs)
+        // The slowest move here bounds whether any block is due now.
+        let slowest = pricing.sources.map { moveMs(from: $0.region, blockBytes: $0.blockBytes) }.max() ?? 0
+        guard ActivityProfile.moveNow(untilSlotMs: untilSlot, checkIntervalMs: settings.predictIntervalMs, moveMs: slowest) else {
+            return []
+        }
         var due: [(key: BlockKey, reason: MoveReason)] = []
         for (key, profile) in activity.sorted(by: { $0.key < $1.key }) {
-            guard !profile.used(current), !profile.used(current - 1), let day = profile.due(at: current + 1) else { continue }
+            guard !profile.used(current), !profile.used(current - 1), let day = profile.due(at: current + 1),
+                let held = heldAt(key),
+                ActivityProfile.moveNow(
+                    untilSlotMs: untilSlot, checkIntervalMs: settings.predictIntervalMs, moveMs: moveMs(from: held.region, blockBytes: held.blockBytes))
+            else { continue }
             let minutes = (current + 1) % ActivityProfile.slotsPerDay * 15
             due.append((key, .prediction(minuteOfDay: Int(minutes), daysAgo: Int(day))))
         }

@@ -59,6 +59,9 @@ public indirect enum DeclineReason: Hashable, Sendable {
     case savesTooLittle(savingMs: Double, horizonMs: Double, margin: Double, costMs: Double)
     /// The mean latency there is not enough better than here.
     case slowerThere(thereMs: Double, improvement: Double, hereMs: Double)
+    /// The move would pay at the block's rates, but the operation was its region's first on the
+    /// block lately: one operation measures no rate.
+    case firstOperation(region: RegionID, savingMs: Double, horizonMs: Double, margin: Double, costMs: Double)
     /// Too few operations on the block to tell, on a volume whose blocks are shared.
     case tooFewOperations(count: Double, evidence: Double)
     /// Not enough better there at the long-term rates.

@@ -75,9 +75,12 @@ public protocol PlacementPolicy: Sendable {
     /// reserved for this region.
     var predictIntervalMs: Double { get }
     var predictReserveMs: Double { get }
-    /// The blocks this node's clients will likely start using soon, at wall-clock `wallMs`,
-    /// and why; the node moves those that are held elsewhere.
-    func predictions(wallMs: Int64) -> [(key: BlockKey, reason: MoveReason)]
+    /// The blocks this node's clients will likely start using soon and that are due to move
+    /// now, at wall-clock `wallMs`, and why; the node moves those held elsewhere. `heldAt`:
+    /// the region a block is held in and its size (nil: not in another region).
+    func predictions(
+        wallMs: Int64, pricing: MovePricing, heldAt: (BlockKey) -> (region: RegionID, blockBytes: UInt64)?
+    ) -> [(key: BlockKey, reason: MoveReason)]
 }
 
 extension PlacementPolicy {
@@ -104,7 +107,9 @@ extension PlacementPolicy {
     public mutating func clientUsed(_ key: BlockKey, wallMs: Int64) {}
     public var predictIntervalMs: Double { PolicySettings.Adaptive().predictIntervalMs }
     public var predictReserveMs: Double { 0 }
-    public func predictions(wallMs: Int64) -> [(key: BlockKey, reason: MoveReason)] { [] }
+    public func predictions(
+        wallMs: Int64, pricing: MovePricing, heldAt: (BlockKey) -> (region: RegionID, blockBytes: UInt64)?
+    ) -> [(key: BlockKey, reason: MoveReason)] { [] }
 }
 
 extension PlacementPolicy where BlockStats == NoBlockStats {
@@ -171,6 +176,16 @@ public struct MoveCosts: Sendable {
         self.blockBytes = blockBytes
         self.hiveRttMs = hiveRttMs
     }
+}
+
+/// What a node knows to price a move of a block to itself: its region, round trips as it knows
+/// them, its local latency and its round trip to Hive (`costs`), and every region and block
+/// size a block may come from.
+public struct MovePricing {
+    public var here: RegionID
+    public var rttMs: (RegionID, RegionID) -> Double
+    public var costs: MoveCosts
+    public var sources: [(region: RegionID, blockBytes: UInt64)]
 }
 
 /// A candidate the policy looked at and did not move the block to, and the numbers why.

@@ -64,10 +64,10 @@ public struct PolicySettings: Sendable, Equatable {
         /// WAN bandwidth assumed for the transfer's share of a move's duration, bytes per ms.
         public var wanBytesPerMs = 125_000.0
         /// Predictions: how often a node looks for blocks its region usually starts using in
-        /// the next 15-minute slot, how long before the slot it moves them, and how long a
-        /// block moved on a prediction stays reserved for the region.
+        /// the next 15-minute slot (it moves each at the last look that leaves its move time to
+        /// finish before the slot), and how long a block moved on a prediction stays reserved
+        /// for the region.
         public var predictIntervalMs = 60_000.0
-        public var predictLeadMs = 300_000.0
         public var predictReserveMs = 1_800_000.0
         public init() {}
     }

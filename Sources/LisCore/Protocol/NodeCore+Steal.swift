@@ -134,7 +134,21 @@ extension NodeCore {
     /// here now move here, under the rules no policy overrides.
     mutating func predictMoves() {
         effects.append(.armTimer(.predict, at: now + .ms(placement.predictIntervalMs)))
-        for (key, reason) in placement.predictions(wallMs: wallMs) {
+        // What the policy needs to price a move here: round trips, this region's to Hive, and
+        // every region and block size a block may come from.
+        let known = knownRtts
+        let pricing = MovePricing(
+            here: region, rttMs: { known.rttMs($0, $1) },
+            costs: MoveCosts(localMs: local.expectedMs, blockBytes: 0, hiveRttMs: known.hiveRttMs(region).map { [region: $0] } ?? [:]),
+            sources: map.volumes.values.flatMap { v in map.regions.map { ($0, v.blockSizeBytes) } })
+        let core = self
+        let due = placement.predictions(wallMs: wallMs, pricing: pricing) { key in
+            guard let volume = core.volume(key), let holder = core.believedHolder(key), let from = core.map.region(of: holder),
+                from != core.region
+            else { return nil }
+            return (from, volume.blockSizeBytes)
+        }
+        for (key, reason) in due {
             guard stealsInFlight < migration.maxConcurrentMigrations else { return }
             guard let volume = volume(key), volume.allows(region) else { continue }
             let state = blocks[key, default: BlockState()]
