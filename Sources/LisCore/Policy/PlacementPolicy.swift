@@ -90,9 +90,10 @@ extension PlacementPolicy {
     public var decidesAtHolder: Bool { false }
     public var keepsCooldown: Bool { false }
     public var minHandOverIntervalMs: Double? { nil }
+    /// A policy that counts no use sends none, dated now.
     public func carried(_ stats: inout BlockStats, now: Instant) -> RegionRates {
         var none = RegionRates()
-        none.decay(to: now, AdaptivePolicy.Settings())
+        none.at = now
         return none
     }
     public func mayExplain(_ stats: inout BlockStats, now: Instant) -> Bool { false }
