@@ -42,6 +42,8 @@ extension MoveReason {
             return "handed over by \(node): \(reason.text)"
         case .renewingStalledClaim:
             return "renewing this node's stalled claim"
+        case .adoptingClaim:
+            return "Hive names this node in a claim it had not acted on"
         case .renewingAfterRestart:
             return "restarted: a new epoch before serving again"
         case .takingOver(let node):
@@ -105,6 +107,7 @@ extension StealEnd {
         case .fenceRefused(let node, let promised): "refused: \(node) promised \(promised)"
         case .installRefused(let node, let promised): "install refused: \(node) promised \(promised)"
         case .superseded(let record): "superseded by \(record)"
+        case .copyChanged(let reported, let now): "this node's copy moved from \(reported), the best position found, to \(now)"
         }
     }
 }

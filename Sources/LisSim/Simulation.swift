@@ -578,6 +578,15 @@ public final class Simulation {
             )
         case .fenced(_, _, _, nil, _, let recent):
             return (message, header + 24 * recent.count)
+        case .handOver(let key, .claimed(let claim, let position, .some(let payload), let recent), let reason, let rates):
+            let (resolved, bytes) = resolveTransfer(n, payload)
+            pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)
+            return (
+                .handOver(key, .claimed(claim, position: position, transfer: resolved, recent: recent), reason: reason, rates: rates),
+                header + bytes + 24 * recent.count
+            )
+        case .handOver(_, .claimed(_, _, nil, let recent), _, _):
+            return (message, header + 24 * recent.count)
         case .transferReply(let key, let epoch, let payload, let upTo):
             let (resolved, bytes) = resolveTransfer(n, payload)
             pendingTransferBytes[target, default: [:]][key, default: 0] += UInt64(bytes)

@@ -43,6 +43,9 @@ public indirect enum MoveReason: Hashable, Sendable {
     case handedOver(by: NodeID, MoveReason)
     /// This node renews its own claim that stalled.
     case renewingStalledClaim
+    /// Hive names this node in a claim it has not acted on: a holder's hand-over whose
+    /// message has not arrived, or this node's own claim whose answer was lost.
+    case adoptingClaim
     /// This node restarted and takes a new epoch before serving the block again.
     case renewingAfterRestart
     /// Another node's claim stalled while operations waited for it.
@@ -95,4 +98,6 @@ public enum StealEnd: Hashable, Sendable {
     case installRefused(by: NodeID, promised: Epoch)
     /// A newer record took over this node's claim.
     case superseded(LeaseRecord)
+    /// This node's own copy held the best position the fence found, and has changed since.
+    case copyChanged(reported: LogPosition, now: LogPosition)
 }

@@ -84,6 +84,15 @@ struct Steal: Sendable {
     var casRetries = 1
 }
 
+/// A claim this node, the block's holder, has at Hive for another region's node (PROTOCOL.md
+/// "The hand-over"): once Hive takes it, this node stops serving and sends its log there.
+struct HandingOver: Sendable {
+    var call: HiveCallID
+    var claim: LeaseRecord
+    var reason: MoveReason
+    var rates: RegionRates
+}
+
 /// This node's copy of one block (as acceptor, holder or async copy): the epoch it promised
 /// and how far its log reaches, both durable. They change only through these methods, and
 /// each change appends its persist effect at once, so whatever the node says of them after
@@ -187,6 +196,8 @@ struct BlockState: Sendable {
     /// The last epoch this node held the block at; a former holder answers a fence with data.
     var lastHeld: Epoch?
     var steal: Steal?
+    /// This node's claim at Hive for the node it hands the block over to.
+    var handingOver: HandingOver?
     /// Operations waiting for this node's steal to finish.
     var queue: [QueuedOp] = []
     /// Operations waiting to learn the holder from Hive.

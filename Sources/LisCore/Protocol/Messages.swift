@@ -77,14 +77,25 @@ public enum PeerMessage: Hashable, Sendable {
     /// Holder → its Q2 members: sync, then say how far your copies of these blocks reach.
     case syncCopies([BlockKey])
     case copiesSynced([SyncedCopy])
-    /// Holder → a node of another region: the holder's policy wants the block there; steal it.
-    case handOver(BlockKey, epoch: Epoch, reason: MoveReason, rates: RegionRates)
+    /// Holder → a node of another region: the holder's policy wants the block there.
+    case handOver(BlockKey, HandOver, reason: MoveReason, rates: RegionRates)
     /// A node → another region's home node, every `LinkMeter.probeIntervalMs`: measures the round
     /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
     /// own measurements, so every node also learns the round trips between two other regions,
     /// and its Hive calls' smoothed duration (nil: none answered yet), which prices a move there.
     case ping(UInt64)
     case pong(UInt64, rtts: [RegionRtt], hiveMs: Double? = nil)
+}
+
+/// How a holder hands a block to another region (PROTOCOL.md "The hand-over").
+public enum HandOver: Hashable, Sendable {
+    /// Steal it: the holder at `epoch` asks (it is farther from Hive than the receiver).
+    case steal(epoch: Epoch)
+    /// The holder claimed the block at Hive for the receiver and stopped serving it: `claim`
+    /// is Hive's record, and `position`, `transfer` (its log after `claim.stealerPosition`) and
+    /// `recent` are the holder's whole log, which holds every write it acknowledged, so the
+    /// receiver installs it at once, without fencing.
+    case claimed(LeaseRecord, position: LogPosition, transfer: Payload?, recent: [WriteRef])
 }
 
 /// One round trip a node measured to another region (`pong`).

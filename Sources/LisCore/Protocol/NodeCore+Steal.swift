@@ -25,7 +25,7 @@ extension NodeCore {
         case .flushed(let flush, let verdicts): onFlushVerdicts(from, flush, verdicts)
         case .syncCopies(let keys): onSyncCopies(from, keys)
         case .copiesSynced(let copies): onCopiesSynced(from, copies)
-        case .handOver(let key, let epoch, let reason, let rates): onHandOver(from, key, epoch, reason, rates)
+        case .handOver(let key, let handOver, let reason, let rates): onHandOver(from, key, handOver, reason, rates)
         case .ping(let nonce):
             send(from, .pong(nonce, rtts: links.report, hiveMs: links.hiveMs))
         case .pong(let nonce, let rtts, let hiveMs): links.answered(nonce, reports: rtts, hiveMs: hiveMs, at: now)
@@ -112,21 +112,67 @@ extension NodeCore {
         return (now - last).ms
     }
 
-    /// Asks `target` to steal a block held here; false if a rule holds it back: a policy that
+    /// Hands a block held here to `target`; false if a rule holds it back: a policy that
     /// keeps the per-block cooldown (the baselines follow their sources, which have none), and
-    /// one request at a time per block (a lost one is asked again later).
+    /// one hand-over at a time per block (a lost one is tried again later).
+    ///
+    /// Whoever of the two is nearer Hive claims the block there (PROTOCOL.md "The
+    /// hand-over"): this node, then its log goes to the target, which installs it and
+    /// activates (one Hive round trip of each, and the log's one way); or the target, which
+    /// steals it (two of its own Hive round trips after the request's one way).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
-        guard var holding = blocks[key]?.holding, blocks[key]?.steal == nil else { return false }
+        guard let state = blocks[key], var holding = state.holding, state.steal == nil, state.handingOver == nil,
+            let volume = volume(key), let to = map.region(of: target)
+        else { return false }
         if placement.keepsCooldown, coolingMs(key) != nil { return false }
         if let asked = holding.handedOverAt, (now - asked).ms < stealResendMs * 5 { return false }
         lastHandOverAt = now
         holding.handedOverAt = now
-        if let to = map.region(of: target) { placement.handedOver(key, to: to, now: now) }
+        placement.handedOver(key, to: to, now: now)
         // The block's use so far goes with it (`onHandOver`).
         let rates = placement.carriedErased(&holding.policyStats, now: now)
         blocks[key]?.holding = holding
-        send(target, .handOver(key, epoch: holding.epoch, reason: reason, rates: rates))
+        let known = knownRtts
+        let nearer = (known.hiveRttMs(region) ?? .infinity) <= (known.hiveRttMs(to) ?? .infinity)
+        guard nearer, let base = record(key), base.state == .active, base.holder == id, base.epoch == holding.epoch else {
+            send(target, .handOver(key, .steal(epoch: holding.epoch), reason: reason, rates: rates))
+            return true
+        }
+        // The target's copy as this holder last knew it: the log it is sent starts there (an
+        // unknown copy gets the whole log; one that moved on since asks for what it lacks).
+        let claim = LeaseRecord(
+            epoch: Epoch(max(base.epoch, state.promised).value + 1), holder: target,
+            quorumRegions: map.quorumRegions(for: to, volume: volume), state: .stealing, lastActive: base.term,
+            stealerPosition: holding.copies[target] ?? .empty)
+        let call = hiveCall(key, .compareAndSet(key, expected: state.route, new: claim))
+        blocks[key]?.handingOver = HandingOver(call: call, claim: claim, reason: reason, rates: rates)
         return true
+    }
+
+    /// Hive answered this holder's claim for the target. Taken: promise it (from here this
+    /// node acknowledges nothing more of its term), send the whole log, then stop serving —
+    /// the operations it hands back follow the log to the new holder.
+    mutating func handOverClaimed(_ key: BlockKey, _ handing: HandingOver, ok: Bool, current: LeaseRecord?) {
+        blocks[key]?.handingOver = nil
+        guard ok else {
+            if let current { learn(key, current) }
+            return
+        }
+        let claim = handing.claim
+        guard var state = blocks[key], let holding = state.holding, holding.epoch == claim.lastActive.epoch else {
+            // The term ended while the claim was at Hive: the target fences it as any stealer.
+            learn(key, claim)
+            return
+        }
+        state.replica.promise(key, claim.epoch, &effects)
+        blocks[key] = state
+        learn(key, claim)
+        let position = state.position
+        let transfer: Payload? = position > claim.stealerPosition ? .transfer(key, after: claim.stealerPosition, upTo: position) : nil
+        send(claim.holder, .handOver(
+            key, .claimed(claim, position: position, transfer: transfer, recent: state.recentRefs), reason: handing.reason,
+            rates: handing.rates))
+        stopHolding(key)
     }
 
     /// Predictions: a policy that learns when this node's clients use each block names the
@@ -161,21 +207,55 @@ extension NodeCore {
         }
     }
 
-    /// The holder wants this node to take the block: steal it, under the rules no policy
-    /// overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
-    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ epoch: Epoch, _ reason: MoveReason, _ rates: RegionRates) {
-        guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
-        let state = blocks[key, default: BlockState()]
-        guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
-        // A stale route is fine: Hive refuses the claim with its record, and the steal retries
-        // against it once.
-        startSteal(key, reason: .handedOver(by: from, reason))
+    /// The holder wants this node to take the block. Asked to steal it: do, under the rules no
+    /// policy overrides (pinning is Hive's to refuse; one steal per block; the per-node limit).
+    /// Claimed for it: install the holder's log (the claim is Hive's record, so this node may
+    /// already have adopted it from the watch) and activate.
+    mutating func onHandOver(_ from: NodeID, _ key: BlockKey, _ handOver: HandOver, _ reason: MoveReason, _ rates: RegionRates) {
         // The block's use so far goes with it: a new term that started empty would see only
         // the operations since it arrived, and a block shared by two regions would look like
         // one region's, and go back.
         var received = rates
         received.at = now
-        blocks[key]?.steal?.rates = received
+        switch handOver {
+        case .steal(let epoch):
+            guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
+            let state = blocks[key, default: BlockState()]
+            guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
+            // A stale route is fine: Hive refuses the claim with its record, and the steal
+            // retries against it once.
+            startSteal(key, reason: .handedOver(by: from, reason))
+            blocks[key]?.steal?.rates = received
+        case .claimed(let claim, let position, let transfer, let recent):
+            guard claim.holder == id, claim.state == .stealing, claim.lastActive.holder == from else { return }
+            learn(key, claim)
+            guard var steal = blocks[key]?.steal, steal.claim.epoch == claim.epoch else { return }
+            steal.reason = .handedOver(by: from, reason)
+            steal.rates = received
+            blocks[key]?.steal = steal
+            // Past the fence already (the term's acceptors answered first): nothing to add.
+            guard steal.phase.fencing != nil else { return }
+            fenceComplete(key, holderLog: (from, position, transfer, recent))
+        }
+    }
+
+    /// Hive names this node in a claim it has not acted on: a holder claimed the block for it
+    /// (its log is on the way), or Hive's answer to this node's own claim was lost. The claim
+    /// is this node's to finish: promise it and wait for the promises of the last active
+    /// term's Q2 (its acceptors answer the watch), fencing them itself only if they have not
+    /// answered by the next resend.
+    mutating func adoptClaim(_ key: BlockKey, _ claim: LeaseRecord) {
+        guard let base = blocks[key] else { return }
+        var state = base
+        state.replica.promise(key, claim.epoch, &effects)
+        state.steal = Steal(
+            phase: .fencing(Steal.Fencing(tally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map))),
+            expected: nil, claim: claim, reason: .adoptingClaim, startedAt: now, casRetries: 0)
+        state.lastMoveOrAttempt = now
+        blocks[key] = state
+        stealsInFlight += 1
+        effects.append(.event(.stealStarted(key, from: claim.lastActive.holder, reason: .adoptingClaim)))
+        effects.append(.armTimer(.stealResend(key, claim.epoch), at: now + .ms(stealResendMs)))
     }
 
     /// `renewing`: the steal only renews a claim (this node's own after a restart, or a stalled
@@ -216,7 +296,11 @@ extension NodeCore {
         case .swapped(_, let ok, let current):
             onSwapped(key, call, ok: ok, current: current)
         case .unavailable(_, let reason):
-            if let steal = blocks[key]?.steal, steal.phase.isClaim(call) {
+            if let handing = blocks[key]?.handingOver, handing.call == call {
+                // The claim may have reached Hive: then the target adopts it from the watch and
+                // fences this term like any stealer. This node serves on until fenced.
+                blocks[key]?.handingOver = nil
+            } else if let steal = blocks[key]?.steal, steal.phase.isClaim(call) {
                 abandonSteal(key, reason: .hiveUnavailable(reason))
             } else if let steal = blocks[key]?.steal, steal.phase.isActivation(call) {
                 // The claim is ours and the block is durable here: keep asking to activate.
@@ -231,6 +315,10 @@ extension NodeCore {
     }
 
     mutating func onSwapped(_ key: BlockKey, _ call: HiveCallID, ok: Bool, current: LeaseRecord?) {
+        if let handing = blocks[key]?.handingOver, handing.call == call {
+            handOverClaimed(key, handing, ok: ok, current: current)
+            return
+        }
         guard var steal = blocks[key]?.steal else { return }
         switch steal.phase {
         case .claiming(call, let fencing):
@@ -305,6 +393,12 @@ extension NodeCore {
             map.nodes(inRegions: record.lastActive.quorumRegions).contains(id)
         {
             onFence(record.holder, key, record.epoch, record.stealerPosition)
+        }
+        // A claim naming this node that it never promised is its to finish.
+        if record.state == .stealing, record.holder == id, record.epoch > state.promised, state.holding == nil,
+            blocks[key]?.steal == nil, volume(key)?.allows(region) == true
+        {
+            adoptClaim(key, record)
         }
     }
 
@@ -396,26 +490,46 @@ extension NodeCore {
 
     /// A majority of the last active Q2 promised: every acknowledged write is at or below the
     /// highest position they reported. Get the bytes up to it, then install.
-    mutating func fenceComplete(_ key: BlockKey) {
-        guard var steal = blocks[key]?.steal, case .fencing(let fencing) = steal.phase else { return }
+    ///
+    /// `holderLog`: the last active holder's whole log instead (a hand-over it claimed for this
+    /// node): it stopped serving when it promised, and its log holds every write it
+    /// acknowledged, which is what the majority's promises establish.
+    mutating func fenceComplete(
+        _ key: BlockKey, holderLog: (from: NodeID, position: LogPosition, transfer: Payload?, recent: [WriteRef])? = nil
+    ) {
+        guard var steal = blocks[key]?.steal, var fencing = steal.phase.fencing else { return }
+        if let log = holderLog {
+            fencing.replies = [log.from: log.position]
+            fencing.recent = [log.from: log.recent]
+            fencing.transfer = log.transfer.map { ($0, log.position) }
+        } else {
+            guard case .fencing = steal.phase else { return }
+        }
         let best = fencing.best
         // The writes in the adopted history: those of a replier whose copy is that history.
         if let source = fencing.replies.keys.sorted().first(where: { fencing.replies[$0] == best && $0 != id }) {
             blocks[key, default: BlockState()].replica.adoptRecent(fencing.recent[source] ?? [], upTo: best)
         }
         let mine = blocks[key, default: BlockState()].position
+        // A transfer sent ahead is the sender's log after the copy the claim names (or its
+        // whole log); it fits only a copy that is still there.
+        let fits = steal.claim.stealerPosition == .empty || steal.claim.stealerPosition == mine
         if mine == best || mutant == .skipTransfer {
             install(key, payload: nil, upTo: mine)
-        } else if let transfer = fencing.transfer, transfer.upTo == best {
+        } else if let transfer = fencing.transfer, transfer.upTo == best, fits {
             install(key, payload: transfer.payload, upTo: best)
         } else {
             // Pull from the nearest copy that has the best position, by the measured round trips.
             let known = knownRtts
-            let sources = fencing.replies.keys.filter { fencing.replies[$0] == best }
+            let sources = fencing.replies.keys.filter { fencing.replies[$0] == best && $0 != id }
             guard let source = sources.min(by: { a, b in
                 let (ra, rb) = (rttMs(to: a, known), rttMs(to: b, known))
                 return ra != rb ? ra < rb : a < b
-            }) else { preconditionFailure("the best position is a reply's") }
+            }) else {
+                // Only this node reported the best position, and its copy is no longer there.
+                abandonSteal(key, reason: .copyChanged(reported: best, now: mine))
+                return
+            }
             steal.phase = .transferring(source: source, upTo: best)
             blocks[key, default: BlockState()].steal = steal
             send(source, .transferRequest(key, epoch: steal.claim.epoch, have: mine, upTo: best))
