@@ -129,6 +129,80 @@ import Testing
         }
     }
 
+    /// The holder hands the block over by claiming it for Sydney (PROTOCOL.md "The hand-over"):
+    /// it serves on while its CAS is at Hive, then promises, sends its whole log and stops;
+    /// Sydney installs it without fencing anyone and activates with one Hive call.
+    @Test func theHolderClaimsTheBlockForSydneyAndSendsItsLog() {
+        var (nyc, sydney) = Self.cluster()
+        let t = Instant.ms(0)
+        _ = nyc.step(.client(1, Self.key, Self.write(1)), now: t, wallMs: 0)
+        _ = nyc.step(.client(2, Self.key, Self.write(2)), now: t, wallMs: 0)
+        let v2 = LogPosition(epoch: .zero, version: 2)
+
+        // 1. Neither Hive round trip is known: the holder claims (a tie goes to the holder).
+        nyc.effects.removeAll()
+        let handed = nyc.handOver(Self.key, to: Self.sydney, reason: .requested("test"))
+        #expect(handed)
+        let calls = Self.hiveCalls(nyc.effects)
+        guard calls.count == 1, case .compareAndSet(_, nil, let claim) = calls[0].1 else {
+            Issue.record("expected the holder's CAS of a never-moved block")
+            return
+        }
+        #expect(claim.holder == Self.sydney && claim.state == .stealing && claim.epoch == Epoch(1))
+        #expect(claim.lastActive.holder == Self.nyc && claim.stealerPosition == .empty)
+        #expect(Self.sent(nyc.effects).isEmpty)
+        #expect(nyc.servingEpoch(Self.key) == .zero, "the holder serves while its claim is at Hive")
+
+        // 2. Hive takes it: promise first, then the log, then the end of the term.
+        let claimed = nyc.step(.hive(calls[0].0, .swapped(Self.key, ok: true, current: claim)), now: t, wallMs: 0)
+        #expect(claimed.first == .persistPromise(Self.key, Epoch(1)))
+        let sent = Self.sent(claimed)
+        guard sent.count == 1, sent[0].0 == Self.sydney,
+            case .handOver(_, .claimed(claim, v2, .transfer(Self.key, .empty, v2), let recent), _, _) = sent[0].1.message
+        else {
+            Issue.record("expected the hand-over with the whole log, got \(sent)")
+            return
+        }
+        #expect(recent.count == 2)
+        #expect(Self.events(claimed).contains(.fenced(Self.key, Epoch(1))))
+        #expect(nyc.servingEpoch(Self.key) == nil)
+
+        // 3. Sydney promises, installs the log and activates: no fence crosses the Pacific.
+        let atSydney = sydney.step(.peer(sent[0].1), now: t, wallMs: 0)
+        #expect(atSydney.first == .persistPromise(Self.key, Epoch(1)))
+        #expect(atSydney.contains(.installTransfer(Self.key, .transfer(Self.key, after: .empty, upTo: v2), upTo: v2)))
+        #expect(Self.sent(atSydney).isEmpty)
+        let activate = Self.hiveCalls(atSydney)
+        guard activate.count == 1, case .compareAndSet(_, claim, let active) = activate[0].1 else {
+            Issue.record("expected the activation CAS")
+            return
+        }
+        let done = sydney.step(.hive(activate[0].0, .swapped(Self.key, ok: true, current: active)), now: t, wallMs: 0)
+        #expect(Self.events(done).contains(.holding(Self.key, Epoch(1))))
+        #expect(sydney.servingEpoch(Self.key) == Epoch(1))
+    }
+
+    /// The hand-over message is lost: Sydney learns the claim from Hive's watch, adopts it,
+    /// and fences New York itself at the next resend.
+    @Test func aClaimMadeForSydneyIsAdoptedFromTheWatch() {
+        var (nyc, sydney) = Self.cluster()
+        let t = Instant.ms(0)
+        _ = nyc.step(.client(1, Self.key, Self.write(1)), now: t, wallMs: 0)
+        nyc.effects.removeAll()
+        let handed = nyc.handOver(Self.key, to: Self.sydney, reason: .requested("test"))
+        #expect(handed)
+        guard case .compareAndSet(_, _, let claim)? = Self.hiveCalls(nyc.effects).first?.1 else {
+            Issue.record("expected the holder's CAS")
+            return
+        }
+        let watched = sydney.step(.hiveWatch(Self.key, claim), now: t, wallMs: 0)
+        #expect(watched.first == .persistPromise(Self.key, Epoch(1)))
+        #expect(Self.events(watched).contains { if case .stealStarted(Self.key, _, .adoptingClaim) = $0 { true } else { false } })
+        #expect(Self.sent(watched).isEmpty, "the holder's log is likely on its way")
+        let resend = sydney.step(.timer(.stealResend(Self.key, Epoch(1))), now: t + .ms(2000), wallMs: 2000)
+        #expect(Self.sent(resend).contains { if case .fence(Self.key, Epoch(1), _) = $0.1.message { $0.0 == Self.nyc } else { false } })
+    }
+
     /// Hive sits in New York, next to the holder. New York learns of Sydney's claim from Hive's
     /// watch and promises at once, so its answer crosses the Pacific while Hive's reply does:
     /// the steal costs two Hive round trips, not three.

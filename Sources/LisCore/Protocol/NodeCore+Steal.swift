@@ -245,8 +245,7 @@ extension NodeCore {
     /// term's Q2 (its acceptors answer the watch), fencing them itself only if they have not
     /// answered by the next resend.
     mutating func adoptClaim(_ key: BlockKey, _ claim: LeaseRecord) {
-        guard let base = blocks[key] else { return }
-        var state = base
+        var state = blocks[key, default: BlockState()]
         state.replica.promise(key, claim.epoch, &effects)
         state.steal = Steal(
             phase: .fencing(Steal.Fencing(tally: QuorumTally(regions: claim.lastActive.quorumRegions, map: map))),
