@@ -17,13 +17,23 @@
  *              promises and synced writes kept)
  * Flush:       FLUSH = one client FLUSH, decided by the holder's watermark (needs CRASH for
  *              durability to matter)
+ * Hand-over:   HOLDER_CLAIMS = a holder may also claim the block at Hive for another node
+ *              (handOver / handOverClaimed): it promises the claim, sends its log after the
+ *              copy it believes the target has, and stops holding; the target adopts the
+ *              claim (from the watch or the message) and installs that log (onHandOver,
+ *              adoptClaim, fenceComplete(holderLog:))
  * Policy:      POLICY_GUARD = a node steals only from a holder in another region
  *              (considerSteal); default = any node that neither holds nor steals (requestSteal)
  *              STEAL_RENEW = only a restarted holder steals, from itself (its renewal; with
  *              FIX_RESTART)
+ *              ONE_STEALER = only the last node steals (with HOLDER_CLAIMS: a steal, then
+ *              the holder hands the block on)
+ * Start:       START_HELD = the last node holds epoch 1 when the search starts (with
+ *              HOLDER_CLAIMS: the hand-overs from there, without the steal before them)
  * Bounds:      W client writes, MAXORD orderings, MAXSTEAL Hive claims, QS link capacity
  * Mutants:     MUTANT_NO_FENCE, MUTANT_ACCEPT_STALE_EPOCH, MUTANT_ACK_BEFORE_QUORUM,
- *              MUTANT_SKIP_TRANSFER, MUTANT_FLUSH_COUNTS_ANY_SYNC (with FLUSH)
+ *              MUTANT_SKIP_TRANSFER, MUTANT_FLUSH_COUNTS_ANY_SYNC (with FLUSH),
+ *              MUTANT_HANDOVER_SERVES_ON, MUTANT_HANDOVER_IGNORES_FIT (with HOLDER_CLAIMS)
  * Proposed fixes for the two findings (README): FIX_RESTART, FIX_GAPS, FIX_PREV_POSITION
  */
 
@@ -72,7 +82,12 @@
 #define QS 2                /* capacity of each directed link */
 #endif
 #define MAXV 4              /* versions 1..4 fit a log */
-#define MAXH (2 * MAXSTEAL + 1)
+#ifdef START_HELD
+#define MAXEP (MAXSTEAL + 1)        /* the newest epoch a claim can take */
+#else
+#define MAXEP MAXSTEAL
+#endif
+#define MAXH (2 * MAXEP + 1)
 
 /* positions and log entries packed in a byte: epoch*8 + version / epoch*8 + value */
 #define PE(p) ((p) / 8)
@@ -95,8 +110,10 @@
 #define R_CLAIM_FAIL 2
 #define R_ACT_OK 3
 #define R_ACT_FAIL 4
+#define R_HO_OK 5           /* a holder's claim for another node (HOLDER_CLAIMS) */
+#define R_HO_FAIL 6
 
-mtype = { FENCE, FENCED, TREQ, TREP, INSTALL, INSTALLED, ACCEPT, ACCEPTED, REPL, SYNCREQ, SYNCED };
+mtype = { FENCE, FENCED, TREQ, TREP, INSTALL, INSTALLED, ACCEPT, ACCEPTED, REPL, SYNCREQ, SYNCED, HANDOVER };
 
 /* ---------------------------------------------------------------- state */
 typedef Log { byte v[MAXV + 1] }   /* v[version] = epoch*8 + value, 0 = absent */
@@ -121,10 +138,16 @@ byte rep[N * N];                      /* fence replies: position, by stealer*N +
 bool tw[N]; byte twh[N], tup[N];      /* transfer received in a fenced reply: kind, upTo */
 Log tl[N];                            /* ... and its entries */
 byte best[N], src[N], ital[N];        /* best position, transfer source, install tally */
+byte csp[N];                          /* the claim's stealer position: a transfer sent ahead fits only that copy */
+bool adf[N];                          /* an adopted claim, not fenced yet: the resend timer fences it */
+#ifdef HOLDER_CLAIMS
+byte hoi[N], hoe[N];                  /* a holder's claim for another node: its record index, the term it hands over */
+#endif
 
 /* Hive: a linearizable record; every successful CAS appends the new record */
 byte hlen;                                          /* current record = history[hlen]; 0 = absent */
 byte hE[MAXH], hH[MAXH], hS[MAXH], hLaH[MAXH], hSp[MAXH];  /* epoch, holder, state, last active holder, stealer position */
+byte hC[MAXH];                                      /* the node whose CAS wrote it: its own watch skips it */
 
 /* links: one FIFO channel per ordered pair of nodes */
 chan ch[N * N] = [QS] of { mtype, byte, byte, byte, byte, byte, byte, byte, byte };
@@ -138,7 +161,7 @@ bool crashed[N];          /* FIX_RESTART: a restarted node never resumes a term 
 #ifdef CRASH
 byte lostBy[W + 1];       /* Q2 members whose volatile copy of the pending write a crash took */
 #endif
-byte holderOf[MAXSTEAL + 1];                 /* node+1 that became holder of each epoch */
+byte holderOf[MAXEP + 1];                 /* node+1 that became holder of each epoch */
 #ifdef FLUSH
 /* one client FLUSH (NodeCore+Flush.swift): it names the writes acknowledged before it */
 byte ackV[W + 1];         /* the version each write was acknowledged at (with ackE: its position) */
@@ -289,7 +312,7 @@ inline RESET_STEAL(s) {
   bk = 0; do :: bk < N -> rep[(s) * N + bk] = 0; bk++ :: else -> break od;
   tw[s] = 0; twh[s] = 0; tup[s] = 0;
   bk = 1; do :: bk <= MAXV -> tl[s].v[bk] = 0; bk++ :: else -> break od;
-  best[s] = 0; src[s] = 0; ital[s] = 0
+  best[s] = 0; src[s] = 0; ital[s] = 0; csp[s] = 0; adf[s] = 0
 }
 
 /* stopHolding: pending writes go back to their clients, which send them again */
@@ -422,6 +445,15 @@ inline ON_FENCE(n, from, e, have) {
   fi
 }
 
+/* adoptClaim: a claim naming this node that it never promised (a holder claimed the block
+   for it, or Hive's answer to its own claim was lost) is its to finish: promise it, and fence
+   the last active term at the next resend unless its acceptors answer the watch first */
+inline ADOPT(n, idx) {
+  prom[n] = hE[idx]; dprom[n] = hE[idx]; SYNC(n);
+  ph[n] = P_FENCE; ce[n] = hE[idx]; cidx[n] = idx; laH[n] = hLaH[idx]; csp[n] = hSp[idx]; adf[n] = 1;
+  printf("MSC: node %d adopts the claim of epoch %d (last active holder %d)\n", n, hE[idx], hLaH[idx])
+}
+
 /* learn a Hive record (an answer, the watch, or the records read at start) */
 inline LEARN(n, idx) {
   old = rt[n];
@@ -432,9 +464,13 @@ inline LEARN(n, idx) {
      if :: hold[n] && hS[idx] == ACTIVE && he[n] < hE[idx] && hH[idx] != n -> STOP_HOLDING(n)
         :: else -> skip fi;
 #endif
+     /* someone took over this node's claim: its steal can no longer finish */
+     if :: ph[n] != P_NONE && hE[idx] > ce[n] -> RESET_STEAL(n) :: else -> skip fi;
      /* fencing through Hive's watch: an acceptor of the last active term sees the claim */
      if :: hS[idx] == STEALING && hH[idx] != n && hE[idx] > prom[n] && REG(n) == REG(hLaH[idx]) ->
            ON_FENCE(n, hH[idx], hE[idx], hSp[idx])
+        :: else -> skip fi;
+     if :: hS[idx] == STEALING && hH[idx] == n && hE[idx] > prom[n] && !hold[n] && ph[n] == P_NONE -> ADOPT(n, idx)
         :: else -> skip fi
   :: else -> skip
   fi
@@ -444,7 +480,7 @@ inline ACTIVATE(s) {
   ph[s] = P_ACT;
   if
   :: hlen == cidx[s] ->       /* CAS stealing -> active */
-     hlen++; hE[hlen] = ce[s]; hH[hlen] = s; hS[hlen] = ACTIVE; hLaH[hlen] = s; hSp[hlen] = 0;
+     hlen++; hE[hlen] = ce[s]; hH[hlen] = s; hS[hlen] = ACTIVE; hLaH[hlen] = s; hSp[hlen] = 0; hC[hlen] = s;
      printf("MSC: Hive: epoch %d active at node %d\n", ce[s], s);
      hr[s] = R_ACT_OK
   :: else -> hr[s] = R_ACT_FAIL
@@ -473,18 +509,31 @@ inline FENCE_COMPLETE(s) {
 #ifdef MUTANT_SKIP_TRANSFER
   DO_INSTALL(s, 0, bst)
 #else
+  /* a transfer sent ahead is the sender's log after the copy the claim names (or its whole
+     log): it fits only a copy that is still there */
+#ifdef MUTANT_HANDOVER_IGNORES_FIT
+  ok = 1;
+#else
+  ok = (csp[s] == 0 || csp[s] == pos[s]);
+#endif
   if
   :: pos[s] == bst -> DO_INSTALL(s, 0, bst)
-  :: pos[s] != bst && tw[s] && tup[s] == bst ->
+  :: pos[s] != bst && tw[s] && tup[s] == bst && ok ->
      bk = 1; do :: bk <= MAXV -> pl[bk] = tl[s].v[bk]; bk++ :: else -> break od;
      DO_INSTALL(s, twh[s], bst)
-  :: else ->    /* pull from the nearest node at the best position: same RTT here, lowest id */
+  :: else ->    /* pull from the nearest other node at the best position: same RTT here, lowest id */
      bsrc = 255; bk = N;
-     do :: bk > 0 -> bk--; if :: (ftal[s] & BIT(bk)) && rep[(s) * N + bk] == bst -> bsrc = bk :: else -> skip fi
+     do :: bk > 0 -> bk--; if :: bk != s && (ftal[s] & BIT(bk)) && rep[(s) * N + bk] == bst -> bsrc = bk :: else -> skip fi
         :: else -> break od;
-     ph[s] = P_XFER; src[s] = bsrc;
-     printf("MSC: node %d asks node %d for a transfer after e%d v%d up to e%d v%d\n", s, bsrc, PE(pos[s]), PV(pos[s]), PE(bst), PV(bst));
-     if :: bsrc != s -> SEND0(s, bsrc, TREQ, ce[s], pos[s], bst, 0) :: else -> skip fi
+     if
+     :: bsrc == 255 ->    /* only this node reported the best position, and its copy moved since */
+        printf("MSC: node %d abandons its steal: its copy changed\n", s);
+        RESET_STEAL(s)
+     :: else ->
+        ph[s] = P_XFER; src[s] = bsrc;
+        printf("MSC: node %d asks node %d for a transfer after e%d v%d up to e%d v%d\n", s, bsrc, PE(pos[s]), PV(pos[s]), PE(bst), PV(bst));
+        SEND0(s, bsrc, TREQ, ce[s], pos[s], bst, 0)
+     fi
   fi
 #endif
 }
@@ -709,6 +758,31 @@ inline ON_SYNCREQ(n, from) {
 }
 #endif
 
+#ifdef HOLDER_CLAIMS
+/* onHandOver (.claimed): the holder that claimed the block for this node sends its log; the
+   claim is Hive's record, so this node may have adopted it from the watch already. Past the
+   fence (the term's acceptors answered first) there is nothing to add; otherwise the holder's
+   whole log stands for the majority's promises (fenceComplete(holderLog:)) */
+inline ON_HANDOVER(t, f, e, p, kind, idx) {
+  if
+  :: hH[idx] == t && hS[idx] == STEALING && hLaH[idx] == f ->
+     LEARN(t, idx);
+     if
+     :: (ph[t] == P_CLAIM || ph[t] == P_FENCE) && ce[t] == e ->
+        printf("MSC: node %d takes node %d's log up to e%d v%d (kind %d)\n", t, f, PE(p), PV(p), kind);
+        bk = 0; do :: bk < N -> rep[(t) * N + bk] = 0; bk++ :: else -> break od;
+        ftal[t] = BIT(f); rep[(t) * N + (f)] = p;
+        tw[t] = (kind != 0); twh[t] = kind; tup[t] = (kind != 0 -> p : 0);
+        bk = 1; do :: bk <= MAXV -> tl[t].v[bk] = (kind != 0 -> pl[bk] : 0); bk++ :: else -> break od;
+        adf[t] = 0;
+        FENCE_COMPLETE(t)
+     :: else -> skip
+     fi
+  :: else -> skip
+  fi
+}
+#endif
+
 inline HANDLE(t, f) {
   if
   :: m_t == FENCE -> ON_FENCE(t, f, m_ep, m_a)
@@ -737,7 +811,15 @@ inline HANDLE(t, f) {
 proctype Link(byte f; byte t) {
 end:
   do
+#ifdef HOLDER_CLAIMS
+  /* (two steps: one would be longer than SPIN allows a d_step to be) */
+  :: d_step { nempty(ch[f * N + t]) && !(ch[f * N + t]?[HANDOVER, _, _, _, _, _, _, _, _]) ->
+              ch[f * N + t]?m_t, m_ep, m_a, m_b, m_c, pl[1], pl[2], pl[3], pl[4]; HANDLE(t, f); skip }
+  :: d_step { ch[f * N + t]?[HANDOVER, _, _, _, _, _, _, _, _] ->
+              ch[f * N + t]?m_t, m_ep, m_a, m_b, m_c, pl[1], pl[2], pl[3], pl[4]; ON_HANDOVER(t, f, m_ep, m_a, m_b, m_c); skip }
+#else
   :: d_step { ch[f * N + t]?m_t, m_ep, m_a, m_b, m_c, pl[1], pl[2], pl[3], pl[4] -> HANDLE(t, f); skip }
+#endif
 #ifndef NOLOSS
   :: d_step { ch[f * N + t]?m_t, _, _, _, _, _, _, _, _ -> printf("MSC: link %d->%d loses a %e\n", f, t, m_t) }
 #elif defined(LOSE_ACCEPTS)
@@ -783,7 +865,11 @@ end:
 #define SOME_ACKED (acked[1] || acked[2] || acked[3])
 #define NEWER_ACK(n) (ACKED_AFTER(1, n) || ACKED_AFTER(2, n) || ACKED_AFTER(3, n))
 #endif
-#if defined(STEAL_RENEW)
+#if defined(ONE_STEALER)
+/* only the last node steals (the holder's claim then hands the block on): keeps the search
+   small enough for the multi-node configurations */
+#define MAY_STEAL(n) ((n) == N - 1)
+#elif defined(STEAL_RENEW)
 /* only renewal (FIX_RESTART): a restarted node that Hive names as the holder (the home node
    when there is no record) steals the block from itself */
 #define MAY_STEAL(n) (crashed[n] && (rt[n] == 0 -> (n) == HOMENODE : hH[rt[n]] == (n)))
@@ -793,6 +879,32 @@ end:
 #else
 /* requestSteal (an operator or a push): any node that neither holds nor steals */
 #define MAY_STEAL(n) 1
+#endif
+
+#ifdef HOLDER_CLAIMS
+#ifdef POLICY_GUARD
+#define HO_TARGET(n, t) (REG(t) != REG(n))
+#else
+#define HO_TARGET(n, t) ((t) != (n))
+#endif
+/* the holder of an active record naming it, with no Hive call or steal of its own */
+#define HO_CAN(n, t) (HO_TARGET(n, t) && hold[n] && hr[n] == 0 && ph[n] == P_NONE && nsteal < MAXSTEAL && \
+                      rt[n] != 0 && hH[rt[n]] == (n) && hS[rt[n]] == ACTIVE && hE[rt[n]] == he[n])
+/* the CAS of a claim for target t (the linearization point; the answer comes later);
+   known: the claim names the target's copy as it is now, else no copy */
+inline HO_CLAIM(n, t, known) {
+  nsteal++;
+  e1 = (hE[rt[n]] > prom[n] -> hE[rt[n]] : prom[n]) + 1;
+  hoe[n] = he[n];
+  if
+  :: hlen == rt[n] ->
+     hlen++; hE[hlen] = e1; hH[hlen] = t; hS[hlen] = STEALING; hLaH[hlen] = n; hC[hlen] = n;
+     hSp[hlen] = (known -> pos[t] : 0);
+     printf("MSC: Hive: node %d claims epoch %d for node %d (its copy named at e%d v%d)\n", n, e1, t, PE(hSp[hlen]), PV(hSp[hlen]));
+     hoi[n] = hlen; hr[n] = R_HO_OK
+  :: else -> hoi[n] = hlen; hr[n] = R_HO_FAIL
+  fi
+}
 #endif
 
 proctype Node(byte me) {
@@ -823,17 +935,34 @@ end:
           e1 = (hE[rt[me]] > prom[me] -> hE[rt[me]] : prom[me]) + 1;
           la = (hS[rt[me]] == ACTIVE -> hH[rt[me]] : hLaH[rt[me]])
        fi;
-       ph[me] = P_CLAIM; ce[me] = e1; laH[me] = la;
+       ph[me] = P_CLAIM; ce[me] = e1; laH[me] = la; csp[me] = pos[me];
        if
        :: hlen == rt[me] ->
-          hlen++; hE[hlen] = e1; hH[hlen] = me; hS[hlen] = STEALING; hLaH[hlen] = la; hSp[hlen] = pos[me];
+          hlen++; hE[hlen] = e1; hH[hlen] = me; hS[hlen] = STEALING; hLaH[hlen] = la; hSp[hlen] = pos[me]; hC[hlen] = me;
           printf("MSC: Hive: node %d claims epoch %d (last active holder %d, stealer at e%d v%d)\n", me, e1, la, PE(pos[me]), PV(pos[me]));
           cidx[me] = hlen; hr[me] = R_CLAIM_OK
        :: else -> cidx[me] = hlen; hr[me] = R_CLAIM_FAIL
        fi; skip }
+#ifdef HOLDER_CLAIMS
+  /* handOver: a holder nearer Hive than the target claims the block for it (any other node;
+     under POLICY_GUARD one in another region). The claim names the copy the holder believes
+     the target has: none, or the target's position now (it may have moved on by the answer) */
+  :: d_step { HO_CAN(me, 0) -> HO_CLAIM(me, 0, 0); skip }
+  :: d_step { HO_CAN(me, 0) -> HO_CLAIM(me, 0, 1); skip }
+  :: d_step { HO_CAN(me, 1) -> HO_CLAIM(me, 1, 0); skip }
+  :: d_step { HO_CAN(me, 1) -> HO_CLAIM(me, 1, 1); skip }
+#if N > 2
+  :: d_step { HO_CAN(me, 2) -> HO_CLAIM(me, 2, 0); skip }
+  :: d_step { HO_CAN(me, 2) -> HO_CLAIM(me, 2, 1); skip }
+#endif
+#if N > 3
+  :: d_step { HO_CAN(me, 3) -> HO_CLAIM(me, 3, 0); skip }
+  :: d_step { HO_CAN(me, 3) -> HO_CLAIM(me, 3, 1); skip }
+#endif
+#endif
   /* Hive's answer arrives */
   :: d_step {
-       hr[me] != 0 ->
+       hr[me] != 0 && hr[me] < R_HO_OK ->
        if
        :: hr[me] == R_CLAIM_OK && ph[me] == P_CLAIM -> LEARN(me, cidx[me]); ph[me] = P_FENCE; DO_FENCE(me)
        :: hr[me] == R_CLAIM_FAIL && ph[me] == P_CLAIM -> if :: cidx[me] != 0 -> LEARN(me, cidx[me]) :: else -> skip fi; RESET_STEAL(me)
@@ -846,11 +975,41 @@ end:
        :: else -> skip
        fi;
        hr[me] = 0; skip }
-  /* Hive's watch delivers the next record (not the node's own CAS, as in the simulator) */
+  /* Hive's watch delivers the next record (not one the node's own CAS wrote, as in the simulator) */
   :: d_step {
        wi[me] <= hlen ->
-       if :: hH[wi[me]] != me -> LEARN(me, wi[me]) :: else -> skip fi;
+       if :: hC[wi[me]] != me -> LEARN(me, wi[me]) :: else -> skip fi;
        wi[me]++; skip }
+#ifdef HOLDER_CLAIMS
+  /* Hive's answer to a holder's claim for another node */
+  :: d_step {
+       hr[me] >= R_HO_OK ->
+       if
+       /* handOverClaimed: promise the claim (nothing more is acknowledged in this term), send
+          the log after the copy the claim names, stop holding */
+       :: hr[me] == R_HO_OK && hold[me] && he[me] == hoe[me] ->
+#ifndef MUTANT_HANDOVER_SERVES_ON
+          prom[me] = hE[hoi[me]]; dprom[me] = hE[hoi[me]]; SYNC(me);
+          LEARN(me, hoi[me]);
+#endif
+          if
+          :: pos[me] > hSp[hoi[me]] -> EXPORT(me, hSp[hoi[me]], pos[me])
+          :: else -> xw = 0; pl[1] = 0; pl[2] = 0; pl[3] = 0; pl[4] = 0
+          fi;
+          printf("MSC: node %d hands epoch %d to node %d with its log up to e%d v%d (kind %d)\n", me, hE[hoi[me]], hH[hoi[me]], PE(pos[me]), PV(pos[me]), xw);
+          SEND(me, hH[hoi[me]], HANDOVER, hE[hoi[me]], pos[me], xw, hoi[me]);
+#ifndef MUTANT_HANDOVER_SERVES_ON
+          STOP_HOLDING(me)
+#else
+          skip
+#endif
+       :: hr[me] == R_HO_OK && !(hold[me] && he[me] == hoe[me]) -> LEARN(me, hoi[me])
+       :: hr[me] == R_HO_FAIL -> if :: hoi[me] != 0 -> LEARN(me, hoi[me]) :: else -> skip fi
+       fi;
+       hr[me] = 0; skip }
+#endif
+  /* the resend timer fences an adopted claim its acceptors have not promised yet */
+  :: d_step { adf[me] && ph[me] == P_FENCE -> adf[me] = 0; DO_FENCE(me); skip }
   /* the WAL is synced (writeback, or a FLUSH of another block) */
 #ifdef CRASH
   :: d_step { dirty[me] -> SYNC(me); skip }
@@ -948,10 +1107,31 @@ end:
 init {
   byte a, b;
   atomic {
+#ifdef START_HELD
+    /* the last node holds epoch 1 (a steal finished before the search starts: every node
+       has read its record, its region promised it, nothing is written yet) */
+    hlen = 1; hE[1] = 1; hH[1] = N - 1; hS[1] = ACTIVE; hLaH[1] = N - 1; hC[1] = N - 1;
+    holderOf[1] = N; hold[N - 1] = 1; he[N - 1] = 1; held[N - 1] = 1;
     a = 0;
     do
     :: a < N ->
+       rt[a] = 1;
+       if :: REG(a) == REG(N - 1) -> prom[a] = 1; dprom[a] = 1 :: else -> skip fi;
+       a++
+    :: else -> break
+    od;
+#ifdef FLUSH
+    tstart[N - 1] = 0; tdur[N - 1] = 0;
+#endif
+#endif
+    a = 0;
+    do
+    :: a < N ->
+#ifdef START_HELD
+       wi[a] = 2;
+#else
        wi[a] = 1;
+#endif
        b = 0;
        do :: b < N -> if :: a != b -> run Link(a, b) :: else -> skip fi; b++ :: else -> break od;
        run Node(a);

@@ -129,6 +129,13 @@ R3="-DCFG_R3 -DNOLOSS -DW=2 -DMAXSTEAL=1 -DQS=5"              # 1 region x 3 nod
 B="-DCFG_B -DNOLOSS -DPOLICY_GUARD -DW=1 -DMAXSTEAL=1 -DQS=5" # 3 nodes + 1 node
 # 1 region x 3 nodes with a client FLUSH, one crash, lost accepts, the holder's renewal
 R3F="-DCFG_R3 -DNOLOSS -DLOSE_ACCEPTS -DCRASH -DFLUSH -DSTEAL_RENEW -DW=2 -DMAXSTEAL=1 -DQS=6"
+# the holder's claim for another node (PROTOCOL.md "The hand-over"), steals as well
+H="-DHOLDER_CLAIMS -DW=2 -DMAXSTEAL=3"                                          # 2 regions x 1 node, lossy
+HC="-DHOLDER_CLAIMS -DCRASH -DW=2 -DMAXSTEAL=2"                                 # ... crash/restart
+HF="-DHOLDER_CLAIMS -DCRASH -DFLUSH -DW=2 -DMAXSTEAL=2"                         # ... and a flush
+# from a block the last node already holds: the hand-over into (and out of) a 3-node region
+HB="-DHOLDER_CLAIMS -DSTART_HELD -DCFG_B -DNOLOSS -DPOLICY_GUARD -DW=2 -DMAXSTEAL=1 -DQS=5"
+HR3="-DHOLDER_CLAIMS -DSTART_HELD -DCFG_R3 -DNOLOSS -DW=2 -DMAXSTEAL=1 -DQS=7"
 
 # The protocol as built includes both rules the model found (model/README.md, "Findings"):
 # a restarted node takes a new epoch, and an accept names the holder's previous entry.
@@ -144,6 +151,11 @@ verify "steal model (3+1 nodes, no loss)" $B $AS_BUILT
 verify "steal model (2 regions x 1 node, crash/restart)" -DCRASH -DW=2 -DMAXSTEAL=3 $AS_BUILT
 verify "steal model (1 region x 3 nodes, accepts may be lost)" $R3 -DLOSE_ACCEPTS $AS_BUILT
 verify "steal model (1 region x 3 nodes, flush, crash/restart, accepts may be lost)" $R3F $AS_BUILT
+verify "holder's claim (2 regions x 1 node, lossy)" $H $AS_BUILT
+verify "holder's claim (2 regions x 1 node, crash/restart)" $HC $AS_BUILT
+verify "holder's claim (2 regions x 1 node, flush, crash/restart)" $HF $AS_BUILT
+verify "holder's claim (3+1 nodes, from a held block, no loss)" $HB $AS_BUILT
+verify "holder's claim (1 region x 3 nodes, from a held block, no loss)" $HR3 $AS_BUILT
 if [ "$EXTENDED" = "1" ]; then
     verify "steal model (3 regions x 1 node, 2 messages per link)" -DCFG_C -DW=2 -DMAXSTEAL=2 -DQS=2 $AS_BUILT
 fi
@@ -158,6 +170,8 @@ mutant SKIP_TRANSFER $A $AS_BUILT
 mutant ACK_BEFORE_QUORUM $R3 $AS_BUILT
 mutant ACCEPT_STALE_EPOCH $R3 $AS_BUILT
 mutant FLUSH_COUNTS_ANY_SYNC $R3F $AS_BUILT
+mutant HANDOVER_SERVES_ON $H $AS_BUILT
+mutant HANDOVER_IGNORES_FIT $HC $AS_BUILT
 }
 
 echo "spin: total time $(( $(date +%s) - total_start ))s"
