@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // Pure, deterministic state machines and the policy: no clocks, randomness, I/O or logging.
@@ -45,17 +47,28 @@ let package = Package(
             name: "LisNBD",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
+        // The peer wire: frames, the message codec and the join-secret handshake. No sockets.
+        .target(
+            name: "LisWire",
+            dependencies: [
+                "LisCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         // The node runtime: the only module that touches the OS (sockets, files, SQLite).
         .target(
             name: "LisNode",
             dependencies: [
-                "LisCore", "LisNBD", "LisHTTP",
+                "LisCore", "LisNBD", "LisHTTP", "LisWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The HTTP API (and later the dashboard) over a node, as routes on an interface.
@@ -79,6 +92,10 @@ let package = Package(
             dependencies: ["LisCore", .product(name: "TOMLKit", package: "TOMLKit")]
         ),
         .testTarget(name: "LisSimTests", dependencies: ["LisSim", "LisCore"]),
+        .testTarget(
+            name: "LisWireTests",
+            dependencies: ["LisWire", "LisCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(name: "LisCheckTests", dependencies: ["LisCheck"]),
         .testTarget(
             name: "LisNBDTests",

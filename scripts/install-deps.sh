@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real NBD clients and tools the node tests and benchmarks use.
+# Installs the real NBD clients, etcd and the tools the node tests and benchmarks use.
 set -euo pipefail
 need=()
 command -v qemu-io >/dev/null || need+=(qemu-utils)
@@ -7,6 +7,8 @@ command -v nbdkit >/dev/null || need+=(nbdkit)
 command -v nbdinfo >/dev/null || need+=(libnbd-bin)
 command -v fio >/dev/null || need+=(fio)
 command -v curl >/dev/null || need+=(curl)
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 /usr/bin/python3 -c 'import nbd' 2>/dev/null || need+=(python3-libnbd)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"

@@ -15,8 +15,10 @@ cd "$work"
 passed=0
 failed=0
 pid=
+. "$root/scripts/lib/etcd.sh"
 cleanup() {
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    stop_etcd
     cd /
     [ -n "${LIS_KEEP_TEST_DIR:-}" ] && echo "kept $work" || rm -rf "$work"
 }
@@ -111,6 +113,36 @@ wait "$pid"; status=$?; pid=
 check "exit status 0 after SIGTERM" test "$status" -eq 0
 start "restart after a clean stop"
 check "pattern after a clean restart" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'
+
+kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+
+echo "== the node on etcd ([hive] engine = \"etcd\")"
+start_etcd || failed=$((failed + 1))
+cat > etcd.toml <<TOML
+[node]
+data_dir = "etcd-node"
+[hive]
+engine = "etcd"
+endpoints = ["http://127.0.0.1:9", "$ETCD_ENDPOINT"]
+prefix = "/node-test/"
+TOML
+esock="etcd-node/nbd.sock"
+euri="nbd+unix:///vm2?socket=$esock"
+start_etcd_node() {
+    "$lis" serve --config etcd.toml >>etcd-serve.log 2>&1 &
+    pid=$!
+    check "$1" wait_for 30 bash -c "curl -sf http://127.0.0.1:7780/v1/status | grep -q '\"hive\":\"etcd\"' && test -S $esock"
+}
+start_etcd_node "lis serve with Hive in etcd (the first endpoint is dead)"
+check "a volume created through the node is in etcd" bash -c "'$lis' volume create vm2 --size 64M && etcdctl --endpoints $ETCD_ENDPOINT get /node-test/volumes/vm2 | grep -q '\"size_bytes\":67108864'"
+check "qemu-io write and flush" qemu-io -f raw "$euri" -c 'write -P 0x3c 0 1M' -c 'write -P 0x3d 9M 4k' -c flush
+kill -9 "$pid"; wait "$pid" 2>/dev/null; pid=
+start_etcd_node "restart after kill -9"
+check "the data after the crash" qemu-io -f raw "$euri" -c 'read -P 0x3c 0 1M' -c 'read -P 0x3d 9M 4k'
+check "the restarted node took new epochs through etcd" bash -c "etcdctl --endpoints $ETCD_ENDPOINT get --prefix /node-test/leases/vm2/ | grep -q '\"epoch\":1'"
+kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
+stop_etcd
+check "with etcd down, lis serve fails with a message naming etcd" bash -c "! timeout 20 '$lis' serve --config etcd.toml 2>down.log; grep -q 'cannot start: hive: .*etcd at' down.log"
 
 echo "node tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: builds Lis and runs every test suite, then the node's end-to-end
 # tests with real NBD clients. It installs what the tests need (apt packages: qemu-utils,
-# nbdkit, libnbd-bin, fio, python3-libnbd), so it works on a fresh machine.
+# nbdkit, libnbd-bin, fio, python3-libnbd, etcd-server), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,18 +9,21 @@ scripts/install-deps.sh
 log=$(mktemp)
 sim=$(mktemp)
 scenario=$(mktemp -d)
-trap 'rm -rf "$log" "$sim" "$scenario"' EXIT
+. scripts/lib/etcd.sh
+trap 'stop_etcd; rm -rf "$log" "$sim" "$scenario"' EXIT
 
 echo "== build"
 swift build --build-tests 2>&1 | tail -n 3
 
-echo "== unit, scenario and simulation tests"
-swift test 2>&1 | tee "$log" | grep -E '✘|error:|Test run with' || true
+echo "== unit, scenario and simulation tests (Hive's contract against a real etcd too)"
+start_etcd
+LIS_TEST_ETCD=$ETCD_ENDPOINT LIS_REQUIRE_ETCD=1 swift test 2>&1 | tee "$log" | grep -E '✘|error:|Test run with' || true
 if ! grep -q 'Test run with .* passed' "$log"; then
     echo "swift test failed; the failures:"
     grep -E '✘|error:' "$log" | head -n 60
     exit 1
 fi
+stop_etcd
 
 echo "== the seed's scenario from the command line"
 # The seed draws the student's region and document blocks; the check reads both from the

@@ -9,12 +9,13 @@ extension LisConfig {
     /// gives `LisConfig()`.
     public static func parse(toml: String) throws(ConfigError) -> LisConfig {
         let root = TOMLReader(try TOMLReader.document(toml), path: "")
-        try root.rejectUnknownKeys(allowed: ["node", "volume", "migration", "policy"])
+        try root.rejectUnknownKeys(allowed: ["node", "volume", "migration", "policy", "hive"])
         var config = LisConfig()
         if let node = try root.table("node") { config.node = try NodeConfig.parse(node) }
         if let volume = try root.table("volume") { config.volume = try VolumeDefaults.parse(volume) }
         if let migration = try root.table("migration") { config.migration = try MigrationConfig.parse(migration) }
         if let policy = try root.table("policy") { config.policy = try PolicyConfig.parse(policy) }
+        if let hive = try root.table("hive") { config.hive = try HiveConfig.parse(hive) }
         if config.policy.name == .oracle {
             throw ConfigError(
                 key: "policy.name",
@@ -35,6 +36,33 @@ extension NodeConfig {
         node.nbdAddress = try r.address("nbd_address") ?? node.nbdAddress
         node.httpAddress = try r.address("http_address") ?? node.httpAddress
         return node
+    }
+}
+
+extension HiveConfig {
+    static func parse(_ r: TOMLReader) throws(ConfigError) -> HiveConfig {
+        try r.rejectUnknownKeys(allowed: ["engine", "endpoints", "prefix"])
+        var hive = HiveConfig()
+        hive.engine = try r.oneOf("engine", Engine.self) ?? hive.engine
+        let urlForm = "a non-empty array of etcd URLs such as [\"http://127.0.0.1:2379\"]"
+        hive.endpoints =
+            try r.value("endpoints", urlForm) { raw in
+                guard let array = raw.array, !array.isEmpty else { return nil }
+                let urls = array.compactMap { $0.string }.filter { url in
+                    (url.hasPrefix("http://") || url.hasPrefix("https://")) && url.count > 8 && !url.contains(" ")
+                }
+                return urls.count == array.count ? urls : nil
+            } ?? hive.endpoints
+        hive.prefix =
+            try r.value("prefix", "a key prefix that starts and ends with /, such as \"/lis/\"") { raw in
+                raw.string.flatMap { $0.count >= 2 && $0.hasPrefix("/") && $0.hasSuffix("/") ? $0 : nil }
+            } ?? hive.prefix
+        if hive.engine == .embedded && (r.table["endpoints"] != nil || r.table["prefix"] != nil) {
+            throw ConfigError(
+                key: r.key("engine"),
+                message: "is \"embedded\", which has no endpoints or prefix; set engine = \"etcd\" or remove them")
+        }
+        return hive
     }
 }
 

@@ -13,16 +13,38 @@ public struct LisConfig: Sendable, Equatable {
     public var migration: MigrationConfig
     /// `[policy]`: which policy decides steals, and its knobs.
     public var policy: PolicyConfig
+    /// `[hive]`: where the cluster's metadata lives.
+    public var hive: HiveConfig
 
     public init(
         node: NodeConfig = NodeConfig(), volume: VolumeDefaults = VolumeDefaults(),
-        migration: MigrationConfig = MigrationConfig(), policy: PolicyConfig = PolicyConfig()
+        migration: MigrationConfig = MigrationConfig(), policy: PolicyConfig = PolicyConfig(),
+        hive: HiveConfig = HiveConfig()
     ) {
         self.node = node
         self.volume = volume
         self.migration = migration
         self.policy = policy
+        self.hive = hive
     }
+}
+
+/// `[hive]`: the engine that keeps the cluster's metadata (DESIGN §2).
+public struct HiveConfig: Sendable, Equatable {
+    public enum Engine: String, Sendable, CaseIterable {
+        /// SQLite in `<data_dir>/hive.sqlite`: a one-node cluster, nothing else to run.
+        case embedded
+        /// etcd, through its v3 JSON gateway: the engine of a cluster of several nodes.
+        case etcd
+    }
+    /// Key `engine`.
+    public var engine: Engine = .embedded
+    /// Key `endpoints`: etcd's client URLs (`http://host:port`), tried in order. Only for etcd.
+    public var endpoints: [String] = ["http://127.0.0.1:2379"]
+    /// Key `prefix`: the etcd keys of this cluster live under it, so clusters can share an etcd.
+    public var prefix: String = "/lis/"
+
+    public init() {}
 }
 
 /// `[node]`: this node's identity and listening addresses.
@@ -56,7 +78,7 @@ public struct VolumeDefaults: Sendable, Equatable {
 
 /// One row of the tiers policy: at a latency factor of at least `minFactor` (remote latency
 /// over expected local latency), a block is stolen after `slowWrites` slow writes.
-public struct MigrationTier: Sendable, Hashable {
+public struct MigrationTier: Sendable, Hashable, Codable {
     /// The lowest latency factor this tier applies to; it applies up to the next tier's.
     public var minFactor: Double
     /// How many slow writes from one region, within the policy's window, trigger a steal.

@@ -3,7 +3,7 @@
 ///
 /// Laws (tested): timestamps a node issues strictly increase; an issued timestamp is never
 /// below the physical clock reading; after receiving `m`, the next timestamp is above `m`.
-public struct HLCTimestamp: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct HLCTimestamp: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public var physicalMs: Int64
     public var logical: UInt32
     public init(physicalMs: Int64, logical: UInt32) {

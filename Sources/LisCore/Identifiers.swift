@@ -14,19 +14,23 @@ public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible,
 }
 
 /// One `lis` daemon. Belongs to exactly one region; stable for its lifetime.
-public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let name: String
     public init(_ name: String) { self.name = name }
     public var description: String { name }
     public static func < (a: NodeID, b: NodeID) -> Bool { a.name < b.name }
+    public init(from decoder: Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(name) }
 }
 
 /// The name of a volume (a VM disk or a file). Also its NBD export name.
-public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let name: String
     public init(_ name: String) { self.name = name }
     public var description: String { name }
     public static func < (a: VolumeName, b: VolumeName) -> Bool { a.name < b.name }
+    public init(from decoder: Decoder) throws { name = try decoder.singleValueContainer().decode(String.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(name) }
 
     /// Why a string cannot be a volume name, or nil if it can. Names travel in NBD export
     /// names, URLs and file names, so they are kept to a portable alphabet.
@@ -44,15 +48,17 @@ public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertibl
 }
 
 /// The index of a block within its volume: byte offset / block size.
-public struct BlockID: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct BlockID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let index: UInt64
     public init(_ index: UInt64) { self.index = index }
     public var description: String { String(index) }
     public static func < (a: BlockID, b: BlockID) -> Bool { a.index < b.index }
+    public init(from decoder: Decoder) throws { index = try decoder.singleValueContainer().decode(UInt64.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(index) }
 }
 
 /// A block of a volume: the unit of lease, heat, migration and transfer.
-public struct BlockKey: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct BlockKey: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let volume: VolumeName
     public let block: BlockID
     public init(_ volume: VolumeName, _ block: BlockID) {
@@ -67,18 +73,20 @@ public struct BlockKey: Hashable, Comparable, Sendable, CustomStringConvertible 
 
 /// A block's ballot. Only grows; every steal takes a new one; an acceptor that has promised
 /// epoch `e` refuses everything older, which is what fences an old holder.
-public struct Epoch: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct Epoch: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public let value: UInt64
     public init(_ value: UInt64) { self.value = value }
     public static let zero = Epoch(0)
     public var next: Epoch { Epoch(value + 1) }
     public var description: String { "e\(value)" }
     public static func < (a: Epoch, b: Epoch) -> Bool { a.value < b.value }
+    public init(from decoder: Decoder) throws { value = try decoder.singleValueContainer().decode(UInt64.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(value) }
 }
 
 /// A point on a node's monotonic clock, in microseconds. The core never reads a clock: the
 /// shell (the node runtime or the simulator) passes `now` into every step.
-public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public var us: Int64
     public init(us: Int64) { self.us = us }
     public static func ms(_ ms: Double) -> Instant { Instant(us: Int64((ms * 1000).rounded())) }
@@ -86,6 +94,8 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var ms: Double { Double(us) / 1000 }
     public var description: String { "\(ms)ms" }
     public static func < (a: Instant, b: Instant) -> Bool { a.us < b.us }
+    public init(from decoder: Decoder) throws { us = try decoder.singleValueContainer().decode(Int64.self) }
+    public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(us) }
     public static func + (a: Instant, d: Duration) -> Instant { Instant(us: a.us + d.us) }
     public static func - (a: Instant, b: Instant) -> Duration { Duration(us: a.us - b.us) }
 }

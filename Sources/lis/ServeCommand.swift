@@ -91,6 +91,9 @@ struct Serve: AsyncParsableCommand {
         } catch let error as DataDirectoryLock.Busy {
             logger.critical("\(error)")
             throw ExitCode(1)
+        } catch let error as HiveError {
+            logger.critical("cannot start: \(error) (engine \(settings.hive.engine.rawValue))")
+            throw ExitCode(1)
         }
     }
 }

@@ -215,7 +215,29 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
     @Test func unknownSectionListsTheSections() {
         let error = configError("[nodes]\nid = \"a\"")
         #expect(error?.key == "nodes")
-        #expect(error?.description == "config: nodes is not a known section; allowed: node, volume, migration, policy")
+        #expect(error?.description == "config: nodes is not a known section; allowed: node, volume, migration, policy, hive")
+    }
+
+    @Test func hiveSectionChoosesTheEngine() throws {
+        #expect(try LisConfig.parse(toml: "").hive == HiveConfig())
+        #expect(HiveConfig().engine == .embedded)
+        let etcd = try LisConfig.parse(
+            toml: "[hive]\nengine = \"etcd\"\nendpoints = [\"http://10.0.0.1:2379\", \"http://10.0.0.2:2379\"]\nprefix = \"/prod/\"")
+        #expect(etcd.hive.engine == .etcd)
+        #expect(etcd.hive.endpoints == ["http://10.0.0.1:2379", "http://10.0.0.2:2379"])
+        #expect(etcd.hive.prefix == "/prod/")
+        #expect(try LisConfig.parse(toml: "[hive]\nengine = \"etcd\"").hive.endpoints == ["http://127.0.0.1:2379"])
+        for (toml, key) in [
+            ("[hive]\nengine = \"zookeeper\"", "hive.engine"),
+            ("[hive]\nengine = \"etcd\"\nendpoints = []", "hive.endpoints"),
+            ("[hive]\nengine = \"etcd\"\nendpoints = [\"127.0.0.1:2379\"]", "hive.endpoints"),
+            ("[hive]\nengine = \"etcd\"\nendpoints = \"http://127.0.0.1:2379\"", "hive.endpoints"),
+            ("[hive]\nengine = \"etcd\"\nprefix = \"lis\"", "hive.prefix"),
+            ("[hive]\nendpoints = [\"http://127.0.0.1:2379\"]", "hive.engine"),
+            ("[hive]\nhost = \"x\"", "hive.host"),
+        ] {
+            #expect(configError(toml)?.key == key, "\(toml)")
+        }
     }
 
     @Test func unknownTopLevelKeyIsAnError() {

@@ -48,11 +48,24 @@ import Testing
 
     /// Mutants (protections switched off) are for the simulator only.
     @Test func theNodeCannotSetAMutant() throws {
-        for module in ["LisNode", "LisNBD", "LisHTTP"] {
+        for module in ["LisNode", "LisNBD", "LisHTTP", "LisWire"] {
             for (file, text) in try Self.sources(of: module) {
                 #expect(!text.contains("@_spi(Simulation)"), "\(module)/\(file) imports the simulator's SPI")
                 #expect(!text.contains("mutant"), "\(module)/\(file) mentions a mutant")
             }
+        }
+    }
+
+    /// The wire is bytes in, messages out: no sockets, files or clocks, so it is tested alone.
+    @Test func wireDoesNoIO() throws {
+        let allowed: Set<String> = ["LisCore", "NIOCore", "NIOFoundationCompat", "Foundation", "Crypto"]
+        let files = try Self.sources(of: "LisWire")
+        #expect(files.count >= 3)
+        for (file, text) in files {
+            for module in Self.imports(text) {
+                #expect(allowed.contains(module), "LisWire/\(file) imports \(module)")
+            }
+            #expect(!text.contains("FileManager") && !text.contains("Date("), "LisWire/\(file) does I/O or reads a clock")
         }
     }
 

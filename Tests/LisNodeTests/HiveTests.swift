@@ -5,20 +5,43 @@ import Testing
 
 @testable import LisNode
 
-/// EmbeddedHive against its contract (`HiveEngine`), on a real SQLite file in a temp dir.
+/// The engines the contract tests run against. etcd runs when `LIS_TEST_ETCD` names a live
+/// etcd (`scripts/test.sh` starts one and sets it, with `LIS_REQUIRE_ETCD=1`).
+enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case embedded, etcd
+    var testDescription: String { rawValue }
+
+    static let etcdEndpoint = ProcessInfo.processInfo.environment["LIS_TEST_ETCD"]
+    static var available: [HiveKind] { etcdEndpoint == nil ? [.embedded] : [.embedded, .etcd] }
+
+    /// Runs `body` with a function that opens one fresh, empty hive of this kind; each call
+    /// opens it again (a restart of the node that uses it). Removed afterwards.
+    func with<T>(_ body: (_ open: () throws -> any HiveEngine) async throws -> T) async throws -> T {
+        switch self {
+        case .embedded:
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lis-hive-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: dir) }
+            return try await body { try EmbeddedHive(path: dir.path + "/hive.sqlite") }
+        case .etcd:
+            let endpoint = try #require(Self.etcdEndpoint)
+            // A prefix per test: tests run in parallel against one etcd.
+            let prefix = "/lis-test-\(UUID().uuidString)/"
+            let result = try await body { try EtcdHive(endpoints: [endpoint], prefix: prefix) }
+            let gateway = try EtcdHive(endpoints: [endpoint], prefix: prefix).gateway
+            _ = try? await gateway.txn([], success: [.delete(prefix: prefix)])
+            return result
+        }
+    }
+}
+
+/// Every Hive engine against its contract (`HiveEngine`): the embedded SQLite file in a temp
+/// dir, and etcd through its JSON gateway.
 @Suite struct HiveTests {
     let nyc = RegionID("nyc")
     let london = RegionID("london")
     let a = NodeID("a")  // nyc
     let b = NodeID("b")  // london
-
-    /// A fresh temp dir per test, removed afterwards.
-    func withTempDir<T>(_ body: (String) async throws -> T) async throws -> T {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lis-hive-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        return try await body(dir.path)
-    }
 
     func volume(_ name: String, sizeBytes: UInt64 = 16 << 20, allowed: [RegionID]? = nil) -> VolumeSpec {
         VolumeSpec(
@@ -34,17 +57,23 @@ import Testing
     }
 
     /// A hive with members a (nyc) and b (london) and volume "disk" (16 blocks).
-    func makeHive(_ dir: String) async throws -> EmbeddedHive {
-        let hive = try EmbeddedHive(path: dir + "/hive.sqlite")
+    func makeHive(_ open: () throws -> any HiveEngine) async throws -> any HiveEngine {
+        let hive = try open()
         try await hive.register(HiveMember(node: a, region: nyc))
         try await hive.register(HiveMember(node: b, region: london))
         try await hive.createVolume(volume("disk"))
         return hive
     }
 
-    @Test func volumesRoundTripEveryFieldAndListSortedByName() async throws {
-        try await withTempDir { dir in
-            let hive = try EmbeddedHive(path: dir + "/hive.sqlite")
+    @Test func etcdRunsWhenRequired() {
+        if ProcessInfo.processInfo.environment["LIS_REQUIRE_ETCD"] == "1" {
+            #expect(HiveKind.etcdEndpoint != nil, "LIS_REQUIRE_ETCD=1 but LIS_TEST_ETCD names no etcd")
+        }
+    }
+
+    @Test(arguments: HiveKind.available) func volumesRoundTripEveryFieldAndListSortedByName(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try open()
             let zeta = VolumeSpec(
                 name: VolumeName("zeta"), sizeBytes: 1 << 40, blockSizeBytes: 64 << 20, home: london, survive: .node,
                 allowedRegions: nil)
@@ -57,9 +86,9 @@ import Testing
         }
     }
 
-    @Test func volumeErrors() async throws {
-        try await withTempDir { dir in
-            let hive = try EmbeddedHive(path: dir + "/hive.sqlite")
+    @Test(arguments: HiveKind.available) func volumeErrors(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try open()
             let disk = volume("disk")
             try await hive.createVolume(disk)
             await #expect(throws: HiveError.volumeExists(VolumeName("disk"))) { try await hive.createVolume(disk) }
@@ -83,9 +112,9 @@ import Testing
         }
     }
 
-    @Test func updateGrowsAndDeleteRemovesTheVolumeAndItsRecords() async throws {
-        try await withTempDir { dir in
-            let hive = try await makeHive(dir)
+    @Test(arguments: HiveKind.available) func updateGrowsAndDeleteRemovesTheVolumeAndItsRecords(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try await makeHive(open)
             var grown = volume("disk", sizeBytes: 32 << 20, allowed: [nyc, london])
             try await hive.updateVolume(grown)
             #expect(try await hive.volumes() == [grown])
@@ -109,9 +138,9 @@ import Testing
         }
     }
 
-    @Test func membersAreSortedAndKeepTheirRegion() async throws {
-        try await withTempDir { dir in
-            let hive = try EmbeddedHive(path: dir + "/hive.sqlite")
+    @Test(arguments: HiveKind.available) func membersAreSortedAndKeepTheirRegion(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try open()
             try await hive.register(HiveMember(node: b, region: london))
             try await hive.register(HiveMember(node: a, region: nyc))
             try await hive.register(HiveMember(node: a, region: nyc))  // again: no change
@@ -123,9 +152,9 @@ import Testing
         }
     }
 
-    @Test func compareAndSetSemantics() async throws {
-        try await withTempDir { dir in
-            let hive = try await makeHive(dir)
+    @Test(arguments: HiveKind.available) func compareAndSetSemantics(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try await makeHive(open)
             let key = BlockKey(VolumeName("disk"), BlockID(3))
             #expect(try await hive.get(key) == nil)
 
@@ -160,9 +189,9 @@ import Testing
         }
     }
 
-    @Test func compareAndSetRefusesPinnedUnknownAndOutOfRange() async throws {
-        try await withTempDir { dir in
-            let hive = try await makeHive(dir)
+    @Test(arguments: HiveKind.available) func compareAndSetRefusesPinnedUnknownAndOutOfRange(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try await makeHive(open)
             try await hive.createVolume(volume("pinned", allowed: [nyc]))
             let key = BlockKey(VolumeName("pinned"), BlockID(0))
 
@@ -190,9 +219,9 @@ import Testing
         }
     }
 
-    @Test func answerMapsCoreRequests() async throws {
-        try await withTempDir { dir in
-            let hive = try await makeHive(dir)
+    @Test(arguments: HiveKind.available) func answerMapsCoreRequests(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try await makeHive(open)
             try await hive.createVolume(volume("pinned", allowed: [nyc]))
             let key = BlockKey(VolumeName("disk"), BlockID(1))
             let new = record(epoch: 1, holder: b)
@@ -208,20 +237,20 @@ import Testing
         }
     }
 
-    @Test func everythingPersistsAcrossReopen() async throws {
-        try await withTempDir { dir in
+    @Test(arguments: HiveKind.available) func everythingPersistsAcrossReopen(_ kind: HiveKind) async throws {
+        try await kind.with { open in
             let extreme = LeaseRecord(
                 epoch: Epoch(UInt64.max), holder: b, quorumRegions: [RegionID("lon,don \"2\""), nyc], state: .stealing,
                 lastActive: ActiveTerm(epoch: Epoch(UInt64.max - 1), holder: a, quorumRegions: []),
                 stealerPosition: LogPosition(epoch: Epoch(1 << 63), version: UInt64.max))
             let ordinary = record(epoch: 4, holder: a)
             do {
-                let hive = try await makeHive(dir)
+                let hive = try await makeHive(open)
                 // Inserted out of order; records(of:) sorts by block.
                 #expect(try await hive.compareAndSet(BlockKey(VolumeName("disk"), BlockID(9)), expected: nil, new: ordinary).ok)
                 #expect(try await hive.compareAndSet(BlockKey(VolumeName("disk"), BlockID(2)), expected: nil, new: extreme).ok)
             }
-            let reopened = try EmbeddedHive(path: dir + "/hive.sqlite")
+            let reopened = try open()
             #expect(try await reopened.members() == [HiveMember(node: a, region: nyc), HiveMember(node: b, region: london)])
             #expect(try await reopened.volumes() == [volume("disk")])
             let records = try await reopened.records(of: VolumeName("disk"))
@@ -232,8 +261,8 @@ import Testing
     }
 
     @Test func fileIsWALAndSyncedOnEveryCommit() async throws {
-        try await withTempDir { dir in
-            let hive = try EmbeddedHive(path: dir + "/hive.sqlite")
+        try await HiveKind.embedded.with { open in
+            let hive = try #require(try open() as? EmbeddedHive)
             let (mode, synchronous) = try await hive.database.read { db in
                 (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
             }
@@ -251,9 +280,9 @@ import Testing
 
     /// Many tasks race to swap the same record: for each expected value exactly one wins, and
     /// every loser is told the winner's record.
-    @Test func concurrentCompareAndSetHasOneWinnerPerExpectedValue() async throws {
-        try await withTempDir { dir in
-            let hive = try await makeHive(dir)
+    @Test(arguments: HiveKind.available) func concurrentCompareAndSetHasOneWinnerPerExpectedValue(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try await makeHive(open)
             let key = BlockKey(VolumeName("disk"), BlockID(5))
             let contenders = 32
             var expected: LeaseRecord? = nil
@@ -281,5 +310,82 @@ import Testing
                 expected = winning
             }
         }
+    }
+
+    // MARK: etcd only
+
+    /// Two nodes' engines on one etcd: a spec cached by one is not trusted after the other
+    /// changed it. Node 1 has read "disk" (any region); node 2 pins it to nyc; node 1's claim
+    /// for london must be refused, not checked against its stale copy.
+    @Test(.enabled(if: HiveKind.etcdEndpoint != nil)) func etcdChecksPinningAgainstTheCurrentSpec() async throws {
+        try await HiveKind.etcd.with { open in
+            let one = try await makeHive(open)
+            let two = try open()
+            let key = BlockKey(VolumeName("disk"), BlockID(1))
+            #expect(try await one.compareAndSet(key, expected: nil, new: record(epoch: 1, holder: a)).ok)
+            try await two.updateVolume(volume("disk", allowed: [nyc]))
+            await #expect(throws: HiveError.pinned(VolumeName("disk"), london)) {
+                try await one.compareAndSet(key, expected: record(epoch: 1, holder: a), new: record(epoch: 2, holder: b))
+            }
+            // And a volume deleted and created again under the same name by another node.
+            try await two.deleteVolume(VolumeName("disk"))
+            await #expect(throws: HiveError.noSuchVolume(VolumeName("disk"))) {
+                try await one.compareAndSet(key, expected: nil, new: record(epoch: 1, holder: a))
+            }
+            try await two.createVolume(volume("disk", sizeBytes: 1 << 20))
+            let past = await #expect(throws: HiveError.self) {
+                try await one.compareAndSet(key, expected: nil, new: record(epoch: 1, holder: a))
+            }
+            #expect(past?.description.contains("past the end") == true)
+        }
+    }
+
+    /// A record stored in other bytes (another version's field order) still matches its
+    /// expected value.
+    @Test(.enabled(if: HiveKind.etcdEndpoint != nil)) func etcdComparesRecordsNotBytes() async throws {
+        try await HiveKind.etcd.with { open in
+            let hive = try #require(try await makeHive(open) as? EtcdHive)
+            let key = BlockKey(VolumeName("disk"), BlockID(4))
+            let first = record(epoch: 1, holder: b)
+            #expect(try await hive.compareAndSet(key, expected: nil, new: first).ok)
+            let stored = try #require(try await hive.gateway.read([.get(hive.prefix + "leases/disk/00000000000000000004")])
+                .ranges.first?.first)
+            let object = try #require(try JSONSerialization.jsonObject(with: stored.value) as? [String: Any])
+            let reordered = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted])
+            #expect(reordered != stored.value)
+            _ = try await hive.gateway.txn([], success: [.put(stored.key, reordered)])
+            #expect(try await hive.get(key) == first)
+            let second = record(epoch: 2, holder: a)
+            #expect(try await hive.compareAndSet(key, expected: first, new: second) == (true, second))
+            #expect(try await hive.compareAndSet(key, expected: first, new: first) == (false, second))
+        }
+    }
+
+    /// Endpoints are tried in order: a dead first endpoint is skipped; with none alive, a call
+    /// fails with a message naming etcd, and the core's call becomes `unavailable`.
+    @Test(.enabled(if: HiveKind.etcdEndpoint != nil)) func etcdSkipsDeadEndpointsAndFailsWithAMessage() async throws {
+        let live = try #require(HiveKind.etcdEndpoint)
+        let dead = "http://127.0.0.1:9"  // discard: nothing listens
+        let prefix = "/lis-test-\(UUID().uuidString)/"
+        let hive = try EtcdHive(endpoints: [dead, live], prefix: prefix)
+        try await hive.register(HiveMember(node: a, region: nyc))
+        #expect(try await hive.members() == [HiveMember(node: a, region: nyc)])
+        _ = try await hive.gateway.txn([], success: [.delete(prefix: prefix)])
+
+        let nowhere = try EtcdHive(endpoints: [dead], prefix: prefix, timeout: .seconds(2))
+        let error = await #expect(throws: HiveError.self) { try await nowhere.members() }
+        #expect(error?.description.contains("etcd at \(dead)") == true)
+        let key = BlockKey(VolumeName("disk"), BlockID(0))
+        guard case .unavailable(key, let reason) = await nowhere.answer(.get(key)) else {
+            Issue.record("an unreachable etcd must make the call unavailable")
+            return
+        }
+        #expect(reason.contains("etcd"))
+    }
+
+    @Test func etcdSettingsAreChecked() {
+        #expect(throws: HiveError.self) { try EtcdHive(endpoints: []) }
+        #expect(throws: HiveError.self) { try EtcdHive(endpoints: ["127.0.0.1:2379"]) }
+        #expect(throws: HiveError.self) { try EtcdHive(endpoints: ["http://127.0.0.1:2379"], prefix: "lis") }
     }
 }

@@ -31,7 +31,7 @@ extension AdaptivePolicy {
     }
 
     /// A window of never-used blocks to hand over, and the numbers behind it.
-    public struct FreshWindow: Sendable, Hashable {
+    public struct FreshWindow: Sendable, Hashable, Codable {
         public var window: ClosedRange<UInt64>
         /// First uses seen, the blocks they span, the never-used run around them (as far as
         /// the test needed to look), and the chance of so tight a cluster by accident.

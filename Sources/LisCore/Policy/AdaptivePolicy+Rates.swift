@@ -62,7 +62,7 @@ extension AdaptivePolicy {
 /// timescales (`shortHalfLifeMs`, `longHalfLifeMs` of `PolicySettings.Adaptive`). Kept per
 /// block and, at each holder, per volume (what its blocks served here see together); a
 /// hand-over carries a block's to its next holder.
-public struct RegionRates: Sendable, Hashable, CustomStringConvertible {
+public struct RegionRates: Sendable, Hashable, CustomStringConvertible, Codable {
     var short: [RegionID: Double] = [:]
     var long: [RegionID: Double] = [:]
     /// As of when, on this node's clock (a hand-over sends counts decayed to the moment it

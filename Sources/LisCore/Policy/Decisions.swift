@@ -5,7 +5,7 @@
 /// dashboard).
 
 /// One region's operations per second on a block or a volume, as a decision saw them.
-public struct RegionRate: Hashable, Sendable {
+public struct RegionRate: Hashable, Sendable, Codable {
     public var region: RegionID
     public var perSecond: Double
     public init(_ region: RegionID, _ perSecond: Double) {
@@ -15,7 +15,7 @@ public struct RegionRate: Hashable, Sendable {
 }
 
 /// Why a steal started (and, once it succeeds, why the block moved).
-public indirect enum MoveReason: Hashable, Sendable {
+public indirect enum MoveReason: Hashable, Sendable, Codable {
     /// The origin's tiers rule counted enough slow writes.
     case tiers(TiersPolicy.Decision)
     /// CockroachDB's rule: log10(remote ÷ local requests) × ln(1 + RTT) passed the threshold.

@@ -14,7 +14,7 @@ public struct TiersPolicy: Sendable, Equatable {
     }
 
     /// A decision to steal and the numbers behind it.
-    public struct Decision: Sendable, Hashable {
+    public struct Decision: Sendable, Hashable, Codable {
         public var tier: MigrationTier
         public var slowWrites: Int
         /// The slowest factor among the counted writes (remote latency ÷ local).

@@ -4,7 +4,7 @@
 /// Writes a holder acknowledged in one epoch form a prefix of that holder's log, so the origin
 /// names only the newest write it had acknowledged per block and epoch: once that one is on a
 /// majority's disks, so is every earlier one of the same epoch.
-public struct FlushItem: Hashable, Sendable, Comparable {
+public struct FlushItem: Hashable, Sendable, Comparable, Codable {
     public var key: BlockKey
     public var write: WriteRef
     public init(key: BlockKey, write: WriteRef) {
@@ -17,8 +17,8 @@ public struct FlushItem: Hashable, Sendable, Comparable {
 }
 
 /// A holder's answer about one `FlushItem`.
-public struct FlushVerdict: Hashable, Sendable {
-    public enum Outcome: Hashable, Sendable {
+public struct FlushVerdict: Hashable, Sendable, Codable {
+    public enum Outcome: Hashable, Sendable, Codable {
         /// A majority of every Q2 region has synced a copy that contains the write.
         case durable
         /// The holder's log does not contain the write: a crash took it before it was synced
@@ -36,7 +36,7 @@ public struct FlushVerdict: Hashable, Sendable {
 }
 
 /// A copy's position when a sync started: the sync made every entry up to it durable.
-public struct SyncedCopy: Hashable, Sendable {
+public struct SyncedCopy: Hashable, Sendable, Codable {
     public var key: BlockKey
     public var position: LogPosition
     public init(key: BlockKey, position: LogPosition) {

@@ -5,7 +5,7 @@ public typealias Version = UInt64
 /// The last entry of a node's copy of a block: the version and the epoch that wrote it.
 /// Two copies with the same position hold the same history (a holder writes each version once
 /// per epoch), so a transfer can send only the suffix after the receiver's position.
-public struct LogPosition: Hashable, Comparable, Sendable, CustomStringConvertible {
+public struct LogPosition: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     public var epoch: Epoch
     public var version: Version
     public init(epoch: Epoch, version: Version) {
@@ -20,7 +20,7 @@ public struct LogPosition: Hashable, Comparable, Sendable, CustomStringConvertib
 }
 
 /// Whether a lease record's holder serves the block yet (DESIGN §3).
-public enum LeaseState: String, Sendable, Equatable {
+public enum LeaseState: String, Sendable, Equatable, Codable {
     /// The holder won the Hive CAS and is fencing / transferring; nobody serves the block.
     case stealing
     /// The holder serves the block.
@@ -28,7 +28,7 @@ public enum LeaseState: String, Sendable, Equatable {
 }
 
 /// An epoch that served the block: who held it and where its write quorum (Q2) lives.
-public struct ActiveTerm: Hashable, Sendable {
+public struct ActiveTerm: Hashable, Sendable, Codable {
     public var epoch: Epoch
     public var holder: NodeID
     /// The regions in which a majority of nodes form Q2 (one region for `survive = node`).
@@ -42,7 +42,7 @@ public struct ActiveTerm: Hashable, Sendable {
 
 /// Hive's record of a block's lease. Blocks never moved have no record: they are held by the
 /// volume's home node at epoch 0 (`ClusterMap.homeRecord`).
-public struct LeaseRecord: Hashable, Sendable, CustomStringConvertible {
+public struct LeaseRecord: Hashable, Sendable, CustomStringConvertible, Codable {
     public var epoch: Epoch
     public var holder: NodeID
     public var quorumRegions: [RegionID]

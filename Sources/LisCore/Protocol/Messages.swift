@@ -1,5 +1,5 @@
 /// Identifies an operation a node forwards to a holder; unique per origin node.
-public struct RequestID: Hashable, Sendable, CustomStringConvertible {
+public struct RequestID: Hashable, Sendable, CustomStringConvertible, Codable {
     public var origin: NodeID
     public var seq: UInt64
     public init(origin: NodeID, seq: UInt64) {
@@ -10,7 +10,7 @@ public struct RequestID: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// An operation on its way from the node a client talks to, to the block's holder.
-public struct ForwardedOp: Hashable, Sendable {
+public struct ForwardedOp: Hashable, Sendable, Codable {
     public var id: RequestID
     public var key: BlockKey
     public var op: BlockOp
@@ -22,7 +22,7 @@ public struct ForwardedOp: Hashable, Sendable {
 }
 
 /// The holder's answer to a forwarded operation.
-public enum ForwardResult: Hashable, Sendable {
+public enum ForwardResult: Hashable, Sendable, Codable {
     /// The write is on the holder's Q2 at this version.
     case written(LogPosition)
     case read(Payload)
@@ -33,7 +33,7 @@ public enum ForwardResult: Hashable, Sendable {
 }
 
 /// Messages between nodes (LisWire encodes them). Every case is safe to receive twice.
-public enum PeerMessage: Hashable, Sendable {
+public enum PeerMessage: Hashable, Sendable, Codable {
     /// A client operation forwarded to the node believed to hold the block.
     case forward(ForwardedOp)
     case forwardReply(RequestID, ForwardResult)
@@ -88,7 +88,7 @@ public enum PeerMessage: Hashable, Sendable {
 }
 
 /// How a holder hands a block to another region (PROTOCOL.md "The hand-over").
-public enum HandOver: Hashable, Sendable {
+public enum HandOver: Hashable, Sendable, Codable {
     /// Steal it: the holder at `epoch` asks (it is farther from Hive than the receiver).
     case steal(epoch: Epoch)
     /// The holder claimed the block at Hive for the receiver and stopped serving it: `claim`
@@ -99,7 +99,7 @@ public enum HandOver: Hashable, Sendable {
 }
 
 /// One round trip a node measured to another region (`pong`).
-public struct RegionRtt: Hashable, Sendable {
+public struct RegionRtt: Hashable, Sendable, Codable {
     public var region: RegionID
     public var ms: Double
     public init(_ region: RegionID, ms: Double) {
@@ -109,7 +109,7 @@ public struct RegionRtt: Hashable, Sendable {
 }
 
 /// A client write and its place in a block's log.
-public struct WriteRef: Hashable, Sendable {
+public struct WriteRef: Hashable, Sendable, Codable {
     public var id: RequestID
     public var position: LogPosition
     public init(id: RequestID, position: LogPosition) {
@@ -119,7 +119,7 @@ public struct WriteRef: Hashable, Sendable {
 }
 
 /// A peer message with its sender and the sender's hybrid logical clock.
-public struct PeerEnvelope: Hashable, Sendable {
+public struct PeerEnvelope: Hashable, Sendable, Codable {
     public var from: NodeID
     public var hlc: HLCTimestamp
     public var message: PeerMessage

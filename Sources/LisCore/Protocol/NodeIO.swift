@@ -2,7 +2,7 @@
 public typealias ClientRequestID = UInt64
 
 /// Why a client operation failed.
-public enum ClientError: String, Hashable, Sendable {
+public enum ClientError: String, Hashable, Sendable, Codable {
     /// No holder could be reached or agreed on in time; the client may retry.
     case unavailable
     /// A bounded queue is full; the client may retry.

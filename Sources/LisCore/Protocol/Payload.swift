@@ -29,7 +29,7 @@ public enum Payload: Hashable, Sendable {
 }
 
 /// One write to one block, as the holder orders it.
-public struct BlockWrite: Hashable, Sendable {
+public struct BlockWrite: Hashable, Sendable, Codable {
     /// Names the client write across retries and redirects, so a holder applies it once even
     /// when it arrives again after a steal adopted it (set by the node the client talks to).
     public var id: RequestID?
@@ -48,7 +48,7 @@ public struct BlockWrite: Hashable, Sendable {
 }
 
 /// An operation on one block. A shell splits a client request that spans blocks.
-public enum BlockOp: Hashable, Sendable {
+public enum BlockOp: Hashable, Sendable, Codable {
     case write(BlockWrite)
     case read(offset: UInt32, length: UInt32)
 
@@ -57,6 +57,71 @@ public enum BlockOp: Hashable, Sendable {
         switch self {
         case .write(let w): w.length
         case .read(_, let length): length
+        }
+    }
+}
+
+// MARK: On the wire
+
+/// Where an encoder of peer messages puts block bytes, so that they travel beside the
+/// structured message as raw bytes instead of inside it (LisWire's frames). Set under
+/// `CodingUserInfoKey.payloadBytes`; without one, bytes are encoded inline.
+public protocol PayloadBytesSink: AnyObject {
+    /// Keeps `bytes` and returns their index among the message's payloads.
+    func add(_ bytes: [UInt8]) -> Int
+}
+
+/// The decoding side of `PayloadBytesSink`.
+public protocol PayloadBytesSource: AnyObject {
+    /// The payload at `index`, or nil if the message has no such payload.
+    func bytes(at index: Int) -> [UInt8]?
+}
+
+extension CodingUserInfoKey {
+    /// A `PayloadBytesSink` (encoding) or `PayloadBytesSource` (decoding).
+    public static let payloadBytes = CodingUserInfoKey(rawValue: "lis.payload-bytes")!
+}
+
+/// Only resolved payloads cross the network: a shell resolves references into its own storage
+/// before a message leaves the node, so encoding one is an error, not a silent loss.
+extension Payload: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case zeros, bytes, inline
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .zeros:
+            try container.encode(true, forKey: .zeros)
+        case .bytes(let bytes):
+            if let sink = encoder.userInfo[.payloadBytes] as? PayloadBytesSink {
+                try container.encode(sink.add(bytes), forKey: .bytes)
+            } else {
+                try container.encode(bytes, forKey: .inline)
+            }
+        case .read, .transfer, .external, .held:
+            throw EncodingError.invalidValue(
+                self, .init(codingPath: encoder.codingPath, debugDescription: "an unresolved payload cannot be sent"))
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if try container.decodeIfPresent(Bool.self, forKey: .zeros) == true {
+            self = .zeros
+        } else if let index = try container.decodeIfPresent(Int.self, forKey: .bytes) {
+            guard let source = decoder.userInfo[.payloadBytes] as? PayloadBytesSource,
+                let bytes = source.bytes(at: index)
+            else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .bytes, in: container, debugDescription: "no payload \(index) beside the message")
+            }
+            self = .bytes(bytes)
+        } else if let bytes = try container.decodeIfPresent([UInt8].self, forKey: .inline) {
+            self = .bytes(bytes)
+        } else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "an empty payload"))
         }
     }
 }

@@ -68,7 +68,7 @@ public final class EmbeddedHive: HiveEngine {
     }
 
     public func createVolume(_ volume: VolumeSpec) async throws(HiveError) {
-        try Self.check(volume)
+        try HiveChecks.check(volume)
         try await write { db throws(HiveError) in
             if try Self.volume(named: volume.name, db) != nil { throw .volumeExists(volume.name) }
             try Self.run(
@@ -82,19 +82,10 @@ public final class EmbeddedHive: HiveEngine {
     }
 
     public func updateVolume(_ volume: VolumeSpec) async throws(HiveError) {
-        try Self.check(volume)
+        try HiveChecks.check(volume)
         try await write { db throws(HiveError) in
             guard let old = try Self.volume(named: volume.name, db) else { throw .noSuchVolume(volume.name) }
-            if volume.blockSizeBytes != old.blockSizeBytes {
-                throw .invalid(
-                    "the block size of volume \(volume.name) cannot change "
-                        + "(it is \(old.blockSizeBytes) bytes); create a new volume instead")
-            }
-            if volume.sizeBytes < old.sizeBytes {
-                throw .invalid(
-                    "volume \(volume.name) cannot shrink from \(old.sizeBytes) to \(volume.sizeBytes) bytes; "
-                        + "a volume can only grow")
-            }
+            try HiveChecks.checkUpdate(from: old, to: volume)
             // Pinning holds for records already written too: a narrower allowed list must still
             // allow every current holder (move those blocks first).
             if volume.allowedRegions != nil {
@@ -199,19 +190,6 @@ public final class EmbeddedHive: HiveEngine {
             throw error
         } catch {
             throw .storage("\(error)")
-        }
-    }
-
-    /// Rejects a spec no engine could store meaningfully. Names, sizes and policy choices are
-    /// the API's to validate with messages for people; this only guards Hive's own invariants.
-    private static func check(_ volume: VolumeSpec) throws(HiveError) {
-        if let problem = VolumeName.problem(with: volume.name.name) { throw .invalid(problem) }
-        if volume.sizeBytes == 0 { throw .invalid("volume \(volume.name) must have a size above 0 bytes") }
-        if volume.blockSizeBytes == 0 {
-            throw .invalid("volume \(volume.name) must have a block size above 0 bytes")
-        }
-        if volume.sizeBytes > UInt64(Int64.max) {
-            throw .invalid("volume \(volume.name) is too large; the largest size is \(Int64.max) bytes")
         }
     }
 }

@@ -76,3 +76,34 @@ public protocol HiveEngine: Sendable {
     /// Every lease record of a volume's blocks, sorted by block.
     func records(of volume: VolumeName) async throws(HiveError) -> [(BlockKey, LeaseRecord)]
 }
+
+/// The checks every engine makes before it stores a volume's spec.
+enum HiveChecks {
+    /// Rejects a spec no engine could store meaningfully. Names, sizes and policy choices are
+    /// the API's to validate with messages for people; this only guards Hive's own invariants.
+    static func check(_ volume: VolumeSpec) throws(HiveError) {
+        if let problem = VolumeName.problem(with: volume.name.name) { throw .invalid(problem) }
+        if volume.sizeBytes == 0 { throw .invalid("volume \(volume.name) must have a size above 0 bytes") }
+        if volume.blockSizeBytes == 0 {
+            throw .invalid("volume \(volume.name) must have a block size above 0 bytes")
+        }
+        if volume.sizeBytes > UInt64(Int64.max) {
+            throw .invalid("volume \(volume.name) is too large; the largest size is \(Int64.max) bytes")
+        }
+    }
+
+    /// A spec may replace `old` only if its block size is the same and it does not shrink:
+    /// lease records are per block.
+    static func checkUpdate(from old: VolumeSpec, to volume: VolumeSpec) throws(HiveError) {
+        if volume.blockSizeBytes != old.blockSizeBytes {
+            throw .invalid(
+                "the block size of volume \(volume.name) cannot change "
+                    + "(it is \(old.blockSizeBytes) bytes); create a new volume instead")
+        }
+        if volume.sizeBytes < old.sizeBytes {
+            throw .invalid(
+                "volume \(volume.name) cannot shrink from \(old.sizeBytes) to \(volume.sizeBytes) bytes; "
+                    + "a volume can only grow")
+        }
+    }
+}

@@ -15,7 +15,7 @@ struct NodeAPIService: NodeAPI {
         let (volumes, served, uptime) = await runtime.statusFigures()
         return NodeStatus(
             node_id: nodeID.name, region: settings.region.name, version: LisVersion.current, uptime_seconds: uptime,
-            data_dir: settings.dataDirectory, hive: "embedded", nbd_unix_socket: settings.nbdSocket,
+            data_dir: settings.dataDirectory, hive: settings.hive.engine.rawValue, nbd_unix_socket: settings.nbdSocket,
             nbd_tcp_address: settings.nbdAddress, http_address: settings.httpAddress, volumes: volumes,
             held_blocks: served, open_connections: registry.openConnections)
     }

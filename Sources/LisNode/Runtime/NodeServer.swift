@@ -9,7 +9,7 @@ import NIOPosix
 import ServiceLifecycle
 
 /// Starts a node and runs it until SIGINT or SIGTERM: the one-node cluster of `lis serve`
-/// (region `local` by default, the embedded Hive, NBD on a unix socket and TCP, the HTTP API).
+/// (region `local` by default, the embedded Hive or etcd, NBD on a unix socket and TCP, the HTTP API).
 public enum NodeServer {
     public static func run(_ settings: NodeSettings, logger: Logger) async throws {
         let dataDirectory = settings.dataDirectory
@@ -24,7 +24,11 @@ public enum NodeServer {
         let tcp = try settings.nbdAddress.map { address throws(NodeStartError) in try NodeSettings.hostPort(address) }
 
         // Hive first: it is the truth about volumes. Then the store, reconciled with it.
-        let hive = try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
+        let hive: any HiveEngine =
+            switch settings.hive.engine {
+            case .embedded: try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
+            case .etcd: try EtcdHive(endpoints: settings.hive.endpoints, prefix: settings.hive.prefix)
+            }
         try await hive.register(HiveMember(node: nodeID, region: settings.region))
         let volumes = try await hive.volumes()
         let store = try BlockStore(directory: dataDirectory)

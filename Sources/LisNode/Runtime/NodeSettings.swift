@@ -13,6 +13,7 @@ public struct NodeSettings: Sendable {
     public var volumeDefaults: VolumeDefaults
     public var migration: MigrationConfig
     public var policy: PolicyConfig
+    public var hive: HiveConfig
 
     public init(config: LisConfig) {
         nodeID = config.node.id
@@ -24,6 +25,7 @@ public struct NodeSettings: Sendable {
         volumeDefaults = config.volume
         migration = config.migration
         policy = config.policy
+        hive = config.hive
     }
 
     /// Splits `host:port` (IPv6 hosts in brackets).

@@ -1,0 +1,343 @@
+import AsyncHTTPClient
+import Foundation
+import LisCore
+import NIOCore
+import Synchronization
+
+/// Hive in etcd: the engine of a real cluster (`[hive] engine = "etcd"`). etcd is Raft-replicated
+/// and Jepsen-tested; every call here is one etcd transaction or a linearizable range read, so
+/// the engine is linearizable because etcd is, and durable once etcd acknowledged.
+///
+/// Keys, under a prefix (`/lis/` by default) so that clusters can share an etcd:
+///
+///     members/<node>                  {"region":…}                     written once
+///     volumes/<volume>                {"size_bytes":…,"home":…,…}
+///     leases/<volume>/<block, 20 digits>  {"epoch":…,"holder":…,…}     a moved block's record
+///
+/// Values are JSON with sorted keys, so one record has one byte string: a compare-and-set
+/// compares the stored bytes with the expected record's in the same transaction that writes
+/// the new one, and checks that the volume's spec it validated against is still current.
+public final class EtcdHive: HiveEngine {
+    let gateway: EtcdGateway
+    let prefix: String
+    /// Specs (with the revision they were read at) and members, so that a compare-and-set is
+    /// one round trip. A member's region never changes; a stale spec fails the transaction's
+    /// compare on its revision, and is read again.
+    private let cache = Mutex(Cache())
+
+    private struct Cache {
+        var volumes: [VolumeName: (spec: VolumeSpec, revision: Int64)] = [:]
+        var regions: [NodeID: RegionID] = [:]
+    }
+
+    /// `endpoints`: `http://host:port` of etcd members (tried in order). `prefix`: where this
+    /// cluster's keys live; it must end in `/`. `timeout`: the longest one call may take.
+    public init(endpoints: [String], prefix: String = "/lis/", timeout: TimeAmount = .seconds(5)) throws(HiveError) {
+        guard !endpoints.isEmpty else { throw .invalid("etcd needs at least one endpoint (http://host:port)") }
+        for endpoint in endpoints where !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+            throw .invalid("etcd endpoint \(endpoint) must start with http:// or https://")
+        }
+        guard prefix.hasPrefix("/"), prefix.hasSuffix("/") else {
+            throw .invalid("the etcd key prefix \(prefix) must start and end with /")
+        }
+        gateway = EtcdGateway(
+            endpoints: endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 },
+            timeout: timeout)
+        self.prefix = prefix
+    }
+
+    // MARK: Keys
+
+    private func memberKey(_ node: NodeID) -> String { prefix + "members/" + node.name }
+    private var membersPrefix: String { prefix + "members/" }
+    private func volumeKey(_ name: VolumeName) -> String { prefix + "volumes/" + name.name }
+    private var volumesPrefix: String { prefix + "volumes/" }
+    private func leasesPrefix(_ volume: VolumeName) -> String { prefix + "leases/" + volume.name + "/" }
+    private func leaseKey(_ key: BlockKey) -> String {
+        // Zero-padded so that etcd's byte order is block order.
+        let digits = String(key.block.index)
+        return leasesPrefix(key.volume) + String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    // MARK: HiveEngine
+
+    public func register(_ member: HiveMember) async throws(HiveError) {
+        let key = memberKey(member.node)
+        let result = try await call {
+            try await gateway.txn(
+                [.absent(key)], success: [.put(key, StoredMember(region: member.region.name).json)],
+                failure: [.get(key)])
+        }
+        if !result.succeeded {
+            guard let stored = result.ranges.first?.first else {
+                throw .storage("etcd refused to register \(member.node) without saying why")
+            }
+            let region = RegionID(try StoredMember.decode(stored.value, what: key).region)
+            if region != member.region {
+                throw .invalid(
+                    "node \(member.node) is a member of region \(region) and cannot move to region "
+                        + "\(member.region); give the node a new id (or a new data dir) instead")
+            }
+        }
+        cache.withLock { $0.regions[member.node] = member.region }
+    }
+
+    public func members() async throws(HiveError) -> [HiveMember] {
+        let result = try await call { try await gateway.read([.list(prefix: membersPrefix)]) }
+        return try (result.ranges.first ?? []).map { kv throws(HiveError) in
+            HiveMember(
+                node: NodeID(String(kv.key.dropFirst(membersPrefix.count))),
+                region: RegionID(try StoredMember.decode(kv.value, what: kv.key).region))
+        }
+    }
+
+    public func volumes() async throws(HiveError) -> [VolumeSpec] {
+        let result = try await call { try await gateway.read([.list(prefix: volumesPrefix)]) }
+        return try (result.ranges.first ?? []).map { kv throws(HiveError) in
+            try StoredVolume.decode(kv.value, what: kv.key)
+                .spec(VolumeName(String(kv.key.dropFirst(volumesPrefix.count))))
+        }
+    }
+
+    public func createVolume(_ volume: VolumeSpec) async throws(HiveError) {
+        try HiveChecks.check(volume)
+        let key = volumeKey(volume.name)
+        let result = try await call {
+            try await gateway.txn([.absent(key)], success: [.put(key, StoredVolume(volume).json)])
+        }
+        if !result.succeeded { throw .volumeExists(volume.name) }
+        cache.withLock { $0.volumes[volume.name] = (volume, result.revision) }
+    }
+
+    public func updateVolume(_ volume: VolumeSpec) async throws(HiveError) {
+        try HiveChecks.check(volume)
+        let key = volumeKey(volume.name)
+        let leases = leasesPrefix(volume.name)
+        while true {
+            let read = try await call { try await gateway.read([.get(key), .list(prefix: leases)]) }
+            guard let stored = read.ranges.first?.first else { throw .noSuchVolume(volume.name) }
+            let old = try StoredVolume.decode(stored.value, what: key).spec(volume.name)
+            try HiveChecks.checkUpdate(from: old, to: volume)
+            // Pinning holds for records already written too: a narrower allowed list must still
+            // allow every current holder (move those blocks first).
+            if volume.allowedRegions != nil {
+                var regions: Set<RegionID> = []
+                for kv in read.ranges.count > 1 ? read.ranges[1] : [] {
+                    let holder = NodeID(try StoredLease.decode(kv.value, what: kv.key).holder)
+                    regions.insert(try await region(of: holder))
+                }
+                if let region = regions.sorted().first(where: { !volume.allows($0) }) {
+                    throw .pinned(volume.name, region)
+                }
+            }
+            // The spec and every lease record as read: a concurrent steal into a region the
+            // new list leaves out makes this fail, and the check runs again.
+            let result = try await call {
+                try await gateway.txn(
+                    [.modified(key, at: stored.modRevision), .unchanged(prefix: leases, since: read.revision)],
+                    success: [.put(key, StoredVolume(volume).json)])
+            }
+            if result.succeeded {
+                cache.withLock { $0.volumes[volume.name] = (volume, result.revision) }
+                return
+            }
+        }
+    }
+
+    public func deleteVolume(_ name: VolumeName) async throws(HiveError) {
+        let key = volumeKey(name)
+        let result = try await call {
+            try await gateway.txn([.present(key)], success: [.delete(prefix: leasesPrefix(name)), .delete(key)])
+        }
+        cache.withLock { _ = $0.volumes.removeValue(forKey: name) }
+        if !result.succeeded { throw .noSuchVolume(name) }
+    }
+
+    public func get(_ key: BlockKey) async throws(HiveError) -> LeaseRecord? {
+        let result = try await call { try await gateway.read([.get(leaseKey(key))]) }
+        guard let kv = result.ranges.first?.first else { return nil }
+        return try StoredLease.decode(kv.value, what: kv.key).record
+    }
+
+    public func compareAndSet(_ key: BlockKey, expected: LeaseRecord?, new: LeaseRecord) async throws(HiveError)
+        -> (ok: Bool, current: LeaseRecord?)
+    {
+        let lease = leaseKey(key)
+        let newValue = StoredLease(new).json
+        // The expected record by its bytes; after a read that found the same record in other
+        // bytes (written by another version of Lis), by the revision it was read at.
+        var leaseCompare: EtcdGateway.Compare =
+            expected.map { .value(lease, equals: StoredLease($0).json) } ?? .absent(lease)
+        while true {
+            let (volume, volumeRevision) = try await cachedVolume(key.volume)
+            if key.block.index >= volume.blockCount {
+                throw .invalid(
+                    "block \(key.block) is past the end of volume \(key.volume), which has \(volume.blockCount) blocks")
+            }
+            let region: RegionID
+            do {
+                region = try await self.region(of: new.holder)
+            } catch .invalid {
+                throw .invalid("holder \(new.holder) of \(key) is not a member; register the node first")
+            }
+            if !volume.allows(region) { throw .pinned(key.volume, region) }
+            let result = try await call {
+                try await gateway.txn(
+                    [.modified(volumeKey(key.volume), at: volumeRevision), leaseCompare],
+                    success: [.put(lease, newValue)],
+                    failure: [.get(volumeKey(key.volume)), .get(lease)])
+            }
+            if result.succeeded { return (true, new) }
+            guard result.ranges.count == 2, let storedVolume = result.ranges[0].first else {
+                cache.withLock { _ = $0.volumes.removeValue(forKey: key.volume) }
+                throw .noSuchVolume(key.volume)
+            }
+            if storedVolume.modRevision != volumeRevision {
+                // The spec changed (a resize, a new allowed list): validate against the new one.
+                let spec = try StoredVolume.decode(storedVolume.value, what: storedVolume.key).spec(key.volume)
+                cache.withLock { $0.volumes[key.volume] = (spec, storedVolume.modRevision) }
+                continue
+            }
+            let stored = result.ranges[1].first
+            let current = try stored.map { kv throws(HiveError) in try StoredLease.decode(kv.value, what: kv.key).record }
+            if current != expected { return (false, current) }
+            if let stored { leaseCompare = .modified(lease, at: stored.modRevision) }
+        }
+    }
+
+    public func records(of volume: VolumeName) async throws(HiveError) -> [(BlockKey, LeaseRecord)] {
+        let prefix = leasesPrefix(volume)
+        let result = try await call { try await gateway.read([.get(volumeKey(volume)), .list(prefix: prefix)]) }
+        guard result.ranges.first?.first != nil else { throw .noSuchVolume(volume) }
+        return try (result.ranges.count > 1 ? result.ranges[1] : []).map { kv throws(HiveError) in
+            guard let block = UInt64(kv.key.dropFirst(prefix.count)) else {
+                throw Self.corrupt("\(kv.key) is not a block's key")
+            }
+            return (BlockKey(volume, BlockID(block)), try StoredLease.decode(kv.value, what: kv.key).record)
+        }
+    }
+
+    // MARK: Helpers
+
+    private func cachedVolume(_ name: VolumeName) async throws(HiveError) -> (VolumeSpec, Int64) {
+        if let cached = cache.withLock({ $0.volumes[name] }) { return cached }
+        let result = try await call { try await gateway.read([.get(volumeKey(name))]) }
+        guard let kv = result.ranges.first?.first else { throw .noSuchVolume(name) }
+        let spec = try StoredVolume.decode(kv.value, what: kv.key).spec(name)
+        cache.withLock { $0.volumes[name] = (spec, kv.modRevision) }
+        return (spec, kv.modRevision)
+    }
+
+    /// A member's region; `invalid` if the node never registered.
+    private func region(of node: NodeID) async throws(HiveError) -> RegionID {
+        if let region = cache.withLock({ $0.regions[node] }) { return region }
+        let result = try await call { try await gateway.read([.get(memberKey(node))]) }
+        guard let kv = result.ranges.first?.first else { throw .invalid("node \(node) is not a member") }
+        let region = RegionID(try StoredMember.decode(kv.value, what: kv.key).region)
+        cache.withLock { $0.regions[node] = region }
+        return region
+    }
+
+    private func call<T>(_ body: () async throws -> T) async throws(HiveError) -> T {
+        do {
+            return try await body()
+        } catch let error as EtcdCallError {
+            throw .storage(error.message)
+        } catch {
+            throw .storage("\(error)")
+        }
+    }
+
+    static func corrupt(_ message: String) -> HiveError { .storage("etcd holds a damaged Hive key: \(message)") }
+}
+
+// MARK: Stored values
+
+/// The JSON of Hive's values in etcd. Field names are part of the stored format: change them
+/// only with a migration.
+private protocol StoredValue: Codable {}
+
+extension StoredValue {
+    var json: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Strings, integers and arrays of strings: encoding cannot fail.
+        return try! encoder.encode(self)
+    }
+
+    static func decode(_ data: Data, what key: String) throws(HiveError) -> Self {
+        do {
+            return try JSONDecoder().decode(Self.self, from: data)
+        } catch {
+            throw EtcdHive.corrupt("\(key): \(error)")
+        }
+    }
+}
+
+private struct StoredMember: StoredValue {
+    var region: String
+}
+
+private struct StoredVolume: StoredValue {
+    var size_bytes: UInt64
+    var block_size_bytes: UInt64
+    var home: String
+    var survive: String
+    var allowed_regions: [String]?
+
+    init(_ spec: VolumeSpec) {
+        size_bytes = spec.sizeBytes
+        block_size_bytes = spec.blockSizeBytes
+        home = spec.home.name
+        survive = spec.survive.rawValue
+        allowed_regions = spec.allowedRegions?.map(\.name)
+    }
+
+    func spec(_ name: VolumeName) throws(HiveError) -> VolumeSpec {
+        guard let survival = Survival(rawValue: survive) else {
+            throw EtcdHive.corrupt("volume \(name) has an unknown survive value \"\(survive)\"")
+        }
+        return VolumeSpec(
+            name: name, sizeBytes: size_bytes, blockSizeBytes: block_size_bytes, home: RegionID(home),
+            survive: survival, allowedRegions: allowed_regions?.map(RegionID.init))
+    }
+}
+
+private struct StoredLease: StoredValue {
+    var epoch: UInt64
+    var holder: String
+    var quorum_regions: [String]
+    var state: String
+    var last_active_epoch: UInt64
+    var last_active_holder: String
+    var last_active_quorum_regions: [String]
+    var stealer_epoch: UInt64
+    var stealer_version: UInt64
+
+    init(_ record: LeaseRecord) {
+        epoch = record.epoch.value
+        holder = record.holder.name
+        quorum_regions = record.quorumRegions.map(\.name)
+        state = record.state.rawValue
+        last_active_epoch = record.lastActive.epoch.value
+        last_active_holder = record.lastActive.holder.name
+        last_active_quorum_regions = record.lastActive.quorumRegions.map(\.name)
+        stealer_epoch = record.stealerPosition.epoch.value
+        stealer_version = record.stealerPosition.version
+    }
+
+    var record: LeaseRecord {
+        get throws(HiveError) {
+            guard let leaseState = LeaseState(rawValue: state) else {
+                throw EtcdHive.corrupt("a lease has an unknown state \"\(state)\"")
+            }
+            return LeaseRecord(
+                epoch: Epoch(epoch), holder: NodeID(holder), quorumRegions: quorum_regions.map(RegionID.init),
+                state: leaseState,
+                lastActive: ActiveTerm(
+                    epoch: Epoch(last_active_epoch), holder: NodeID(last_active_holder),
+                    quorumRegions: last_active_quorum_regions.map(RegionID.init)),
+                stealerPosition: LogPosition(epoch: Epoch(stealer_epoch), version: stealer_version))
+        }
+    }
+}
