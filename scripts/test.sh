@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README's test command: builds Lis and runs every test suite, then the node's end-to-end
-# tests with real NBD clients. It installs what the tests need (apt packages: qemu-utils,
+# The README's test command: builds Lis and runs every test suite, then the node's and the
+# cluster's end-to-end tests with real NBD clients and real processes. It installs what the tests need (apt packages: qemu-utils,
 # nbdkit, libnbd-bin, fio, python3-libnbd, etcd-server), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +50,9 @@ PY
 
 echo "== the node with real NBD clients"
 scripts/test-node.sh
+
+echo "== a cluster of real processes: two regions on etcd, WAN emulated"
+scripts/test-cluster.sh
 
 echo "== the swarm: 200 seeds with faults (eager tiers, then adaptive), then each mutant must be caught"
 swarm=.build/release/lis

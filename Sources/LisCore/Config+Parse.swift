@@ -9,13 +9,18 @@ extension LisConfig {
     /// gives `LisConfig()`.
     public static func parse(toml: String) throws(ConfigError) -> LisConfig {
         let root = TOMLReader(try TOMLReader.document(toml), path: "")
-        try root.rejectUnknownKeys(allowed: ["node", "volume", "migration", "policy", "hive"])
+        try root.rejectUnknownKeys(allowed: ["node", "volume", "migration", "policy", "hive", "cluster", "wan"])
         var config = LisConfig()
         if let node = try root.table("node") { config.node = try NodeConfig.parse(node) }
         if let volume = try root.table("volume") { config.volume = try VolumeDefaults.parse(volume) }
         if let migration = try root.table("migration") { config.migration = try MigrationConfig.parse(migration) }
         if let policy = try root.table("policy") { config.policy = try PolicyConfig.parse(policy) }
         if let hive = try root.table("hive") { config.hive = try HiveConfig.parse(hive) }
+        if let cluster = try root.table("cluster") { config.cluster = try ClusterConfig.parse(cluster) }
+        if let wan = try root.table("wan") {
+            try wan.rejectUnknownKeys(allowed: ["topology"])
+            config.wanTopology = try wan.path("topology")
+        }
         if config.policy.name == .oracle {
             throw ConfigError(
                 key: "policy.name",
@@ -36,6 +41,25 @@ extension NodeConfig {
         node.nbdAddress = try r.address("nbd_address") ?? node.nbdAddress
         node.httpAddress = try r.address("http_address") ?? node.httpAddress
         return node
+    }
+}
+
+extension ClusterConfig {
+    static func parse(_ r: TOMLReader) throws(ConfigError) -> ClusterConfig {
+        try r.rejectUnknownKeys(allowed: ["name", "peer_address", "secret_file"])
+        var cluster = ClusterConfig()
+        cluster.name = try r.name("name") ?? cluster.name
+        cluster.peerAddress = try r.address("peer_address")
+        cluster.secretFile = try r.path("secret_file")
+        if let address = cluster.peerAddress, address.hasPrefix("0.0.0.0:") || address.hasPrefix("[::]:") {
+            throw ConfigError(
+                key: r.key("peer_address"),
+                message: "must be an address peers can reach (it is published in Hive), got \"\(address)\"")
+        }
+        if cluster.peerAddress != nil && cluster.secretFile == nil {
+            throw r.missing("secret_file", "the path of the cluster's join secret (at least 16 bytes)")
+        }
+        return cluster
     }
 }
 

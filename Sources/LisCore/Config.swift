@@ -15,6 +15,10 @@ public struct LisConfig: Sendable, Equatable {
     public var policy: PolicyConfig
     /// `[hive]`: where the cluster's metadata lives.
     public var hive: HiveConfig
+    /// `[cluster]`: how this node reaches and proves itself to its peers.
+    public var cluster: ClusterConfig = ClusterConfig()
+    /// `[wan]`: emulated wide-area delays between regions (tests and demos on one machine).
+    public var wanTopology: String?
 
     public init(
         node: NodeConfig = NodeConfig(), volume: VolumeDefaults = VolumeDefaults(),
@@ -27,6 +31,21 @@ public struct LisConfig: Sendable, Equatable {
         self.policy = policy
         self.hive = hive
     }
+}
+
+/// `[cluster]`: the peer transport. Without `peer_address` the node has no peers (a one-node
+/// cluster).
+public struct ClusterConfig: Sendable, Equatable {
+    /// Key `name`: the cluster's name; peers of another cluster are refused.
+    public var name: String = "lis"
+    /// Key `peer_address`: where this node listens for peers, `host:port`; peers reach it at
+    /// this address (published in Hive), so it must not be a wildcard.
+    public var peerAddress: String?
+    /// Key `secret_file`: the join secret every node of the cluster shares (at least 16
+    /// bytes). Required with `peer_address`.
+    public var secretFile: String?
+
+    public init() {}
 }
 
 /// `[hive]`: the engine that keeps the cluster's metadata (DESIGN §2).

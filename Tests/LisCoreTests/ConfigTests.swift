@@ -215,7 +215,7 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
     @Test func unknownSectionListsTheSections() {
         let error = configError("[nodes]\nid = \"a\"")
         #expect(error?.key == "nodes")
-        #expect(error?.description == "config: nodes is not a known section; allowed: node, volume, migration, policy, hive")
+        #expect(error?.description == "config: nodes is not a known section; allowed: node, volume, migration, policy, hive, cluster, wan")
     }
 
     @Test func hiveSectionChoosesTheEngine() throws {
@@ -238,6 +238,18 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         ] {
             #expect(configError(toml)?.key == key, "\(toml)")
         }
+    }
+
+    @Test func clusterSectionNamesThePeerAddressAndSecret() throws {
+        #expect(try LisConfig.parse(toml: "").cluster == ClusterConfig())
+        let c = try LisConfig.parse(
+            toml: "[cluster]\nname = \"prod\"\npeer_address = \"10.0.0.1:7781\"\nsecret_file = \"/etc/lis/secret\"").cluster
+        #expect(c.name == "prod" && c.peerAddress == "10.0.0.1:7781" && c.secretFile == "/etc/lis/secret")
+        #expect(configError("[cluster]\npeer_address = \"10.0.0.1:7781\"")?.key == "cluster.secret_file")
+        #expect(configError("[cluster]\npeer_address = \"0.0.0.0:7781\"\nsecret_file = \"s\"")?.key == "cluster.peer_address")
+        #expect(configError("[cluster]\npeer_address = \"nowhere\"\nsecret_file = \"s\"")?.key == "cluster.peer_address")
+        #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"topology/regions.toml\"").wanTopology == "topology/regions.toml")
+        #expect(configError("[wan]\nrtt = 5")?.key == "wan.rtt")
     }
 
     @Test func unknownTopLevelKeyIsAnError() {

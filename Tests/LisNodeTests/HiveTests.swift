@@ -138,13 +138,21 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
-    @Test(arguments: HiveKind.available) func membersAreSortedAndKeepTheirRegion(_ kind: HiveKind) async throws {
+    @Test(arguments: HiveKind.available) func membersKeepTheirOrderAndRegion(_ kind: HiveKind) async throws {
         try await kind.with { open in
             let hive = try open()
             try await hive.register(HiveMember(node: b, region: london))
             try await hive.register(HiveMember(node: a, region: nyc))
             try await hive.register(HiveMember(node: a, region: nyc))  // again: no change
-            #expect(try await hive.members() == [HiveMember(node: a, region: nyc), HiveMember(node: b, region: london)])
+            // In the order they first registered, not by id: a region's first node stays first.
+            #expect(try await hive.members() == [HiveMember(node: b, region: london), HiveMember(node: a, region: nyc)])
+            // A restarted node records its new address and keeps its place.
+            try await hive.register(HiveMember(node: b, region: london, address: "10.0.0.2:7781"))
+            try await hive.register(HiveMember(node: b, region: london, address: "10.0.0.2:7782"))
+            #expect(
+                try await hive.members() == [
+                    HiveMember(node: b, region: london, address: "10.0.0.2:7782"), HiveMember(node: a, region: nyc),
+                ])
             let moved = await #expect(throws: HiveError.self) {
                 try await hive.register(HiveMember(node: a, region: london))
             }

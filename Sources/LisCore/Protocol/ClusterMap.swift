@@ -11,18 +11,31 @@ public struct ClusterMap: Sendable {
     /// its Hive round trip by measuring it): prices moves until a node has measured its own.
     public var hiveRegion: RegionID?
 
-    public init(nodes: [(NodeID, RegionID)], volumes: [VolumeSpec], rttMs: @escaping @Sendable (RegionID, RegionID) -> Double) {
+    /// `inJoinOrder`: each region's nodes keep the order given (a real cluster's registration
+    /// order, so a joining node never becomes a region's home node); otherwise they are sorted
+    /// by id (the simulator's clusters, which exist whole from the start).
+    public init(
+        nodes: [(NodeID, RegionID)], volumes: [VolumeSpec], inJoinOrder: Bool = false,
+        rttMs: @escaping @Sendable (RegionID, RegionID) -> Double
+    ) {
+        nodesByRegion = [:]
+        regionOfNode = [:]
+        self.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
+        self.rttMs = rttMs
+        setNodes(nodes, inJoinOrder: inJoinOrder)
+    }
+
+    /// Replaces the membership (see `init` for `inJoinOrder`).
+    public mutating func setNodes(_ nodes: [(NodeID, RegionID)], inJoinOrder: Bool) {
         var byRegion: [RegionID: [NodeID]] = [:]
         var region: [NodeID: RegionID] = [:]
-        for (node, r) in nodes {
+        for (node, r) in nodes where region[node] == nil {
             byRegion[r, default: []].append(node)
             region[node] = r
         }
-        for r in byRegion.keys { byRegion[r]?.sort() }
+        if !inJoinOrder { for r in byRegion.keys { byRegion[r]?.sort() } }
         nodesByRegion = byRegion
         regionOfNode = region
-        self.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
-        self.rttMs = rttMs
     }
 
     /// All regions with at least one node, sorted.

@@ -133,6 +133,20 @@ public struct NodeCore: Sendable {
         }
     }
 
+    /// Nodes joined the cluster (from Hive, in the order they registered). A region's nodes
+    /// keep their order and joiners are appended, so no region's home node changes; a node
+    /// never leaves the map (its region's quorums count it until it is replaced). Starts
+    /// measuring round trips when a second region appears.
+    public mutating func setMembers(_ members: [(NodeID, RegionID)], now: Instant, wallMs: Int64) -> [NodeEffect] {
+        begin(now, wallMs)
+        var nodes: [(NodeID, RegionID)] = map.regions.flatMap { r in map.nodes(in: r).map { ($0, r) } }
+        for (node, r) in members where !map.contains(node) { nodes.append((node, r)) }
+        let probing = map.regions.count > 1
+        map.setNodes(nodes, inJoinOrder: true)
+        if !probing && map.regions.count > 1 { probeRtts() }
+        return effects
+    }
+
     /// Volumes were created, resized or deleted (from Hive). Deleted volumes' blocks are forgotten.
     public mutating func setVolumes(_ volumes: [VolumeSpec]) {
         map.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })

@@ -56,6 +56,9 @@ public final class PeerTransport: Sendable {
 
     private struct State {
         var addresses: [NodeID: SocketAddress] = [:]
+        var regions: [NodeID: RegionID] = [:]
+        /// WAN emulation: when the last frame to each peer leaves (frames keep their order).
+        var lastDeparture: [NodeID: NIODeadline] = [:]
         var outbound: [NodeID: Outbound] = [:]
         var listener: (any Channel)?
         var closed = false
@@ -74,12 +77,20 @@ public final class PeerTransport: Sendable {
     static let maxQueuedFrames = 4096
     static let maxQueuedBytes = 256 << 20
 
+    /// WAN emulation (`[wan] topology`): the one-way delay in milliseconds from this node's
+    /// region to another; nil: none.
+    let oneWayMs: (@Sendable (RegionID) -> Double)?
+    /// The loop that releases delayed frames, one for all so they leave in time order.
+    let delayLoop: any EventLoop
+
     public init(
         identity: Identity, group: any EventLoopGroup, logger: Logger, handshakeTimeout: TimeAmount = .seconds(5),
-        deliver: @escaping @Sendable (PeerEnvelope) -> Void
+        oneWayMs: (@Sendable (RegionID) -> Double)? = nil, deliver: @escaping @Sendable (PeerEnvelope) -> Void
     ) {
         self.identity = identity
         self.group = group
+        self.oneWayMs = oneWayMs
+        self.delayLoop = group.next()
         self.deliver = deliver
         self.logger = logger
         self.handshakeTimeout = handshakeTimeout
@@ -107,9 +118,10 @@ public final class PeerTransport: Sendable {
 
     // MARK: Sending
 
-    /// Where a peer listens. A changed address closes the old connection.
-    public func setAddress(_ address: SocketAddress, of node: NodeID) {
+    /// Where a peer listens, and its region. A changed address closes the old connection.
+    public func setAddress(_ address: SocketAddress, of node: NodeID, region: RegionID? = nil) {
         let old: (any Channel)? = state.withLock { state in
+            if let region { state.regions[node] = region }
             guard state.addresses[node] != address else { return nil }
             state.addresses[node] = address
             let channel = state.outbound[node]?.channel
@@ -132,6 +144,26 @@ public final class PeerTransport: Sendable {
         var bytes = ByteBuffer()
         bytes.reserveCapacity(PeerFrame.headerBytes + frame.body.readableBytes)
         frame.write(to: &bytes)
+        if let oneWayMs {
+            // The frame leaves after the link's one-way delay, never before the frame sent
+            // before it: a FIFO link, without a sleep per frame.
+            let departure: NIODeadline? = state.withLock { state in
+                guard let region = state.regions[node] else { return nil }
+                let delay = oneWayMs(region)
+                guard delay > 0 else { return nil }
+                let at = max(NIODeadline.now() + .nanoseconds(Int64(delay * 1_000_000)), state.lastDeparture[node] ?? .distantPast)
+                state.lastDeparture[node] = at
+                return at
+            }
+            if let departure {
+                delayLoop.scheduleTask(deadline: departure) { [self, bytes] in self.transmit(bytes, to: node) }
+                return
+            }
+        }
+        transmit(bytes, to: node)
+    }
+
+    private func transmit(_ bytes: ByteBuffer, to node: NodeID) {
         enum Action { case write(any Channel), connect(SocketAddress), wait, drop }
         let action: Action = state.withLock { state in
             guard !state.closed, let address = state.addresses[node] else { return .drop }

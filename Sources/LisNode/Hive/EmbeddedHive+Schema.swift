@@ -44,6 +44,10 @@ extension EmbeddedHive {
                     ) WITHOUT ROWID;
                     """)
         }
+        // Where peers reach a node; rows keep their rowid, the order nodes registered in.
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: "ALTER TABLE member ADD COLUMN address TEXT")
+        }
         return migrator
     }()
 

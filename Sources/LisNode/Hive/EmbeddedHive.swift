@@ -41,20 +41,26 @@ public final class EmbeddedHive: HiveEngine {
     public func register(_ member: HiveMember) async throws(HiveError) {
         try await write { db throws(HiveError) in
             if let region = try Self.region(of: member.node, db) {
-                if region == member.region { return }
+                if region == member.region {
+                    try Self.run(db, "UPDATE member SET address = ? WHERE node = ?",
+                        [member.address.databaseValue, member.node.name.databaseValue])
+                    return
+                }
                 throw .invalid(
                     "node \(member.node) is a member of region \(region) and cannot move to region "
                         + "\(member.region); give the node a new id (or a new data dir) instead")
             }
-            try Self.run(db, "INSERT INTO member (node, region) VALUES (?, ?)",
-                [member.node.name.databaseValue, member.region.name.databaseValue])
+            try Self.run(db, "INSERT INTO member (node, region, address) VALUES (?, ?, ?)",
+                [member.node.name.databaseValue, member.region.name.databaseValue, member.address.databaseValue])
         }
     }
 
     public func members() async throws(HiveError) -> [HiveMember] {
         try await read { db throws(HiveError) in
-            try Self.fetchAll(db, "SELECT node, region FROM member ORDER BY node", []).map { row throws(HiveError) in
-                HiveMember(node: NodeID(try Self.text(row, "node")), region: RegionID(try Self.text(row, "region")))
+            try Self.fetchAll(db, "SELECT node, region, address FROM member ORDER BY rowid", []).map { row throws(HiveError) in
+                HiveMember(
+                    node: NodeID(try Self.text(row, "node")), region: RegionID(try Self.text(row, "region")),
+                    address: row["address"])
             }
         }
     }

@@ -35,6 +35,7 @@ struct EtcdGateway: Sendable {
         var key: String
         var value: Data
         var modRevision: Int64
+        var createRevision: Int64
     }
 
     struct Compare: Encodable {
@@ -109,6 +110,7 @@ struct EtcdGateway: Sendable {
         var key: String?
         var value: String?
         var mod_revision: String?
+        var create_revision: String?
     }
     private struct RangeResponse: Decodable { var kvs: [RawKeyValue]? }
     private struct ResponseOp: Decodable { var response_range: RangeResponse? }
@@ -218,7 +220,9 @@ struct EtcdGateway: Sendable {
         guard let value = Data(base64Encoded: raw.value ?? "") else {
             throw .malformed("the value of \(String(decoding: key, as: UTF8.self)) is not base64")
         }
-        return KeyValue(key: String(decoding: key, as: UTF8.self), value: value, modRevision: revision)
+        return KeyValue(
+            key: String(decoding: key, as: UTF8.self), value: value, modRevision: revision,
+            createRevision: raw.create_revision.flatMap { Int64($0) } ?? revision)
     }
 
     private static func excerpt(_ data: Data) -> String {

@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Keys, under a prefix (`/lis/` by default) so that clusters can share an etcd:
 ///
-///     members/<node>                  {"region":…}                     written once
+///     members/<node>                  {"region":…,"address":…}        region written once
 ///     volumes/<volume>                {"size_bytes":…,"home":…,…}
 ///     leases/<volume>/<block, 20 digits>  {"epoch":…,"holder":…,…}     a moved block's record
 ///
@@ -63,31 +63,33 @@ public final class EtcdHive: HiveEngine {
 
     public func register(_ member: HiveMember) async throws(HiveError) {
         let key = memberKey(member.node)
-        let result = try await call {
-            try await gateway.txn(
-                [.absent(key)], success: [.put(key, StoredMember(region: member.region.name).json)],
-                failure: [.get(key)])
-        }
-        if !result.succeeded {
-            guard let stored = result.ranges.first?.first else {
-                throw .storage("etcd refused to register \(member.node) without saying why")
-            }
-            let region = RegionID(try StoredMember.decode(stored.value, what: key).region)
+        let value = StoredMember(region: member.region.name, address: member.address).json
+        var compare: EtcdGateway.Compare = .absent(key)
+        while true {
+            let result = try await call { try await gateway.txn([compare], success: [.put(key, value)], failure: [.get(key)]) }
+            if result.succeeded { break }
+            guard let stored = result.ranges.first?.first else { compare = .absent(key); continue }
+            let known = try StoredMember.decode(stored.value, what: key)
+            let region = RegionID(known.region)
             if region != member.region {
                 throw .invalid(
                     "node \(member.node) is a member of region \(region) and cannot move to region "
                         + "\(member.region); give the node a new id (or a new data dir) instead")
             }
+            if known.address == member.address { break }
+            // The same node, at a new address: replace the record it read, or read it again.
+            compare = .modified(key, at: stored.modRevision)
         }
         cache.withLock { $0.regions[member.node] = member.region }
     }
 
     public func members() async throws(HiveError) -> [HiveMember] {
         let result = try await call { try await gateway.read([.list(prefix: membersPrefix)]) }
-        return try (result.ranges.first ?? []).map { kv throws(HiveError) in
-            HiveMember(
-                node: NodeID(String(kv.key.dropFirst(membersPrefix.count))),
-                region: RegionID(try StoredMember.decode(kv.value, what: kv.key).region))
+        return try (result.ranges.first ?? []).sorted { $0.createRevision < $1.createRevision }.map { kv throws(HiveError) in
+            let stored = try StoredMember.decode(kv.value, what: kv.key)
+            return HiveMember(
+                node: NodeID(String(kv.key.dropFirst(membersPrefix.count))), region: RegionID(stored.region),
+                address: stored.address)
         }
     }
 
@@ -276,6 +278,7 @@ extension StoredValue {
 
 private struct StoredMember: StoredValue {
     var region: String
+    var address: String?
 }
 
 private struct StoredVolume: StoredValue {

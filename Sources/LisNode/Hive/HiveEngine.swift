@@ -1,13 +1,16 @@
 import LisCore
 
-/// A node as Hive knows it: its stable id and the one region it belongs to (DESIGN §1).
+/// A node as Hive knows it: its stable id, the one region it belongs to (DESIGN §1), and where
+/// its peers reach it (`host:port`; nil for a node without a peer listener).
 public struct HiveMember: Sendable, Equatable {
     public var node: NodeID
     public var region: RegionID
+    public var address: String?
 
-    public init(node: NodeID, region: RegionID) {
+    public init(node: NodeID, region: RegionID, address: String? = nil) {
         self.node = node
         self.region = region
+        self.address = address
     }
 }
 
@@ -47,10 +50,12 @@ public enum HiveError: Error, Equatable, CustomStringConvertible {
 /// Every call is linearizable: an engine MUST apply calls as if one at a time, in an order
 /// consistent with real time, and a call that returned MUST survive a crash of the node.
 public protocol HiveEngine: Sendable {
-    /// Adds a node to the cluster, or confirms it. A node belongs to one region for its whole
-    /// life: registering a known node with another region is refused (`invalid`).
+    /// Adds a node to the cluster, or confirms it and records its new address (a restarted
+    /// node may listen elsewhere). A node belongs to one region for its whole life:
+    /// registering a known node with another region is refused (`invalid`).
     func register(_ member: HiveMember) async throws(HiveError)
-    /// Every member, sorted by node id.
+    /// Every member, in the order they first registered: the first node of a region stays
+    /// first when others join, so the region's home node never changes (docs/CLUSTER.md).
     func members() async throws(HiveError) -> [HiveMember]
     /// Every volume, sorted by name.
     func volumes() async throws(HiveError) -> [VolumeSpec]

@@ -30,8 +30,11 @@ struct NodeAPIService: NodeAPI {
 
     func createVolume(_ request: CreateVolumeRequest) async throws(APIError) -> VolumeInfo {
         let spec = try VolumeRequestValidation.spec(from: request, defaults: settings.volumeDefaults, localRegion: settings.region)
-        guard spec.home == settings.region else {
-            throw APIError(status: .badRequest, message: "unknown region \(spec.home); this cluster's regions: \(settings.region)")
+        // Any region with a member can be a volume's home.
+        let regions = Set((try? await hive.members())?.map(\.region) ?? []).union([settings.region])
+        guard regions.contains(spec.home) else {
+            let known = regions.map(\.name).sorted().joined(separator: ", ")
+            throw APIError(status: .badRequest, message: "unknown region \(spec.home); this cluster's regions: \(known)")
         }
         do {
             try await hive.createVolume(spec)

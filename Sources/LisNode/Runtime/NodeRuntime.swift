@@ -2,6 +2,7 @@ import DequeModule
 import Foundation
 import LisCore
 import LisNBD
+import LisWire
 import Logging
 import NIOCore
 
@@ -46,6 +47,9 @@ public actor NodeRuntime {
     var stepping = false
     /// Set after a storage failure: the node stops acknowledging anything (fail-stop).
     var failure: String?
+    /// The peer transport of a cluster node; nil for a one-node cluster, whose core never
+    /// needs to send.
+    var transport: PeerTransport?
 
     init(
         loop: any EventLoop, core: NodeCore, store: BlockStore, dataDirectory: String,
@@ -67,7 +71,7 @@ public actor NodeRuntime {
     // MARK: Inputs
 
     func start() {
-        apply(core.start(now: now(), wallMs: wallMs()))
+        drive { $0.start(now: now(), wallMs: wallMs()) }
     }
 
     /// Queues an input and, unless a step is already applying effects, steps until the queue
@@ -76,7 +80,17 @@ public actor NodeRuntime {
     func input(_ input: NodeInput) {
         inputs.append(input)
         guard !stepping else { return }
+        drive { _ in [] }
+    }
+
+    /// Applies what `call` asks of the core, then every input the effects queued (a probe's
+    /// answer, a sync's): an input queued by an effect is never left waiting for the next
+    /// outside event.
+    private func drive(_ call: (inout NodeCore) -> [NodeEffect]) {
+        let nested = stepping
         stepping = true
+        apply(call(&core))
+        guard !nested else { return }
         defer { stepping = false }
         while let next = inputs.popFirst() {
             apply(core.step(next, now: now(), wallMs: wallMs()))
@@ -105,8 +119,16 @@ public actor NodeRuntime {
                 .read(offset: within, length: partLength)
             }
         case .write(let offset, let data, let fua):
+            // A cluster node's core may send a write's data after the client has its answer
+            // (the async copy to other regions), so it gets its own bytes; a one-node cluster
+            // stores the network buffer as it is.
+            let copies = transport != nil
             submit(id, volume, offset, UInt64(data.readableBytes), responder, readBuffer: nil) { handle, within, partLength, at in
-                self.external[handle] = data.getSlice(at: data.readerIndex + at, length: Int(partLength))
+                let slice = data.getSlice(at: data.readerIndex + at, length: Int(partLength))!
+                if copies {
+                    return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .bytes(Array(buffer: slice))))
+                }
+                self.external[handle] = slice
                 return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle)))
             }
         case .trim(let offset, let length, let fua), .writeZeroes(let offset, let length, let fua, _):
@@ -181,8 +203,14 @@ public actor NodeRuntime {
             heldReads[handle] = try store.read(key, offsetInBlock: offset, length: length)
         case .dropHeldRead(let handle):
             heldReads[handle] = nil
-        case .send(let to, _):
-            logger.warning("no peer transport in a one-node cluster; dropped a message", metadata: ["to": "\(to)"])
+        case .send(let to, let envelope):
+            guard let transport else {
+                logger.warning("no peer transport in a one-node cluster; dropped a message", metadata: ["to": "\(to)"])
+                return
+            }
+            var resolved = envelope
+            resolved.message = try resolve(envelope.message)
+            transport.send(resolved, to: to)
         case .hive(let call, let request):
             hiveCalls.yield((call, request))
         case .reply(let id, let result):
@@ -206,9 +234,16 @@ public actor NodeRuntime {
         case .read(.held(let handle)):
             guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) answered twice") }
             command.readBuffer!.setBytes(bytes, at: command.readBuffer!.readerIndex + part.bufferOffset)
+        case .read(.bytes(let bytes)):
+            // Served by a holder in another node, forwarded back.
+            let length = min(bytes.count, command.readBuffer!.readableBytes - part.bufferOffset)
+            command.readBuffer!.setBytes(bytes.prefix(length), at: command.readBuffer!.readerIndex + part.bufferOffset)
+        case .read(.zeros):
+            logger.error("a read was answered with a zeros payload, which no holder sends")
+            command.error = .eio
         case .read(let payload):
             guard case .read(let key, let offset, let length) = payload else {
-                preconditionFailure("a local read is served from local storage")
+                preconditionFailure("a read answered with \(payload)")
             }
             do {
                 try command.readBuffer!.withUnsafeMutableReadableBytes { buffer in
@@ -234,6 +269,81 @@ public actor NodeRuntime {
             command.responder.succeed(data: data)
         } else {
             command.responder.succeed()
+        }
+    }
+
+    // MARK: Peers
+
+    func setTransport(_ transport: PeerTransport) { self.transport = transport }
+
+    /// A message from an authenticated peer (the transport checked who sent it).
+    func receive(_ envelope: PeerEnvelope) {
+        input(.peer(envelope))
+    }
+
+    /// The members Hive lists, in the order they registered: new ones join the core's map and
+    /// every address goes to the transport.
+    func setMembers(_ members: [HiveMember]) {
+        let nodes = members.map { ($0.node, $0.region) }
+        drive { $0.setMembers(nodes, now: now(), wallMs: wallMs()) }
+        guard let transport else { return }
+        for member in members where member.node != core.id {
+            guard let address = member.address, let (host, port) = try? NodeSettings.hostPort(address),
+                let socket = try? SocketAddress.makeAddressResolvingHost(host, port: port)
+            else { continue }
+            transport.setAddress(socket, of: member.node, region: member.region)
+        }
+    }
+
+    /// Fills the references into this node's storage and buffers that a message names, so it
+    /// can leave the node: write data held for a client, reads, and transfers (the block's
+    /// whole image, which the receiver installs).
+    private func resolve(_ message: PeerMessage) throws -> PeerMessage {
+        switch message {
+        case .forward(var op):
+            if case .write(var write) = op.op {
+                write.data = try resolve(write.data)
+                op.op = .write(write)
+            }
+            return .forward(op)
+        case .forwardReply(let id, .read(let payload)):
+            return .forwardReply(id, .read(try resolve(payload)))
+        case .accept(let key, let position, let previous, var write):
+            write.data = try resolve(write.data)
+            return .accept(key, position: position, previous: previous, write: write)
+        case .replicate(let key, let position, let previous, var write):
+            write.data = try resolve(write.data)
+            return .replicate(key, position: position, previous: previous, write: write)
+        case .fenced(let key, let epoch, let position, let transfer?, let refused, let recent):
+            return .fenced(
+                key, epoch: epoch, position: position, transfer: try resolve(transfer), refusedFor: refused, recent: recent)
+        case .transferReply(let key, let epoch, let transfer, let upTo):
+            return .transferReply(key, epoch: epoch, transfer: try resolve(transfer), upTo: upTo)
+        case .install(let key, let epoch, let transfer, let after, let upTo, let recent):
+            return .install(key, epoch: epoch, transfer: try resolve(transfer), after: after, upTo: upTo, recent: recent)
+        case .handOver(let key, .claimed(let claim, let position, let transfer?, let recent), let reason, let rates):
+            return .handOver(
+                key, .claimed(claim, position: position, transfer: try resolve(transfer), recent: recent), reason: reason,
+                rates: rates)
+        default:
+            return message
+        }
+    }
+
+    private func resolve(_ payload: Payload) throws -> Payload {
+        switch payload {
+        case .bytes, .zeros:
+            return payload
+        case .external(let handle):
+            guard let buffer = external[handle] else { preconditionFailure("write data \(handle) was released before it was sent") }
+            return .bytes(Array(buffer: buffer))
+        case .held(let handle):
+            guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) sent twice") }
+            return .bytes(bytes)
+        case .read(let key, let offset, let length):
+            return .bytes(try store.read(key, offsetInBlock: offset, length: length))
+        case .transfer(let key, _, _):
+            return .bytes(try store.exportImage(key))
         }
     }
 
@@ -293,11 +403,30 @@ public actor NodeRuntime {
 extension NodeRuntime {
     func statusFigures() -> (volumes: Int, served: Int, uptime: Double) { (volumes.count, servedBlocks, uptimeSeconds) }
 
+    /// Makes storage match Hive's volumes (created, grown or deleted through another node),
+    /// then gives them to the core. Idempotent: the API's own changes pass through it too.
+    func adoptVolumes(_ volumes: [VolumeSpec]) throws {
+        for volume in volumes {
+            if let have = store.volume(volume.name) {
+                if have.sizeBytes < volume.sizeBytes { try store.resizeVolume(volume.name, sizeBytes: volume.sizeBytes) }
+            } else {
+                try store.createVolume(volume.name, sizeBytes: volume.sizeBytes, blockSizeBytes: volume.blockSizeBytes)
+            }
+        }
+        for name in store.volumes.keys.sorted() where !volumes.contains(where: { $0.name == name }) {
+            try store.deleteVolume(name)
+        }
+        setVolumes(volumes)
+    }
+
     func createVolumeStorage(_ spec: VolumeSpec) throws {
+        // The member refresh of a cluster node may have adopted it already.
+        if store.volume(spec.name) != nil { return }
         try store.createVolume(spec.name, sizeBytes: spec.sizeBytes, blockSizeBytes: spec.blockSizeBytes)
     }
 
     func deleteVolumeStorage(_ name: VolumeName) throws {
+        if store.volume(name) == nil { return }
         try store.deleteVolume(name)
     }
 

@@ -3,6 +3,7 @@ import Hummingbird
 import LisCore
 import LisHTTP
 import LisNBD
+import LisWire
 import Logging
 import NIOCore
 import NIOPosix
@@ -29,8 +30,16 @@ public enum NodeServer {
             case .embedded: try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
             case .etcd: try EtcdHive(endpoints: settings.hive.endpoints, prefix: settings.hive.prefix)
             }
-        try await hive.register(HiveMember(node: nodeID, region: settings.region))
+        // A cluster node publishes where its peers reach it; the secret is read first, so a
+        // node that cannot prove itself never registers an address.
+        let peer = try settings.cluster.peerAddress.map { address throws(NodeStartError) in
+            (try NodeSettings.hostPort(address), address)
+        }
+        let secret = try peer.map { _ throws(NodeStartError) in try readSecret(settings.cluster.secretFile ?? "") }
+        try await hive.register(HiveMember(node: nodeID, region: settings.region, address: peer?.1))
+        let members = try await hive.members()
         let volumes = try await hive.volumes()
+        let wan = try settings.wanTopology.map { path throws(NodeStartError) in try loadTopology(path, region: settings.region) }
         let store = try BlockStore(directory: dataDirectory)
         let recovered = store.recovered
         logger.info(
@@ -54,7 +63,11 @@ public enum NodeServer {
         }
 
         var core = NodeCore(
-            id: nodeID, map: ClusterMap(nodes: [(nodeID, settings.region)], volumes: volumes) { _, _ in 0.5 },
+            id: nodeID,
+            map: ClusterMap(
+                nodes: peer == nil ? [(nodeID, settings.region)] : members.map { ($0.node, $0.region) }, volumes: volumes,
+                inJoinOrder: true
+            ) { a, b in wan?.rttMs(a, b) ?? (a == b ? 0.5 : 100) },
             migration: settings.migration, policy: settings.policy)
         // A data directory with any log record has run a node before: it may have acknowledged
         // writes it lost in a crash, so its blocks take new epochs before it serves them.
@@ -69,7 +82,29 @@ public enum NodeServer {
         let runtime = NodeRuntime(
             loop: loop, core: core, store: store, dataDirectory: dataDirectory, hiveCalls: hiveContinuation, logger: logger)
         await runtime.setVolumes(volumes)
+        var transport: PeerTransport?
+        if let peer, let secret {
+            let region = settings.region
+            var oneWayMs: (@Sendable (RegionID) -> Double)? = nil
+            if let wan { oneWayMs = { @Sendable other in (wan.rttMs(region, other) ?? 0) / 2 } }
+            let peers = PeerTransport(
+                identity: .init(cluster: settings.cluster.name, node: nodeID, region: settings.region, secret: secret),
+                group: group, logger: logger,
+                oneWayMs: oneWayMs
+            ) { [runtime] envelope in
+                runtime.loop.execute { runtime.assumeIsolated { $0.receive(envelope) } }
+            }
+            do {
+                _ = try await peers.listen(host: peer.0.host, port: peer.0.port)
+            } catch {
+                try? await group.shutdownGracefully()
+                throw NodeStartError("cannot listen for peers on \(peer.1): \(error)")
+            }
+            await runtime.setTransport(peers)
+            transport = peers
+        }
         await runtime.start()
+        if transport != nil { await runtime.setMembers(members) }
         for volume in volumes {
             for (key, record) in try await hive.records(of: volume.name) { await runtime.input(.hiveWatch(key, record)) }
         }
@@ -96,9 +131,11 @@ public enum NodeServer {
             logger: logger)
         let node = NodeService(
             runtime: runtime, hive: hive, hiveCalls: hiveCalls, hiveContinuation: hiveContinuation, listeners: listeners,
-            registry: registry, loop: loop, logger: logger)
+            registry: registry, loop: loop, transport: transport, logger: logger)
 
-        let tcpText = settings.nbdAddress.map { " and tcp:\($0)" } ?? ""
+        var tcpText = settings.nbdAddress.map { " and tcp:\($0)" } ?? ""
+        if let peer { tcpText += "; peers on \(peer.1) (cluster \(settings.cluster.name), \(members.count) members)" }
+        if let path = settings.wanTopology { tcpText += "; WAN emulated from \(path)" }
         logger.info(
             "lis node \(nodeID) serving region \(settings.region): NBD on unix:\(settings.nbdSocket)\(tcpText); API on http://\(settings.httpAddress); data in \(dataDirectory)")
         let services = ServiceGroup(
@@ -127,6 +164,34 @@ public enum NodeServer {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         }
         return bootstrap
+    }
+
+    /// The emulated WAN (`[wan] topology`): a `topology/regions.toml`-format file that names
+    /// this node's region.
+    static func loadTopology(_ path: String, region: RegionID) throws(NodeStartError) -> Topology {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw NodeStartError("cannot read the WAN topology \(path) ([wan] topology)")
+        }
+        do {
+            let topology = try Topology.parse(toml: text)
+            try topology.validate(covering: [region])
+            return topology
+        } catch {
+            throw NodeStartError("the WAN topology \(path): \(error)")
+        }
+    }
+
+    /// The cluster's join secret: the file's bytes, without a trailing newline.
+    static func readSecret(_ path: String) throws(NodeStartError) -> PeerSecret {
+        guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else {
+            throw NodeStartError("cannot read the join secret \(path) ([cluster] secret_file)")
+        }
+        while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+        do {
+            return try PeerSecret(bytes)
+        } catch {
+            throw NodeStartError("the join secret \(path) is too short: it needs at least 16 bytes")
+        }
     }
 
     /// The node's identity, made once and kept in the data directory.
@@ -181,7 +246,11 @@ struct NodeService: Service {
     let listeners: [Channel]
     let registry: NBDConnectionRegistry
     let loop: any EventLoop
+    let transport: PeerTransport?
     let logger: Logger
+
+    /// How often a cluster node reads the member list (joiners and their new addresses).
+    static let membersRefreshMs = 1000
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
@@ -191,12 +260,29 @@ struct NodeService: Service {
                     await runtime.input(.hive(call, response))
                 }
             }
+            if transport != nil {
+                group.addTask {
+                    while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                        try? await Task.sleep(for: .milliseconds(Self.membersRefreshMs))
+                        if let members = try? await hive.members() { await runtime.setMembers(members) }
+                        if let volumes = try? await hive.volumes(), volumes != (await runtime.volumes) {
+                            do {
+                                try await runtime.adoptVolumes(volumes)
+                            } catch {
+                                logger.error("cannot adopt the cluster's volumes: \(error)")
+                            }
+                        }
+                    }
+                }
+            }
             try? await gracefulShutdown()
             logger.info("shutting down: draining NBD connections")
             for listener in listeners { try? await listener.close() }
             try? await registry.shutdown(on: loop).get()
             await runtime.close()
+            await transport?.close()
             hiveContinuation.finish()
+            group.cancelAll()
         }
     }
 }

@@ -14,6 +14,8 @@ public struct NodeSettings: Sendable {
     public var migration: MigrationConfig
     public var policy: PolicyConfig
     public var hive: HiveConfig
+    public var cluster: ClusterConfig
+    public var wanTopology: String?
 
     public init(config: LisConfig) {
         nodeID = config.node.id
@@ -26,6 +28,8 @@ public struct NodeSettings: Sendable {
         migration = config.migration
         policy = config.policy
         hive = config.hive
+        cluster = config.cluster
+        wanTopology = config.wanTopology
     }
 
     /// Splits `host:port` (IPv6 hosts in brackets).
