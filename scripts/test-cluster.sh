@@ -137,5 +137,27 @@ check "nyc logged the refused proof" grep -q 'intruder did not prove the join se
 check "nyc is still up" kill -0 "${pids[nyc-1]}"
 check "the cluster still serves" qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x21 4096 4k'
 
+echo "== lis demo (three regions, the sydney-student scenario through a libnbd client)"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+pids=()
+check "lis demo --json runs and reports what the client measured" bash -c "'$lis' demo --json --speed 40 > demo.json 2> demo.err"
+check "the demo moved the student's document to Sydney, each block after a few slow writes" python3 - <<'PY'
+import json
+d = json.load(open("demo.json"))
+moves, sydney = d["moves"], d["regions"]["sydney"]
+print(len(moves), "moves;", d["slow_writes_before_move"], "; sydney", sydney)
+blocks = sorted(m["block"] for m in moves)
+assert d["measured"] == "client" and d["writes"] == 12000 and sydney["writes"] == 12000
+assert len(blocks) == 16 and blocks == list(range(blocks[0], blocks[0] + 16)), blocks
+assert all(m["to"] == "sydney" and m["from"] == "nyc" and m["reason"].startswith("tiers:") for m in moves)
+assert d["slow_writes_before_move"]["max"] <= 4
+# before a move a write crosses the emulated 200 ms round trip; after it, it is local
+assert all(m["mean_write_ms_before"] > 150 and m["mean_write_ms_after"] < 20 for m in moves), moves
+assert sydney["local_write_fraction"] >= 0.99
+PY
+check "the client read back every offset it wrote" grep -q 'read back the last write to each of .* offsets: .* match' demo.err
+# (The brackets keep pgrep from matching this check's own command line.)
+check "the demo left no process behind" bash -c "! pgrep -f 'etcd --name [l]is-demo' && ! pgrep -f '[l]is-demo-.*/(nyc|london|sydney)-1.toml'"
+
 echo "cluster tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

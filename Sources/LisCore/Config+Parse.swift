@@ -18,8 +18,12 @@ extension LisConfig {
         if let hive = try root.table("hive") { config.hive = try HiveConfig.parse(hive) }
         if let cluster = try root.table("cluster") { config.cluster = try ClusterConfig.parse(cluster) }
         if let wan = try root.table("wan") {
-            try wan.rejectUnknownKeys(allowed: ["topology"])
+            try wan.rejectUnknownKeys(allowed: ["topology", "hive_region"])
             config.wanTopology = try wan.path("topology")
+            config.wanHiveRegion = try wan.name("hive_region").map(RegionID.init)
+            if config.wanHiveRegion != nil && config.wanTopology == nil {
+                throw wan.missing("topology", "the round-trip file that also names hive_region's region")
+            }
         }
         if config.policy.name == .oracle {
             throw ConfigError(

@@ -17,8 +17,11 @@ public struct LisConfig: Sendable, Equatable {
     public var hive: HiveConfig
     /// `[cluster]`: how this node reaches and proves itself to its peers.
     public var cluster: ClusterConfig = ClusterConfig()
-    /// `[wan]`: emulated wide-area delays between regions (tests and demos on one machine).
+    /// `[wan]`: emulated wide-area delays between regions (tests and demos on one machine):
+    /// key `topology`, the round-trip file, and key `hive_region`, where Hive is taken to be
+    /// (each of the node's Hive calls waits the round trip to it).
     public var wanTopology: String?
+    public var wanHiveRegion: RegionID?
 
     public init(
         node: NodeConfig = NodeConfig(), volume: VolumeDefaults = VolumeDefaults(),

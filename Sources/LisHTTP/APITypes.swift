@@ -2,6 +2,8 @@
 // a reader of the API docs and of this file sees the same names and no CodingKeys can drift.
 // Responses write every key, with `null` for an absent optional, so clients see a fixed shape.
 
+import LisCore
+
 /// `GET /v1/status`: who this node is, where it listens and what it serves.
 public struct NodeStatus: Codable, Sendable, Equatable {
     public var node_id: String
@@ -198,5 +200,134 @@ struct UnknownField: Error {
         var intValue: Int? { nil }
         init(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
+    }
+}
+
+/// `GET /v1/cluster`: the cluster as this node sees it.
+public struct ClusterInfo: Codable, Sendable, Equatable {
+    /// The cluster's name (`[cluster] name`); nil for a one-node cluster without peers.
+    public var cluster: String?
+    /// The Hive engine: `embedded` or `etcd`.
+    public var hive: String
+    public var node_id: String
+    public var region: String
+    /// Every member, in the order they joined.
+    public var members: [MemberInfo]
+    /// This node's smoothed round trips to the other regions' home nodes (ping/pong), in ms.
+    public var measured_rtt_ms: [String: Double]
+    /// Blocks this node serves now, and steals it has in flight.
+    public var held_blocks: Int
+    public var steals_in_flight: Int
+    /// The peer transport's counters; nil without peers.
+    public var peers: PeerCounters?
+
+    public init(
+        cluster: String?, hive: String, node_id: String, region: String, members: [MemberInfo],
+        measured_rtt_ms: [String: Double], held_blocks: Int, steals_in_flight: Int, peers: PeerCounters?
+    ) {
+        self.cluster = cluster
+        self.hive = hive
+        self.node_id = node_id
+        self.region = region
+        self.members = members
+        self.measured_rtt_ms = measured_rtt_ms
+        self.held_blocks = held_blocks
+        self.steals_in_flight = steals_in_flight
+        self.peers = peers
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case cluster, hive, node_id, region, members, measured_rtt_ms, held_blocks, steals_in_flight, peers
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(cluster, forKey: .cluster)
+        try c.encode(hive, forKey: .hive)
+        try c.encode(node_id, forKey: .node_id)
+        try c.encode(region, forKey: .region)
+        try c.encode(members, forKey: .members)
+        try c.encode(measured_rtt_ms, forKey: .measured_rtt_ms)
+        try c.encode(held_blocks, forKey: .held_blocks)
+        try c.encode(steals_in_flight, forKey: .steals_in_flight)
+        try c.encode(peers, forKey: .peers)
+    }
+}
+
+public struct MemberInfo: Codable, Sendable, Equatable {
+    public var node_id: String
+    public var region: String
+    /// Where peers reach it; nil for a node without peers.
+    public var address: String?
+    /// The first node of its region: it holds the region's volumes' never-moved blocks.
+    public var home: Bool
+    /// Blocks that moved and whose lease record names this node (Hive's records).
+    public var moved_blocks_held: Int
+
+    public init(node_id: String, region: String, address: String?, home: Bool, moved_blocks_held: Int) {
+        self.node_id = node_id
+        self.region = region
+        self.address = address
+        self.home = home
+        self.moved_blocks_held = moved_blocks_held
+    }
+
+    private enum CodingKeys: String, CodingKey { case node_id, region, address, home, moved_blocks_held }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(node_id, forKey: .node_id)
+        try c.encode(region, forKey: .region)
+        try c.encode(address, forKey: .address)
+        try c.encode(home, forKey: .home)
+        try c.encode(moved_blocks_held, forKey: .moved_blocks_held)
+    }
+}
+
+/// What the peer transport counted since the node started.
+public struct PeerCounters: Codable, Sendable, Equatable {
+    public var sent: Int
+    public var delivered: Int
+    public var authenticated: Int
+    public var unauthenticated: Int
+    public var malformed: Int
+    public var wrong_sender: Int
+    public var dropped: Int
+
+    public init(
+        sent: Int, delivered: Int, authenticated: Int, unauthenticated: Int, malformed: Int, wrong_sender: Int, dropped: Int
+    ) {
+        self.sent = sent
+        self.delivered = delivered
+        self.authenticated = authenticated
+        self.unauthenticated = unauthenticated
+        self.malformed = malformed
+        self.wrong_sender = wrong_sender
+        self.dropped = dropped
+    }
+}
+
+/// `GET /v1/moves`: a block that moved to this node, newest last.
+public struct MoveInfo: Codable, Sendable, Equatable {
+    public var volume: String
+    public var block: UInt64
+    public var epoch: UInt64
+    /// The node that held it before.
+    public var from: String
+    /// From the claim to serving the block here.
+    public var steal_ms: Double
+    /// Why: the policy's decision record, with its numbers (`lis` renders it as a line).
+    public var reason: MoveReason
+    /// When it started serving here, milliseconds since the Unix epoch.
+    public var at_ms: Int64
+
+    public init(volume: String, block: UInt64, epoch: UInt64, from: String, steal_ms: Double, reason: MoveReason, at_ms: Int64) {
+        self.volume = volume
+        self.block = block
+        self.epoch = epoch
+        self.from = from
+        self.steal_ms = steal_ms
+        self.reason = reason
+        self.at_ms = at_ms
     }
 }

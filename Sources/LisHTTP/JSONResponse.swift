@@ -6,6 +6,8 @@ enum JSONResponse {
     static func make(_ value: some Encodable, status: HTTPResponse.Status) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Decision records may hold an infinite number (a rule's "never").
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         var bytes: Data
         var status = status
         do {

@@ -41,6 +41,12 @@ public enum LisHTTPRoutes {
         v1.get("volumes") { _, _ in
             JSONResponse.make(await api.listVolumes(), status: .ok)
         }
+        v1.get("cluster") { _, _ in
+            JSONResponse.make(try await api.cluster(), status: .ok)
+        }
+        v1.get("moves") { _, _ in
+            JSONResponse.make(await api.moves(), status: .ok)
+        }
         v1.post("volumes") { request, context in
             let body = try await readBody(request, context: context)
             let create = try RequestDecoding.decode(

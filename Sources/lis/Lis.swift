@@ -10,7 +10,7 @@ struct Lis: AsyncParsableCommand {
             writing blocks held far away, it steals their leases, so hot blocks follow their users \
             and cold blocks stay put.
             """,
-        subcommands: [Serve.self, Volume.self, Sim.self, Check.self]
+        subcommands: [Serve.self, Volume.self, Cluster.self, Demo.self, Sim.self, Check.self]
     )
 }
 

@@ -250,6 +250,8 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         #expect(configError("[cluster]\npeer_address = \"nowhere\"\nsecret_file = \"s\"")?.key == "cluster.peer_address")
         #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"topology/regions.toml\"").wanTopology == "topology/regions.toml")
         #expect(configError("[wan]\nrtt = 5")?.key == "wan.rtt")
+        #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"t.toml\"\nhive_region = \"nyc\"").wanHiveRegion == RegionID("nyc"))
+        #expect(configError("[wan]\nhive_region = \"nyc\"")?.key == "wan.topology")
     }
 
     @Test func unknownTopLevelKeyIsAnError() {

@@ -14,6 +14,14 @@ actor FakeNode: NodeAPI {
     var volumes: [String: VolumeInfo] = [:]
     var requests: [CreateVolumeRequest] = []
 
+    func cluster() async throws(APIError) -> ClusterInfo {
+        ClusterInfo(
+            cluster: nil, hive: "embedded", node_id: "fake", region: "local",
+            members: [MemberInfo(node_id: "fake", region: "local", address: nil, home: true, moved_blocks_held: 0)],
+            measured_rtt_ms: [:], held_blocks: 0, steals_in_flight: 0, peers: nil)
+    }
+    func moves() async -> [MoveInfo] { [] }
+
     nonisolated func status() async -> NodeStatus {
         NodeStatus(
             node_id: "n1", region: "local", version: "0.1.0", uptime_seconds: 1.5, data_dir: "/tmp/lis", hive: "embedded",

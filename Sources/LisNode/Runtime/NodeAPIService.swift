@@ -20,6 +20,42 @@ struct NodeAPIService: NodeAPI {
             held_blocks: served, open_connections: registry.openConnections)
     }
 
+    func cluster() async throws(APIError) -> ClusterInfo {
+        let members: [HiveMember]
+        var held: [NodeID: Int] = [:]
+        do {
+            members = try await hive.members()
+            for volume in try await hive.volumes() {
+                for (_, record) in try await hive.records(of: volume.name) where record.state == .active {
+                    held[record.holder, default: 0] += 1
+                }
+            }
+        } catch {
+            throw Self.apiError(error)
+        }
+        var homes: Set<RegionID> = []
+        let infos = members.map { member in
+            MemberInfo(
+                node_id: member.node.name, region: member.region.name, address: member.address,
+                home: homes.insert(member.region).inserted, moved_blocks_held: held[member.node] ?? 0)
+        }
+        let (rtts, served, steals, peers) = await runtime.clusterFigures()
+        return ClusterInfo(
+            cluster: settings.cluster.peerAddress == nil ? nil : settings.cluster.name, hive: settings.hive.engine.rawValue,
+            node_id: nodeID.name, region: settings.region.name, members: infos, measured_rtt_ms: rtts, held_blocks: served,
+            steals_in_flight: steals,
+            peers: peers.map {
+                PeerCounters(
+                    sent: $0.sent, delivered: $0.delivered, authenticated: $0.authenticated,
+                    unauthenticated: $0.unauthenticated, malformed: $0.malformed, wrong_sender: $0.wrongSender,
+                    dropped: $0.dropped)
+            })
+    }
+
+    func moves() async -> [MoveInfo] {
+        Array(await runtime.recentMoves)
+    }
+
     func listVolumes() async -> [VolumeInfo] {
         await runtime.volumes.map(VolumeInfo.init)
     }

@@ -1,6 +1,7 @@
 import DequeModule
 import Foundation
 import LisCore
+import LisHTTP
 import LisNBD
 import LisWire
 import Logging
@@ -50,6 +51,9 @@ public actor NodeRuntime {
     /// The peer transport of a cluster node; nil for a one-node cluster, whose core never
     /// needs to send.
     var transport: PeerTransport?
+    /// The blocks that moved here lately, oldest first (`GET /v1/moves`).
+    private(set) var recentMoves: Deque<MoveInfo> = []
+    static let recentMovesKept = 1000
 
     init(
         loop: any EventLoop, core: NodeCore, store: BlockStore, dataDirectory: String,
@@ -357,6 +361,11 @@ public actor NodeRuntime {
     private func log(_ event: NodeEvent) {
         switch event {
         case .moved(let key, let epoch, let from, let stealMs, let reason):
+            recentMoves.append(
+                MoveInfo(
+                    volume: key.volume.name, block: key.block.index, epoch: epoch.value, from: from.name, steal_ms: stealMs,
+                    reason: reason, at_ms: wallMs()))
+            if recentMoves.count > Self.recentMovesKept { recentMoves.removeFirst() }
             logger.info("block moved here", metadata: ["block": "\(key)", "epoch": "\(epoch)", "from": "\(from)", "steal_ms": "\(stealMs)", "reason": "\(reason)"])
         case .stealStarted(let key, let from, let reason):
             logger.info("stealing block", metadata: ["block": "\(key)", "from": "\(from)", "reason": "\(reason)"])
@@ -401,6 +410,14 @@ public actor NodeRuntime {
 }
 
 extension NodeRuntime {
+    /// This node's part of `GET /v1/cluster`: measured round trips, served blocks, steals.
+    func clusterFigures() -> (rtts: [String: Double], served: Int, steals: Int, peers: PeerTransportCounters?) {
+        (
+            Dictionary(uniqueKeysWithValues: core.measuredRttMs.map { ($0.key.name, $0.value) }), servedBlocks,
+            core.stealsInFlight, transport?.snapshot
+        )
+    }
+
     func statusFigures() -> (volumes: Int, served: Int, uptime: Double) { (volumes.count, servedBlocks, uptimeSeconds) }
 
     /// Makes storage match Hive's volumes (created, grown or deleted through another node),

@@ -40,6 +40,13 @@ public enum NodeServer {
         let members = try await hive.members()
         let volumes = try await hive.volumes()
         let wan = try settings.wanTopology.map { path throws(NodeStartError) in try loadTopology(path, region: settings.region) }
+        var hiveDelayMs: Double?
+        if let hiveRegion = settings.wanHiveRegion, let wan {
+            guard let rtt = wan.rttMs(settings.region, hiveRegion) else {
+                throw NodeStartError("[wan] hive_region \(hiveRegion) is not in the topology \(settings.wanTopology ?? "")")
+            }
+            hiveDelayMs = rtt
+        }
         let store = try BlockStore(directory: dataDirectory)
         let recovered = store.recovered
         logger.info(
@@ -131,11 +138,12 @@ public enum NodeServer {
             logger: logger)
         let node = NodeService(
             runtime: runtime, hive: hive, hiveCalls: hiveCalls, hiveContinuation: hiveContinuation, listeners: listeners,
-            registry: registry, loop: loop, transport: transport, logger: logger)
+            registry: registry, loop: loop, transport: transport, hiveDelayMs: hiveDelayMs, logger: logger)
 
         var tcpText = settings.nbdAddress.map { " and tcp:\($0)" } ?? ""
         if let peer { tcpText += "; peers on \(peer.1) (cluster \(settings.cluster.name), \(members.count) members)" }
         if let path = settings.wanTopology { tcpText += "; WAN emulated from \(path)" }
+        if let hiveDelayMs { tcpText += " (Hive \(hiveDelayMs) ms away)" }
         logger.info(
             "lis node \(nodeID) serving region \(settings.region): NBD on unix:\(settings.nbdSocket)\(tcpText); API on http://\(settings.httpAddress); data in \(dataDirectory)")
         let services = ServiceGroup(
@@ -247,6 +255,8 @@ struct NodeService: Service {
     let registry: NBDConnectionRegistry
     let loop: any EventLoop
     let transport: PeerTransport?
+    /// WAN emulation: the round trip each of the core's Hive calls waits (half each way).
+    let hiveDelayMs: Double?
     let logger: Logger
 
     /// How often a cluster node reads the member list (joiners and their new addresses).
@@ -254,10 +264,38 @@ struct NodeService: Service {
 
     func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask {
-                for await (call, request) in hiveCalls {
-                    let response = await hive.answer(request)
-                    await runtime.input(.hive(call, response))
+            if let delay = hiveDelayMs {
+                // Emulated distance to Hive, as a FIFO line each way: a call reaches Hive half
+                // a round trip after the core made it, calls are applied one at a time in the
+                // order they were made (as without the delay), and each answer arrives half a
+                // round trip after it was given. Calls in flight overlap, as over a WAN.
+                let oneWay = Swift.Duration.microseconds(Int64(delay * 500))
+                let clock = ContinuousClock()
+                let (toHive, toHiveInput) = AsyncStream.makeStream(of: (ContinuousClock.Instant, HiveCallID, HiveRequest).self)
+                let (answers, answersInput) = AsyncStream.makeStream(of: (ContinuousClock.Instant, HiveCallID, HiveResponse).self)
+                group.addTask {
+                    for await (call, request) in hiveCalls { toHiveInput.yield((clock.now + oneWay, call, request)) }
+                    toHiveInput.finish()
+                }
+                group.addTask {
+                    for await (arrives, call, request) in toHive {
+                        try? await clock.sleep(until: arrives)
+                        answersInput.yield((clock.now + oneWay, call, await hive.answer(request)))
+                    }
+                    answersInput.finish()
+                }
+                group.addTask {
+                    for await (arrives, call, response) in answers {
+                        try? await clock.sleep(until: arrives)
+                        await runtime.input(.hive(call, response))
+                    }
+                }
+            } else {
+                group.addTask {
+                    for await (call, request) in hiveCalls {
+                        let response = await hive.answer(request)
+                        await runtime.input(.hive(call, response))
+                    }
                 }
             }
             if transport != nil {

@@ -16,6 +16,7 @@ public struct NodeSettings: Sendable {
     public var hive: HiveConfig
     public var cluster: ClusterConfig
     public var wanTopology: String?
+    public var wanHiveRegion: RegionID?
 
     public init(config: LisConfig) {
         nodeID = config.node.id
@@ -30,6 +31,7 @@ public struct NodeSettings: Sendable {
         hive = config.hive
         cluster = config.cluster
         wanTopology = config.wanTopology
+        wanHiveRegion = config.wanHiveRegion
     }
 
     /// Splits `host:port` (IPv6 hosts in brackets).
