@@ -51,9 +51,8 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 start_etcd || exit 1
 head -c 32 /dev/urandom | base64 > secret
 declare -A api nbd peer
-for node in nyc-1:nyc london-1:london; do
-    id=${node%%:*}
-    region=${node##*:}
+make_node() {  # make_node ID REGION PREFIX: writes ID.toml with free ports
+    local id=$1 region=$2 prefix=$3
     api[$id]=$(free_port)
     nbd[$id]=$(free_port)
     peer[$id]=$(free_port)
@@ -67,14 +66,18 @@ nbd_address = "127.0.0.1:${nbd[$id]}"
 [hive]
 engine = "etcd"
 endpoints = ["$ETCD_ENDPOINT"]
+prefix = "$prefix"
 [cluster]
 name = "test"
 peer_address = "127.0.0.1:${peer[$id]}"
 secret_file = "$work/secret"
 [wan]
 topology = "$root/topology/regions.toml"
+hive_region = "nyc"
 TOML
-done
+}
+make_node nyc-1 nyc /lis/
+make_node london-1 london /lis/
 
 start_node() {  # start_node ID: runs the node (sets pids[ID]) and checks it answers
     "$lis" serve --config "$1.toml" >>"$1.log" 2>&1 &
@@ -111,16 +114,16 @@ PY
 for i in $(seq 1 20); do echo "read -P 0x$((20 + i)) $((i * 4096)) 4k"; done > reads.txt
 # qemu-io prints "read …" whatever it read and says "Pattern verification failed" when the
 # bytes differ: both are checked.
-reads_back() {  # reads_back NODE COMMANDS_FILE COUNT
+reads_back() {  # reads_back URI COMMANDS_FILE COUNT
     local out
-    out=$(qemu-io -f raw "$(uri "$1" vm)" < "$2") || return 1
+    out=$(qemu-io -f raw "$1" < "$2") || return 1
     [ "$(grep -c 'read 4096/4096' <<<"$out")" -eq "$3" ] && ! grep -q 'verification failed' <<<"$out"
 }
-check "every write reads back through london (the holder)" reads_back london-1 reads.txt 20
-check "every write reads back through nyc (forwarded to london)" reads_back nyc-1 reads.txt 20
+check "every write reads back through london (the holder)" reads_back "$(uri london-1 vm)" reads.txt 20
+check "every write reads back through nyc (forwarded to london)" reads_back "$(uri nyc-1 vm)" reads.txt 20
 echo "read -P 0x99 4096 4k" > wrong.txt
 check "a wrong pattern is caught (the check can fail)" bash -c "! qemu-io -f raw '$(uri nyc-1 vm)' -c 'read -P 0x99 4096 4k'"
-wrong_pattern_caught() { ! reads_back nyc-1 wrong.txt 1; }
+wrong_pattern_caught() { ! reads_back "$(uri nyc-1 vm)" wrong.txt 1; }
 check "… and so is one among the commands read from a file" wrong_pattern_caught
 
 echo "== crashes"
@@ -136,6 +139,34 @@ check "garbage, an oversized frame and a wrong proof on nyc's peer port each cos
 check "nyc logged the refused proof" grep -q 'intruder did not prove the join secret' nyc-1.log
 check "nyc is still up" kill -0 "${pids[nyc-1]}"
 check "the cluster still serves" qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x21 4096 4k'
+
+echo "== two regions of three nodes: Q2 is a majority of the holder's region"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+pids=()
+six=(nyc-a:nyc nyc-b:nyc nyc-c:nyc lon-a:london lon-b:london lon-c:london)
+for n in "${six[@]}"; do make_node "${n%%:*}" "${n##*:}" /six/; done
+for n in "${six[@]}"; do start_node "${n%%:*}"; done  # one at a time: nyc-a and lon-a are home
+uri6() { echo "nbd+unix:///vm6?socket=$work/$1/nbd.sock"; }
+check "volume vm6 homed in nyc reaches lon-b" bash -c "
+    '$lis' volume create vm6 --size 64M --home nyc --api http://127.0.0.1:${api[nyc-b]} &&
+    for i in \$(seq 100); do '$lis' volume list --api http://127.0.0.1:${api[lon-b]} | grep -q '^vm6 ' && exit 0; sleep 0.1; done; exit 1"
+for i in $(seq 1 20); do echo "write -P 0x$((20 + i)) $((i * 4096)) 4k"; done > writes6.txt
+echo flush >> writes6.txt
+check "lon-b writes block 0 and flushes" bash -c "qemu-io -f raw '$(uri6 lon-b)' < writes6.txt > writes6.out && ! grep -q failed writes6.out"
+check "lon-b stole block 0 from nyc-a" grep -q 'block=vm6:0 .*from=nyc-a.*block moved here' lon-b.log
+for n in nyc-a nyc-c lon-a lon-c; do
+    check "every write reads back through $n" reads_back "$(uri6 $n)" reads.txt 20
+done
+kill -9 "${pids[lon-c]}"; wait "${pids[lon-c]}" 2>/dev/null
+check "with one of london's three nodes killed, lon-b still commits on a majority" \
+    qemu-io -f raw "$(uri6 lon-b)" -c 'write -P 0x6c 400k 4k' -c flush -c 'read -P 0x6c 400k 4k'
+check "and lon-a reads it" qemu-io -f raw "$(uri6 lon-a)" -c 'read -P 0x6c 400k 4k'
+kill -9 "${pids[lon-b]}"; wait "${pids[lon-b]}" 2>/dev/null
+start_node lon-b
+start_node lon-c
+check "after kill -9 of the holder and a restart, the flushed writes read back through lon-a" bash -c "
+    for i in \$(seq 50); do qemu-io -f raw '$(uri6 lon-a)' -c 'read -P 0x6c 400k 4k' -c 'read -P 0x21 4096 4k' && exit 0; sleep 0.2; done; exit 1"
+check "lon-b took the block back under a new epoch" grep -q 'reason=renewingAfterRestart.*block moved here' lon-b.log
 
 echo "== lis demo (three regions, the sydney-student scenario through a libnbd client)"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done

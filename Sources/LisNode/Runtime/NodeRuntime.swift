@@ -288,15 +288,17 @@ public actor NodeRuntime {
     /// The members Hive lists, in the order they registered: new ones join the core's map and
     /// every address goes to the transport.
     func setMembers(_ members: [HiveMember]) {
+        // Addresses first: the core may message a joiner at once (a round-trip probe).
+        if let transport {
+            for member in members where member.node != core.id {
+                guard let address = member.address, let (host, port) = try? NodeSettings.hostPort(address),
+                    let socket = try? SocketAddress.makeAddressResolvingHost(host, port: port)
+                else { continue }
+                transport.setAddress(socket, of: member.node, region: member.region)
+            }
+        }
         let nodes = members.map { ($0.node, $0.region) }
         drive { $0.setMembers(nodes, now: now(), wallMs: wallMs()) }
-        guard let transport else { return }
-        for member in members where member.node != core.id {
-            guard let address = member.address, let (host, port) = try? NodeSettings.hostPort(address),
-                let socket = try? SocketAddress.makeAddressResolvingHost(host, port: port)
-            else { continue }
-            transport.setAddress(socket, of: member.node, region: member.region)
-        }
     }
 
     /// Fills the references into this node's storage and buffers that a message names, so it
