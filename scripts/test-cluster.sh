@@ -126,6 +126,21 @@ check "a wrong pattern is caught (the check can fail)" bash -c "! qemu-io -f raw
 wrong_pattern_caught() { ! reads_back "$(uri nyc-1 vm)" wrong.txt 1; }
 check "… and so is one among the commands read from a file" wrong_pattern_caught
 
+echo "== partitions (the admin API's fault switches)"
+faults() {  # faults NODE JSON: replaces NODE's fault switches
+    curl -sf -X PUT -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:${api[$1]}/v1/faults" >/dev/null
+}
+check "a blackhole between nyc and london" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {\"london-1\": {\"send_loss\": 1, \"receive_loss\": 1}}}' && faults london-1 '{\"peers\": {\"nyc-1\": {\"send_loss\": 1, \"receive_loss\": 1}}}'"
+check "london, the holder, keeps writing on its own quorum" qemu-io -f raw "$(uri london-1 vm)" -c 'write -P 0x7a 128k 4k' -c flush
+check "nyc's write to block 0 fails (EIO), not acknowledged" bash -c "! timeout 120 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x7b 132k 4k'"
+check "bad fault switches are refused" bash -c "! curl -sf -X PUT -d '{\"peers\": {\"nobody\": {\"send_loss\": 1, \"receive_loss\": 0}}}' http://127.0.0.1:${api[nyc-1]}/v1/faults"
+check "heal" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {}}' && faults london-1 '{\"peers\": {}}'"
+check "after the heal nyc writes block 0 and reads london's partition-time write" bash -c "
+    for i in \$(seq 50); do qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x7c 136k 4k' -c 'read -P 0x7a 128k 4k' && exit 0; sleep 0.2; done; exit 1"
+check "a one-way partition (nyc cannot send to london): nyc's write fails" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {\"london-1\": {\"send_loss\": 1, \"receive_loss\": 0}}}' && ! timeout 120 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x7d 140k 4k'"
+check "healed again, every acknowledged write reads back through both nodes" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {}}' &&
+    for n in nyc-1 london-1; do qemu-io -f raw \"nbd+unix:///vm?socket=$work/\$n/nbd.sock\" -c 'read -P 0x7a 128k 4k' -c 'read -P 0x7c 136k 4k' -c 'read -P 0x21 4096 4k' || exit 1; done"
+
 echo "== crashes"
 check "london writes and flushes, then is killed" qemu-io -f raw "$(uri london-1 vm)" -c 'write -P 0x5e 256k 4k' -c flush
 kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
@@ -154,13 +169,18 @@ for i in $(seq 1 20); do echo "write -P 0x$((20 + i)) $((i * 4096)) 4k"; done > 
 echo flush >> writes6.txt
 check "lon-b writes block 0 and flushes" bash -c "qemu-io -f raw '$(uri6 lon-b)' < writes6.txt > writes6.out && ! grep -q failed writes6.out"
 check "lon-b stole block 0 from nyc-a" grep -q 'block=vm6:0 .*from=nyc-a.*block moved here' lon-b.log
+# A forward that gets no answer within 2 RTT + retry_ms, 12 times, fails with EIO
+# (PROTOCOL.md "Forwards"): on this 2-core machine, loaded by six nodes and etcd, that happened
+# now and then right after the steal. The data is what these checks are about, so a read that
+# failed that way is tried again, up to five times.
+eventually() { for _ in 1 2 3 4 5; do "$@" && return 0; sleep 0.5; done; return 1; }
 for n in nyc-a nyc-c lon-a lon-c; do
-    check "every write reads back through $n" reads_back "$(uri6 $n)" reads.txt 20
+    check "every write reads back through $n" eventually reads_back "$(uri6 $n)" reads.txt 20
 done
 kill -9 "${pids[lon-c]}"; wait "${pids[lon-c]}" 2>/dev/null
 check "with one of london's three nodes killed, lon-b still commits on a majority" \
     qemu-io -f raw "$(uri6 lon-b)" -c 'write -P 0x6c 400k 4k' -c flush -c 'read -P 0x6c 400k 4k'
-check "and lon-a reads it" qemu-io -f raw "$(uri6 lon-a)" -c 'read -P 0x6c 400k 4k'
+check "and lon-a reads it" eventually qemu-io -f raw "$(uri6 lon-a)" -c 'read -P 0x6c 400k 4k'
 kill -9 "${pids[lon-b]}"; wait "${pids[lon-b]}" 2>/dev/null
 start_node lon-b
 start_node lon-c
@@ -171,7 +191,7 @@ check "lon-b took the block back under a new epoch" grep -q 'reason=renewingAfte
 echo "== lis demo (three regions, the sydney-student scenario through a libnbd client)"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 pids=()
-check "lis demo --json runs and reports what the client measured" bash -c "'$lis' demo --json --speed 40 > demo.json 2> demo.err"
+check "lis demo --json runs and reports what the client measured" bash -c "'$lis' demo --json --speed 40 > demo.json 2> demo.err || { tail -n 20 demo.err; exit 1; }"
 check "the demo moved the student's document to Sydney, each block after a few slow writes" python3 - <<'PY'
 import json
 d = json.load(open("demo.json"))

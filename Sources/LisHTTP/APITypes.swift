@@ -331,3 +331,22 @@ public struct MoveInfo: Codable, Sendable, Equatable {
         self.at_ms = at_ms
     }
 }
+
+/// `GET` and `PUT /v1/faults`: the faults a test has switched on, per peer node (only on a
+/// node with WAN emulation, `[wan]`). `PUT` replaces them all; `{"peers": {}}` heals.
+public struct FaultSwitches: Codable, Sendable, Equatable {
+    public struct Peer: Codable, Sendable, Equatable {
+        /// The share of this node's frames to the peer that are dropped (0…1).
+        public var send_loss: Double
+        /// The share of the peer's frames to this node that are dropped (0…1).
+        public var receive_loss: Double
+        public init(send_loss: Double, receive_loss: Double) {
+            self.send_loss = send_loss
+            self.receive_loss = receive_loss
+        }
+    }
+    public var peers: [String: Peer]
+    public init(peers: [String: Peer]) { self.peers = peers }
+
+    public static let expectedShape = #"{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1}}}"#
+}

@@ -47,6 +47,14 @@ public enum LisHTTPRoutes {
         v1.get("moves") { _, _ in
             JSONResponse.make(await api.moves(), status: .ok)
         }
+        v1.get("faults") { _, _ in
+            JSONResponse.make(try await api.faults(), status: .ok)
+        }
+        v1.put("faults") { request, context in
+            let body = try await readBody(request, context: context)
+            let faults = try RequestDecoding.decode(FaultSwitches.self, from: body, expected: FaultSwitches.expectedShape)
+            return JSONResponse.make(try await api.setFaults(faults), status: .ok)
+        }
         v1.post("volumes") { request, context in
             let body = try await readBody(request, context: context)
             let create = try RequestDecoding.decode(

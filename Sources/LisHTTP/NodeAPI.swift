@@ -20,4 +20,8 @@ public protocol NodeAPI: Sendable {
     func cluster() async throws(APIError) -> ClusterInfo
     /// `GET /v1/moves`: the blocks that moved to this node lately, oldest first.
     func moves() async -> [MoveInfo]
+    /// `GET /v1/faults`: the faults switched on (WAN emulation only).
+    func faults() async throws(APIError) -> FaultSwitches
+    /// `PUT /v1/faults`: replaces them; answered with the faults now in force.
+    func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches
 }

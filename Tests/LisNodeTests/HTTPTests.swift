@@ -21,6 +21,8 @@ actor FakeNode: NodeAPI {
             measured_rtt_ms: [:], held_blocks: 0, steals_in_flight: 0, peers: nil)
     }
     func moves() async -> [MoveInfo] { [] }
+    func faults() async throws(APIError) -> FaultSwitches { FaultSwitches(peers: [:]) }
+    func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches { faults }
 
     nonisolated func status() async -> NodeStatus {
         NodeStatus(

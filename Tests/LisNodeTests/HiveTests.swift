@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import LisCore
+import Synchronization
 import Testing
 
 @testable import LisNode
@@ -59,10 +60,44 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// A hive with members a (nyc) and b (london) and volume "disk" (16 blocks).
     func makeHive(_ open: () throws -> any HiveEngine) async throws -> any HiveEngine {
         let hive = try open()
-        try await hive.register(HiveMember(node: a, region: nyc))
-        try await hive.register(HiveMember(node: b, region: london))
+        try await join(hive, HiveMember(node: a, region: nyc))
+        try await join(hive, HiveMember(node: b, region: london))
         try await hive.createVolume(volume("disk"))
         return hive
+    }
+
+    /// Registers a node, then has every member acknowledge the whole list (as each node does
+    /// once it has applied it).
+    func join(_ hive: any HiveEngine, _ member: HiveMember) async throws {
+        try await hive.register(member)
+        let members = try await hive.members()
+        for m in members { try await hive.acknowledgeMembers(m.node, count: members.count) }
+    }
+
+    /// A join waits until every member has seen every node that joined before it, so no two
+    /// nodes' views differ by more than one node; a known node may always register again.
+    @Test(arguments: HiveKind.available) func aJoinWaitsUntilEveryMemberHasSeenTheLast(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            let hive = try open()
+            try await hive.register(HiveMember(node: a, region: nyc))
+            let early = await #expect(throws: HiveError.self) { try await hive.register(HiveMember(node: b, region: nyc)) }
+            guard case .retryLater(let why) = early else {
+                Issue.record("expected retryLater, got \(String(describing: early))")
+                return
+            }
+            #expect(why.contains("member a has not yet seen"))
+            try await hive.acknowledgeMembers(a, count: 1)
+            try await hive.register(HiveMember(node: b, region: nyc))
+            let c = NodeID("c")
+            // a has seen both, b has not yet acknowledged: c waits.
+            try await hive.acknowledgeMembers(a, count: 2)
+            await #expect(throws: HiveError.self) { try await hive.register(HiveMember(node: c, region: london)) }
+            // A known node registers again (a restart, a new address) whatever the others saw.
+            try await hive.register(HiveMember(node: a, region: nyc, address: "10.0.0.1:7781"))
+            try await hive.acknowledgeMembers(b, count: 2)
+            try await hive.register(HiveMember(node: c, region: london))
+            #expect(try await hive.members().map(\.node) == [a, b, c])
+        }
     }
 
     @Test func etcdRunsWhenRequired() {
@@ -141,8 +176,8 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
     @Test(arguments: HiveKind.available) func membersKeepTheirOrderAndRegion(_ kind: HiveKind) async throws {
         try await kind.with { open in
             let hive = try open()
-            try await hive.register(HiveMember(node: b, region: london))
-            try await hive.register(HiveMember(node: a, region: nyc))
+            try await join(hive, HiveMember(node: b, region: london))
+            try await join(hive, HiveMember(node: a, region: nyc))
             try await hive.register(HiveMember(node: a, region: nyc))  // again: no change
             // In the order they first registered, not by id: a region's first node stays first.
             #expect(try await hive.members() == [HiveMember(node: b, region: london), HiveMember(node: a, region: nyc)])
@@ -396,4 +431,54 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(throws: HiveError.self) { try EtcdHive(endpoints: ["127.0.0.1:2379"]) }
         #expect(throws: HiveError.self) { try EtcdHive(endpoints: ["http://127.0.0.1:2379"], prefix: "lis") }
     }
+
+    /// The watch delivers the records that exist, then every record any engine writes, in
+    /// Hive's order; a watch from a compacted revision says so (the engine then reads again).
+    @Test(.enabled(if: HiveKind.etcdEndpoint != nil)) func etcdWatchDeliversEveryWriteInOrder() async throws {
+        try await HiveKind.etcd.with { open in
+            let writer = try await makeHive(open)
+            let before = BlockKey(VolumeName("disk"), BlockID(2))
+            #expect(try await writer.compareAndSet(before, expected: nil, new: record(epoch: 1, holder: a)).ok)
+            let watcher = try #require(try open() as? EtcdHive)
+            let seen = Watched()
+            let watch = Task { [watcher] in await watcher.watchLeases { key, record in seen.add(key, record) } }
+            defer { watch.cancel() }
+            func waitFor(_ count: Int) async -> Bool {
+                for _ in 0..<500 {
+                    if seen.all.count >= count { return true }
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                return false
+            }
+            #expect(await waitFor(1))
+            let key = BlockKey(VolumeName("disk"), BlockID(9))
+            var expected: LeaseRecord? = nil
+            for epoch in 1...5 {
+                let new = record(epoch: UInt64(epoch), holder: epoch % 2 == 0 ? a : b)
+                #expect(try await writer.compareAndSet(key, expected: expected, new: new).ok)
+                expected = new
+            }
+            #expect(await waitFor(6))
+            let all = seen.all
+            #expect(all.first?.0 == before && all.first?.1 == record(epoch: 1, holder: a))
+            #expect(all.dropFirst().map(\.0) == Array(repeating: key, count: 5))
+            #expect(all.dropFirst().map(\.1.epoch.value) == [1, 2, 3, 4, 5])
+
+            // Compact everything, then watch from revision 1: etcd answers that it is gone.
+            let revision = try await watcher.gateway.read([]).revision
+            _ = try await watcher.gateway.compact(revision)
+            var events: [String] = []
+            try await watcher.gateway.watch(prefix: watcher.prefix + "leases/", from: 1) { event in
+                if case .compacted = event { events.append("compacted") }
+            }
+            #expect(events == ["compacted"])
+        }
+    }
+}
+
+/// What a watch delivered, in order.
+final class Watched: Sendable {
+    private let items = Mutex<[(BlockKey, LeaseRecord)]>([])
+    func add(_ key: BlockKey, _ record: LeaseRecord) { items.withLock { $0.append((key, record)) } }
+    var all: [(BlockKey, LeaseRecord)] { items.withLock { $0 } }
 }

@@ -90,14 +90,15 @@ import Testing
     }
 
     @Test func garbageSilenceAndImpostorsCostOnlyTheirConnection() async throws {
-        let (b, bInbox, bAddress) = try await node("b", timeout: .milliseconds(300))
+        // A handshake timeout long enough for a loaded machine, short enough to wait out.
+        let (b, bInbox, bAddress) = try await node("b", timeout: .seconds(1))
         let port = try #require(bAddress.port)
         // Not a Lis peer at all.
         try await rawExchange(port: port, send: Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
         // A header that announces a 1 GiB frame before authenticating.
         try await rawExchange(port: port, send: [0x4C, 0x57, 1, 1, 0x40, 0, 0, 0])
         // Silence: the handshake times out.
-        try await rawExchange(port: port, send: [], wait: .milliseconds(600))
+        try await rawExchange(port: port, send: [], wait: .milliseconds(1500))
         #expect(await eventually { b.snapshot.unauthenticated >= 3 })
         // An authenticated peer that sends a message in another node's name.
         let impostor = try await ImpostorClient.run(port: port, secret: Self.secret, claim: "x", sendAs: "a")
@@ -117,7 +118,9 @@ import Testing
     func rawExchange(port: Int, send: [UInt8], wait: TimeAmount = .milliseconds(100)) async throws {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port).get()
-        if !send.isEmpty { try await channel.writeAndFlush(ByteBuffer(bytes: send)).get() }
+        // The node may already have closed the connection (its handshake timeout, under load):
+        // that is what the test wants anyway.
+        if !send.isEmpty { try? await channel.writeAndFlush(ByteBuffer(bytes: send)).get() }
         try await Task.sleep(for: .nanoseconds(wait.nanoseconds))
         try? await channel.close().get()
     }

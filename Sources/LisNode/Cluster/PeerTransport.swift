@@ -25,6 +25,17 @@ public struct PeerTransportCounters: Sendable, Equatable {
     public var authenticated = 0
 }
 
+/// A fault a test switches on for one peer (WAN emulation only): the share of frames to it
+/// and from it that are dropped. Both 1: a blackhole; one of them: a one-way partition.
+public struct PeerFault: Sendable, Equatable, Codable {
+    public var send_loss: Double
+    public var receive_loss: Double
+    public init(send_loss: Double = 0, receive_loss: Double = 0) {
+        self.send_loss = send_loss
+        self.receive_loss = receive_loss
+    }
+}
+
 /// The peer transport: TCP between nodes, frames of `LisWire`, the join-secret handshake before
 /// any message. Each node sends on the connections it opens and receives on those it accepts,
 /// so a pair of nodes has one connection each way and no election of who dials.
@@ -59,6 +70,8 @@ public final class PeerTransport: Sendable {
         var regions: [NodeID: RegionID] = [:]
         /// WAN emulation: when the last frame to each peer leaves (frames keep their order).
         var lastDeparture: [NodeID: NIODeadline] = [:]
+        /// Faults switched on by tests, per peer.
+        var faults: [NodeID: PeerFault] = [:]
         var outbound: [NodeID: Outbound] = [:]
         var listener: (any Channel)?
         var closed = false
@@ -98,6 +111,18 @@ public final class PeerTransport: Sendable {
 
     public var snapshot: PeerTransportCounters { counters.withLock { $0 } }
 
+    /// The faults in force, per peer; setting them replaces every earlier one (`[:]` heals).
+    public var faults: [NodeID: PeerFault] {
+        get { state.withLock { $0.faults } }
+        set { state.withLock { $0.faults = newValue } }
+    }
+
+    private func lost(_ node: NodeID, _ share: KeyPath<PeerFault, Double>) -> Bool {
+        guard let fault = state.withLock({ $0.faults[node] }) else { return false }
+        let p = fault[keyPath: share]
+        return p >= 1 || (p > 0 && Double.random(in: 0..<1) < p)
+    }
+
     // MARK: Listening
 
     /// Accepts peers on `host:port` (port 0: any free port); returns the bound address.
@@ -133,6 +158,10 @@ public final class PeerTransport: Sendable {
 
     /// Sends an envelope to a peer, or drops it (counted) when that cannot be done now.
     public func send(_ envelope: PeerEnvelope, to node: NodeID) {
+        if lost(node, \.send_loss) {
+            counters.withLock { $0.dropped += 1 }
+            return
+        }
         let frame: PeerFrame
         do {
             frame = try PeerCodec.encode(envelope)
@@ -275,6 +304,10 @@ public final class PeerTransport: Sendable {
     }
 
     fileprivate func received(_ envelope: PeerEnvelope) {
+        if lost(envelope.from, \.receive_loss) {
+            counters.withLock { $0.dropped += 1 }
+            return
+        }
         counters.withLock { $0.delivered += 1 }
         deliver(envelope)
     }

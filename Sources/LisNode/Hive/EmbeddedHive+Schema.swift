@@ -48,6 +48,10 @@ extension EmbeddedHive {
         migrator.registerMigration("v2") { db in
             try db.execute(sql: "ALTER TABLE member ADD COLUMN address TEXT")
         }
+        // How many members each node has seen (a join waits until every member has seen all).
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: "ALTER TABLE member ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }()
 

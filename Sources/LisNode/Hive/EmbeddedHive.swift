@@ -50,8 +50,21 @@ public final class EmbeddedHive: HiveEngine {
                     "node \(member.node) is a member of region \(region) and cannot move to region "
                         + "\(member.region); give the node a new id (or a new data dir) instead")
             }
+            let lagging = try Self.fetchAll(
+                db, "SELECT node FROM member WHERE seen < (SELECT COUNT(*) FROM member) ORDER BY rowid LIMIT 1", [])
+            if let row = lagging.first {
+                throw .retryLater(
+                    "node \(member.node) waits to join: member \(try Self.text(row, "node")) has not yet seen every node "
+                        + "that joined before it")
+            }
             try Self.run(db, "INSERT INTO member (node, region, address) VALUES (?, ?, ?)",
                 [member.node.name.databaseValue, member.region.name.databaseValue, member.address.databaseValue])
+        }
+    }
+
+    public func acknowledgeMembers(_ node: NodeID, count: Int) async throws(HiveError) {
+        try await write { db throws(HiveError) in
+            try Self.run(db, "UPDATE member SET seen = MAX(seen, ?) WHERE node = ?", [count.databaseValue, node.name.databaseValue])
         }
     }
 

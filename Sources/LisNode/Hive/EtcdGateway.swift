@@ -105,8 +105,8 @@ struct EtcdGateway: Sendable {
         var failure: [Operation]
     }
 
-    private struct Header: Decodable { var revision: String? }
-    private struct RawKeyValue: Decodable {
+    struct Header: Decodable { var revision: String? }
+    struct RawKeyValue: Decodable {
         var key: String?
         var value: String?
         var mod_revision: String?
@@ -119,7 +119,7 @@ struct EtcdGateway: Sendable {
         var succeeded: Bool?
         var responses: [ResponseOp]?
     }
-    private struct GatewayError: Decodable {
+    struct GatewayError: Decodable {
         var error: String?
         var message: String?
     }
@@ -162,6 +162,11 @@ struct EtcdGateway: Sendable {
         try await txn([], success: operations)
     }
 
+    /// Compacts the store's history up to `revision` (tests; an operator's etcd does it itself).
+    func compact(_ revision: Int64) async throws(EtcdCallError) -> Data {
+        try await post("/v3/kv/compaction", Data(#"{"revision":"\#(revision)","physical":true}"#.utf8))
+    }
+
     private func post(_ path: String, _ body: Data) async throws(EtcdCallError) -> Data {
         var lastError = EtcdCallError.unreachable("no etcd endpoint is configured")
         for endpoint in endpoints {
@@ -192,6 +197,103 @@ struct EtcdGateway: Sendable {
         throw lastError
     }
 
+    /// What a watch reports.
+    enum WatchEvent: Sendable {
+        /// A key was written (deletions are not reported: Hive deletes only with a volume).
+        case put(KeyValue)
+        /// Nothing changed up to this revision (a progress notification).
+        case progress(Int64)
+        /// The revision asked for is compacted away, or etcd cancelled the watch: read again.
+        case compacted
+    }
+
+    private struct WatchLine: Decodable {
+        struct Result: Decodable {
+            struct Event: Decodable {
+                var type: String?
+                var kv: RawKeyValue?
+            }
+            var header: Header?
+            var events: [Event]?
+            var compact_revision: String?
+            var canceled: Bool?
+        }
+        var result: Result?
+        var error: GatewayError?
+    }
+
+    /// Watches a prefix from `revision` on, calling `onEvent` for each event in order, until
+    /// the stream ends (a returned or thrown end: the caller resumes). One connection per
+    /// watch, from a client of its own with no deadline: the gateway cannot cancel a watch but
+    /// by closing its connection.
+    func watch(prefix: String, from revision: Int64, _ onEvent: (WatchEvent) async -> Void) async throws {
+        struct Create: Encodable {
+            struct Request: Encodable {
+                var key: String
+                var range_end: String
+                var start_revision: String
+                var progress_notify: Bool
+            }
+            var create_request: Request
+        }
+        let body = try encode(
+            Create(
+                create_request: .init(
+                    key: Self.b64(prefix), range_end: Self.b64(Self.prefixEnd(prefix)), start_revision: String(revision),
+                    progress_notify: true)))
+        var lastError: any Error = EtcdCallError.unreachable("no etcd endpoint is configured")
+        for endpoint in endpoints {
+            var request = HTTPClientRequest(url: endpoint + "/v3/watch")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Grpc-Metadata-hasleader", value: "true")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response: HTTPClientResponse
+            do {
+                response = try await Self.watchClient.execute(request, deadline: .distantFuture)
+            } catch {
+                lastError = error
+                continue
+            }
+            guard response.status == .ok else { throw EtcdCallError.refused("etcd at \(endpoint) answered \(response.status.code) to a watch") }
+            var pending = Data()
+            for try await chunk in response.body {
+                pending.append(contentsOf: chunk.readableBytesView)
+                while let newline = pending.firstIndex(of: 0x0A) {
+                    let line = pending[pending.startIndex..<newline]
+                    pending = Data(pending[(newline + 1)...])
+                    guard !line.isEmpty else { continue }
+                    guard let decoded = try? JSONDecoder().decode(WatchLine.self, from: line), let result = decoded.result else {
+                        throw EtcdCallError.malformed("a watch line that is not etcd's JSON: \(Self.excerpt(Data(line)))")
+                    }
+                    if result.canceled == true || (result.compact_revision.flatMap { Int64($0) } ?? 0) > 0 {
+                        await onEvent(.compacted)
+                        return
+                    }
+                    let events = result.events ?? []
+                    for event in events where (event.type ?? "PUT") == "PUT" {
+                        guard let raw = event.kv else { continue }
+                        await onEvent(.put(try Self.keyValue(raw)))
+                    }
+                    if events.isEmpty, let text = result.header?.revision, let revision = Int64(text) {
+                        await onEvent(.progress(revision))
+                    }
+                }
+            }
+            return
+        }
+        throw lastError
+    }
+
+    /// Watches' own client: no deadline, and a connection each.
+    private static let watchClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(2)
+        configuration.timeout.read = nil
+        return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
+    }()
+
     /// The largest answer read: a volume of 2^20 moved blocks lists about 400 MB of records,
     /// far beyond what Hive should hold per volume; 256 MiB bounds memory on a bad answer.
     static let maxResponseBytes = 256 << 20
@@ -205,7 +307,7 @@ struct EtcdGateway: Sendable {
         return text.contains("connectionRefused") || text.contains("Connection refused")
     }
 
-    private func encode(_ request: some Encodable) throws(EtcdCallError) -> Data {
+    func encode(_ request: some Encodable) throws(EtcdCallError) -> Data {
         do {
             return try JSONEncoder().encode(request)
         } catch {
@@ -213,7 +315,7 @@ struct EtcdGateway: Sendable {
         }
     }
 
-    private static func keyValue(_ raw: RawKeyValue) throws(EtcdCallError) -> KeyValue {
+    static func keyValue(_ raw: RawKeyValue) throws(EtcdCallError) -> KeyValue {
         guard let keyText = raw.key, let key = Data(base64Encoded: keyText),
             let revisionText = raw.mod_revision, let revision = Int64(revisionText)
         else { throw .malformed("a key without a name or revision") }
@@ -225,7 +327,7 @@ struct EtcdGateway: Sendable {
             createRevision: raw.create_revision.flatMap { Int64($0) } ?? revision)
     }
 
-    private static func excerpt(_ data: Data) -> String {
+    static func excerpt(_ data: Data) -> String {
         let text = String(decoding: data.prefix(200), as: UTF8.self)
         return data.count > 200 ? text + "…" : text
     }

@@ -11,6 +11,7 @@ import Synchronization
 /// Keys, under a prefix (`/lis/` by default) so that clusters can share an etcd:
 ///
 ///     members/<node>                  {"region":…,"address":…}        region written once
+///     acks/<node>                     {"seen":…}                       members the node uses
 ///     volumes/<volume>                {"size_bytes":…,"home":…,…}
 ///     leases/<volume>/<block, 20 digits>  {"epoch":…,"holder":…,…}     a moved block's record
 ///
@@ -50,6 +51,7 @@ public final class EtcdHive: HiveEngine {
 
     private func memberKey(_ node: NodeID) -> String { prefix + "members/" + node.name }
     private var membersPrefix: String { prefix + "members/" }
+    private var acksPrefix: String { prefix + "acks/" }
     private func volumeKey(_ name: VolumeName) -> String { prefix + "volumes/" + name.name }
     private var volumesPrefix: String { prefix + "volumes/" }
     private func leasesPrefix(_ volume: VolumeName) -> String { prefix + "leases/" + volume.name + "/" }
@@ -64,23 +66,53 @@ public final class EtcdHive: HiveEngine {
     public func register(_ member: HiveMember) async throws(HiveError) {
         let key = memberKey(member.node)
         let value = StoredMember(region: member.region.name, address: member.address).json
-        var compare: EtcdGateway.Compare = .absent(key)
         while true {
-            let result = try await call { try await gateway.txn([compare], success: [.put(key, value)], failure: [.get(key)]) }
-            if result.succeeded { break }
-            guard let stored = result.ranges.first?.first else { compare = .absent(key); continue }
-            let known = try StoredMember.decode(stored.value, what: key)
-            let region = RegionID(known.region)
-            if region != member.region {
-                throw .invalid(
-                    "node \(member.node) is a member of region \(region) and cannot move to region "
-                        + "\(member.region); give the node a new id (or a new data dir) instead")
+            let read = try await call {
+                try await gateway.read([.get(key), .list(prefix: membersPrefix), .list(prefix: acksPrefix)])
             }
-            if known.address == member.address { break }
-            // The same node, at a new address: replace the record it read, or read it again.
-            compare = .modified(key, at: stored.modRevision)
+            if let stored = read.ranges[0].first {
+                let known = try StoredMember.decode(stored.value, what: key)
+                let region = RegionID(known.region)
+                if region != member.region {
+                    throw .invalid(
+                        "node \(member.node) is a member of region \(region) and cannot move to region "
+                            + "\(member.region); give the node a new id (or a new data dir) instead")
+                }
+                if known.address != member.address {
+                    // The same node, at a new address: replace the record it read, or read again.
+                    let result = try await call {
+                        try await gateway.txn([.modified(key, at: stored.modRevision)], success: [.put(key, value)])
+                    }
+                    if !result.succeeded { continue }
+                }
+                break
+            }
+            // A new node: every member must have seen every member first.
+            let members = read.ranges[1]
+            var seen: [String: Int] = [:]
+            for kv in read.ranges[2] {
+                seen[String(kv.key.dropFirst(acksPrefix.count))] = try StoredAck.decode(kv.value, what: kv.key).seen
+            }
+            if let lagging = members.map({ String($0.key.dropFirst(membersPrefix.count)) }).first(where: {
+                (seen[$0] ?? 0) < members.count
+            }) {
+                throw .retryLater(
+                    "node \(member.node) waits to join: member \(lagging) has not yet seen every node that joined before it")
+            }
+            let result = try await call {
+                try await gateway.txn(
+                    [.absent(key), .unchanged(prefix: membersPrefix, since: read.revision),
+                     .unchanged(prefix: acksPrefix, since: read.revision)],
+                    success: [.put(key, value)])
+            }
+            if result.succeeded { break }
         }
         cache.withLock { $0.regions[member.node] = member.region }
+    }
+
+    public func acknowledgeMembers(_ node: NodeID, count: Int) async throws(HiveError) {
+        let key = acksPrefix + node.name
+        _ = try await call { try await gateway.txn([], success: [.put(key, StoredAck(seen: count).json)]) }
     }
 
     public func members() async throws(HiveError) -> [HiveMember] {
@@ -276,6 +308,10 @@ extension StoredValue {
     }
 }
 
+private struct StoredAck: StoredValue {
+    var seen: Int
+}
+
 private struct StoredMember: StoredValue {
     var region: String
     var address: String?
@@ -342,5 +378,56 @@ private struct StoredLease: StoredValue {
                     quorumRegions: last_active_quorum_regions.map(RegionID.init)),
                 stealerPosition: LogPosition(epoch: Epoch(stealer_epoch), version: stealer_version))
         }
+    }
+}
+
+// MARK: Watching
+
+extension EtcdHive {
+    /// The lease prefix's watch (`/v3/watch` on the JSON gateway: one POST, then a stream of
+    /// newline-separated results). Starts with a range read of every record and watches from
+    /// the revision after it; a broken stream resumes at the revision after the last event
+    /// seen; a compacted revision (or a cancelled watch) starts over with a range read. Sends
+    /// `Grpc-Metadata-hasleader: true`, so a member without a leader ends the stream instead of
+    /// keeping it silently open.
+    public func watchLeases(_ deliver: @escaping @Sendable (BlockKey, LeaseRecord) async -> Void) async {
+        let prefix = self.prefix + "leases/"
+        var resumeAt: Int64? = nil
+        var backoffMs: Int64 = 100
+        while !Task.isCancelled {
+            do {
+                if resumeAt == nil {
+                    let listed = try await gateway.read([.list(prefix: prefix)])
+                    for kv in listed.ranges.first ?? [] {
+                        if let (key, record) = try? decodeLease(kv, prefix: prefix) { await deliver(key, record) }
+                    }
+                    resumeAt = listed.revision + 1
+                }
+                try await gateway.watch(prefix: prefix, from: resumeAt!) { event in
+                    switch event {
+                    case .put(let kv):
+                        resumeAt = kv.modRevision + 1
+                        if let (key, record) = try? self.decodeLease(kv, prefix: prefix) { await deliver(key, record) }
+                        backoffMs = 100
+                    case .progress(let revision):
+                        resumeAt = max(resumeAt ?? 0, revision + 1)
+                    case .compacted:
+                        resumeAt = nil
+                    }
+                }
+            } catch {
+                // The stream ended or etcd is unreachable: try again, a little later each time.
+            }
+            try? await Task.sleep(for: .milliseconds(backoffMs))
+            backoffMs = min(backoffMs * 2, 5000)
+        }
+    }
+
+    fileprivate func decodeLease(_ kv: EtcdGateway.KeyValue, prefix: String) throws(HiveError) -> (BlockKey, LeaseRecord) {
+        let rest = kv.key.dropFirst(prefix.count)
+        guard let slash = rest.lastIndex(of: "/"), let block = UInt64(rest[rest.index(after: slash)...]) else {
+            throw Self.corrupt("\(kv.key) is not a block's key")
+        }
+        return (BlockKey(VolumeName(String(rest[..<slash])), BlockID(block)), try StoredLease.decode(kv.value, what: kv.key).record)
     }
 }

@@ -28,6 +28,9 @@ public enum HiveError: Error, Equatable, CustomStringConvertible {
     case invalid(String)
     /// The engine's storage failed (disk, corruption, cancellation); the call may be retried.
     case storage(String)
+    /// Not now: the call will succeed once other nodes catch up (a join waits until every
+    /// member has seen the node that joined before it).
+    case retryLater(String)
 
     public var description: String { "hive: " + message }
 
@@ -39,6 +42,7 @@ public enum HiveError: Error, Equatable, CustomStringConvertible {
         case .pinned(let name, let region): "volume \(name) does not allow region \(region)"
         case .invalid(let message): message
         case .storage(let message): "storage failed: \(message)"
+        case .retryLater(let message): message
         }
     }
 }
@@ -53,7 +57,14 @@ public protocol HiveEngine: Sendable {
     /// Adds a node to the cluster, or confirms it and records its new address (a restarted
     /// node may listen elsewhere). A node belongs to one region for its whole life:
     /// registering a known node with another region is refused (`invalid`).
+    ///
+    /// A new node joins only once every member has acknowledged the whole member list
+    /// (`acknowledgeMembers`); until then `retryLater`. So no two nodes' views of the cluster
+    /// differ by more than one join, and every majority of a region as one node sees it meets
+    /// every majority as another sees it (docs/CLUSTER.md, "Membership").
     func register(_ member: HiveMember) async throws(HiveError)
+    /// `node` now uses the first `count` members of the list (lists only grow).
+    func acknowledgeMembers(_ node: NodeID, count: Int) async throws(HiveError)
     /// Every member, in the order they first registered: the first node of a region stays
     /// first when others join, so the region's home node never changes (docs/CLUSTER.md).
     func members() async throws(HiveError) -> [HiveMember]
@@ -80,6 +91,20 @@ public protocol HiveEngine: Sendable {
         -> (ok: Bool, current: LeaseRecord?)
     /// Every lease record of a volume's blocks, sorted by block.
     func records(of volume: VolumeName) async throws(HiveError) -> [(BlockKey, LeaseRecord)]
+    /// Calls `deliver` with every lease record as it is written, by any node, in the order
+    /// Hive applied the writes (after the records that exist when it starts), until the task
+    /// is cancelled. A node learns claims it is not part of this way (PROTOCOL.md: a claim
+    /// adopted from the watch). Transient failures are retried inside; a record may be
+    /// delivered twice.
+    func watchLeases(_ deliver: @escaping @Sendable (BlockKey, LeaseRecord) async -> Void) async
+}
+
+extension HiveEngine {
+    /// An engine whose node is the only writer needs no watch: it learns every record from its
+    /// own calls. Waits until cancelled.
+    public func watchLeases(_ deliver: @escaping @Sendable (BlockKey, LeaseRecord) async -> Void) async {
+        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+    }
 }
 
 /// The checks every engine makes before it stores a volume's spec.

@@ -52,6 +52,41 @@ struct NodeAPIService: NodeAPI {
             })
     }
 
+    func faults() async throws(APIError) -> FaultSwitches {
+        let transport = try await faultTransport()
+        return FaultSwitches(
+            peers: Dictionary(
+                uniqueKeysWithValues: transport.faults.map {
+                    ($0.key.name, FaultSwitches.Peer(send_loss: $0.value.send_loss, receive_loss: $0.value.receive_loss))
+                }))
+    }
+
+    func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches {
+        let transport = try await faultTransport()
+        let members = Set(((try? await hive.members()) ?? []).map(\.node.name))
+        var switched: [NodeID: PeerFault] = [:]
+        for (peer, fault) in faults.peers.sorted(by: { $0.key < $1.key }) {
+            guard members.contains(peer), peer != nodeID.name else {
+                throw APIError.badRequest("\(peer) is not another member of this cluster")
+            }
+            for (name, loss) in [("send_loss", fault.send_loss), ("receive_loss", fault.receive_loss)] where !(0...1).contains(loss) {
+                throw APIError.badRequest("peers.\(peer).\(name) must be a share from 0 to 1, got \(loss)")
+            }
+            switched[NodeID(peer)] = PeerFault(send_loss: fault.send_loss, receive_loss: fault.receive_loss)
+        }
+        transport.faults = switched
+        return try await self.faults()
+    }
+
+    /// Fault switches exist for tests and demos: only on a node whose WAN is emulated.
+    private func faultTransport() async throws(APIError) -> PeerTransport {
+        guard settings.wanTopology != nil, let transport = await runtime.transport else {
+            throw APIError(
+                status: .conflict, message: "fault switches exist only on a cluster node with WAN emulation ([wan] topology)")
+        }
+        return transport
+    }
+
     func moves() async -> [MoveInfo] {
         Array(await runtime.recentMoves)
     }
@@ -133,6 +168,7 @@ struct NodeAPIService: NodeAPI {
         case .noSuchVolume: APIError(status: .notFound, message: error.message)
         case .pinned, .invalid: APIError(status: .badRequest, message: error.message)
         case .storage: APIError(status: .internalServerError, message: error.description)
+        case .retryLater: APIError(status: .serviceUnavailable, message: error.message)
         }
     }
 }

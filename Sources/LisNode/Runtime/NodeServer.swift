@@ -36,7 +36,7 @@ public enum NodeServer {
             (try NodeSettings.hostPort(address), address)
         }
         let secret = try peer.map { _ throws(NodeStartError) in try readSecret(settings.cluster.secretFile ?? "") }
-        try await hive.register(HiveMember(node: nodeID, region: settings.region, address: peer?.1))
+        try await register(HiveMember(node: nodeID, region: settings.region, address: peer?.1), in: hive, logger: logger)
         let members = try await hive.members()
         let volumes = try await hive.volumes()
         let wan = try settings.wanTopology.map { path throws(NodeStartError) in try loadTopology(path, region: settings.region) }
@@ -112,6 +112,8 @@ public enum NodeServer {
         }
         await runtime.start()
         if transport != nil { await runtime.setMembers(members) }
+        // The core uses this member list now: say so, so the next node may join.
+        try await hive.acknowledgeMembers(nodeID, count: members.count)
         for volume in volumes {
             for (key, record) in try await hive.records(of: volume.name) { await runtime.input(.hiveWatch(key, record)) }
         }
@@ -172,6 +174,26 @@ public enum NodeServer {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         }
         return bootstrap
+    }
+
+    /// Registers this node, waiting while Hive says a join must wait for the other members to
+    /// see the last one (at most two minutes, with a notice every 5 s).
+    static func register(_ member: HiveMember, in hive: any HiveEngine, logger: Logger) async throws {
+        let deadline = ContinuousClock.now + .seconds(120)
+        var nextNotice = ContinuousClock.now
+        while true {
+            do {
+                try await hive.register(member)
+                return
+            } catch .retryLater(let why) {
+                if ContinuousClock.now >= deadline { throw NodeStartError("cannot join the cluster: \(why)") }
+                if ContinuousClock.now >= nextNotice {
+                    logger.notice("\(why); retrying")
+                    nextNotice = ContinuousClock.now + .seconds(5)
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
     }
 
     /// The emulated WAN (`[wan] topology`): a `topology/regions.toml`-format file that names
@@ -299,10 +321,33 @@ struct NodeService: Service {
                 }
             }
             if transport != nil {
+                // Lease records other nodes write (claims for this node among them), in
+                // Hive's order; behind the emulated distance to Hive when there is one.
+                let oneWay = Swift.Duration.microseconds(Int64((hiveDelayMs ?? 0) * 500))
+                let clock = ContinuousClock()
+                let (watched, watchedInput) = AsyncStream.makeStream(of: (ContinuousClock.Instant, BlockKey, LeaseRecord).self)
                 group.addTask {
+                    await hive.watchLeases { key, record in watchedInput.yield((clock.now + oneWay, key, record)) }
+                    watchedInput.finish()
+                }
+                group.addTask {
+                    for await (arrives, key, record) in watched {
+                        try? await clock.sleep(until: arrives)
+                        await runtime.input(.hiveWatch(key, record))
+                    }
+                }
+                group.addTask {
+                    var acknowledged = 0
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .milliseconds(Self.membersRefreshMs))
-                        if let members = try? await hive.members() { await runtime.setMembers(members) }
+                        if let members = try? await hive.members() {
+                            await runtime.setMembers(members)
+                            if members.count != acknowledged,
+                                (try? await hive.acknowledgeMembers(runtime.core.id, count: members.count)) != nil
+                            {
+                                acknowledged = members.count
+                            }
+                        }
                         if let volumes = try? await hive.volumes(), volumes != (await runtime.volumes) {
                             do {
                                 try await runtime.adoptVolumes(volumes)
