@@ -234,7 +234,7 @@ public final class PeerTransport: Sendable {
                 }
                 .connect(to: address)
                 .whenFailure { [self] error in
-                    logger.debug("cannot reach peer \(node) at \(address): \(error)")
+                    logger.info("cannot reach peer \(node) at \(address): \(error)")
                     connectionLost(node, nil)
                 }
         }
@@ -290,7 +290,7 @@ public final class PeerTransport: Sendable {
 
     fileprivate func authenticated(_ hello: PeerHello, channel: any Channel, outbound: Bool) {
         counters.withLock { $0.authenticated += 1 }
-        logger.debug("peer \(hello.node) (\(hello.region)) authenticated", metadata: ["outbound": "\(outbound)"])
+        logger.info("peer \(hello.node) (\(hello.region)) authenticated", metadata: ["outbound": "\(outbound)"])
         if outbound { outboundReady(hello.node, channel) }
     }
 

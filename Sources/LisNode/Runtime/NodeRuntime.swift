@@ -298,7 +298,12 @@ public actor NodeRuntime {
             }
         }
         let nodes = members.map { ($0.node, $0.region) }
+        let known = core.map.regions.reduce(0) { $0 + core.map.nodes(in: $1).count }
         drive { $0.setMembers(nodes, now: now(), wallMs: wallMs()) }
+        let after = core.map.regions.reduce(0) { $0 + core.map.nodes(in: $1).count }
+        if after != known {
+            logger.info("members: \(members.map { "\($0.node) (\($0.region))" }.joined(separator: ", "))")
+        }
     }
 
     /// Fills the references into this node's storage and buffers that a message names, so it
