@@ -50,11 +50,16 @@ extension NodeConfig {
 
 extension ClusterConfig {
     static func parse(_ r: TOMLReader) throws(ConfigError) -> ClusterConfig {
-        try r.rejectUnknownKeys(allowed: ["name", "peer_address", "secret_file"])
+        try r.rejectUnknownKeys(allowed: ["name", "peer_address", "secret_file", "discovery", "discovery_port"])
         var cluster = ClusterConfig()
         cluster.name = try r.name("name") ?? cluster.name
         cluster.peerAddress = try r.address("peer_address")
         cluster.secretFile = try r.path("secret_file")
+        cluster.discovery = try r.bool("discovery") ?? cluster.discovery
+        cluster.discoveryPort = try r.integer("discovery_port", in: 1...65535) ?? cluster.discoveryPort
+        if cluster.discovery && cluster.peerAddress == nil {
+            throw r.missing("peer_address", "where peers reach this node; discovery tells joiners of it")
+        }
         if let address = cluster.peerAddress, address.hasPrefix("0.0.0.0:") || address.hasPrefix("[::]:") {
             throw ConfigError(
                 key: r.key("peer_address"),

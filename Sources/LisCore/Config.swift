@@ -47,6 +47,11 @@ public struct ClusterConfig: Sendable, Equatable {
     /// Key `secret_file`: the join secret every node of the cluster shares (at least 16
     /// bytes). Required with `peer_address`.
     public var secretFile: String?
+    /// Key `discovery`: answer discovery queries (`lis serve --auto-discover`), so that nodes
+    /// that know only the secret find this cluster. Needs `peer_address` and etcd.
+    public var discovery = false
+    /// Key `discovery_port`: the UDP port discovery queries go to. Default 7790.
+    public var discoveryPort = 7790
 
     public init() {}
 }

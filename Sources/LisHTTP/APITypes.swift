@@ -220,11 +220,16 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
     public var steals_in_flight: Int
     /// The peer transport's counters; nil without peers.
     public var peers: PeerCounters?
+    /// What this node is waiting on; counts that stay up while clients are idle say where
+    /// operations are stuck.
+    public var in_flight: InFlightInfo
 
     public init(
         cluster: String?, hive: String, node_id: String, region: String, members: [MemberInfo],
-        measured_rtt_ms: [String: Double], held_blocks: Int, steals_in_flight: Int, peers: PeerCounters?
+        measured_rtt_ms: [String: Double], held_blocks: Int, steals_in_flight: Int, peers: PeerCounters?,
+        in_flight: InFlightInfo
     ) {
+        self.in_flight = in_flight
         self.cluster = cluster
         self.hive = hive
         self.node_id = node_id
@@ -237,7 +242,7 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case cluster, hive, node_id, region, members, measured_rtt_ms, held_blocks, steals_in_flight, peers
+        case cluster, hive, node_id, region, members, measured_rtt_ms, held_blocks, steals_in_flight, peers, in_flight
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -251,6 +256,7 @@ public struct ClusterInfo: Codable, Sendable, Equatable {
         try c.encode(held_blocks, forKey: .held_blocks)
         try c.encode(steals_in_flight, forKey: .steals_in_flight)
         try c.encode(peers, forKey: .peers)
+        try c.encode(in_flight, forKey: .in_flight)
     }
 }
 
@@ -263,16 +269,19 @@ public struct MemberInfo: Codable, Sendable, Equatable {
     public var home: Bool
     /// Blocks that moved and whose lease record names this node (Hive's records).
     public var moved_blocks_held: Int
+    /// Its keep-alive in Hive lapsed: it is dead or cut off (etcd engine only).
+    public var lapsed: Bool
 
-    public init(node_id: String, region: String, address: String?, home: Bool, moved_blocks_held: Int) {
+    public init(node_id: String, region: String, address: String?, home: Bool, moved_blocks_held: Int, lapsed: Bool = false) {
         self.node_id = node_id
         self.region = region
         self.address = address
         self.home = home
         self.moved_blocks_held = moved_blocks_held
+        self.lapsed = lapsed
     }
 
-    private enum CodingKeys: String, CodingKey { case node_id, region, address, home, moved_blocks_held }
+    private enum CodingKeys: String, CodingKey { case node_id, region, address, home, moved_blocks_held, lapsed }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -281,6 +290,35 @@ public struct MemberInfo: Codable, Sendable, Equatable {
         try c.encode(address, forKey: .address)
         try c.encode(home, forKey: .home)
         try c.encode(moved_blocks_held, forKey: .moved_blocks_held)
+        try c.encode(lapsed, forKey: .lapsed)
+    }
+}
+
+/// `GET /v1/cluster`'s `in_flight`: the NBD commands the node has not answered, the inputs
+/// queued for its core, and what the core waits on.
+public struct InFlightInfo: Codable, Sendable, Equatable {
+    public var nbd_commands: Int
+    public var inputs_queued: Int
+    public var forwards: Int
+    public var hive_calls: Int
+    public var hive_lookups: Int
+    public var parked_for_hive: Int
+    public var queued_behind_steals: Int
+    public var pending_writes: Int
+    public var pending_reads: Int
+    public var pending_flushes: Int
+
+    public init(nbdCommands: Int, inputsQueued: Int, core w: WorkInFlight) {
+        nbd_commands = nbdCommands
+        inputs_queued = inputsQueued
+        forwards = w.forwards
+        hive_calls = w.hiveCalls
+        hive_lookups = w.lookups
+        parked_for_hive = w.parkedForHive
+        queued_behind_steals = w.queuedBehindSteals
+        pending_writes = w.pendingWrites
+        pending_reads = w.pendingReads
+        pending_flushes = w.pendingFlushes
     }
 }
 

@@ -52,7 +52,7 @@ public struct PeerHello: Codable, Equatable, Sendable {
 
 /// The join secret and the proofs made with it.
 public struct PeerSecret: Sendable {
-    private let secret: [UInt8]
+    let secret: [UInt8]
     private var key: SymmetricKey { SymmetricKey(data: secret) }
 
     /// `secret`: the cluster's join secret (at least 16 bytes; `lis cluster init` makes 32

@@ -86,9 +86,12 @@ struct ClusterStatus: AsyncParsableCommand {
             return
         }
         print("cluster \(info.cluster ?? "(one node, no peers)"), Hive \(info.hive); seen from \(info.node_id) in \(info.region)")
-        var rows = [["NODE", "REGION", "ADDRESS", "HOME", "MOVED BLOCKS HELD"]]
+        var rows = [["NODE", "REGION", "ADDRESS", "HOME", "STATE", "MOVED BLOCKS HELD"]]
         for m in info.members {
-            rows.append([m.node_id, m.region, m.address ?? "–", m.home ? "yes" : "", String(m.moved_blocks_held)])
+            rows.append([
+                m.node_id, m.region, m.address ?? "–", m.home ? "yes" : "", m.lapsed ? "lapsed" : "alive",
+                String(m.moved_blocks_held),
+            ])
         }
         print(Table.render(rows))
         if !info.measured_rtt_ms.isEmpty {
@@ -102,5 +105,10 @@ struct ClusterStatus: AsyncParsableCommand {
                     + "refused: \(p.unauthenticated) unauthenticated, \(p.malformed) malformed, \(p.wrong_sender) wrong sender; "
                     + "\(p.dropped) dropped")
         }
+        let w = info.in_flight
+        print(
+            "waiting on: \(w.nbd_commands) NBD commands, \(w.forwards) forwards, \(w.hive_calls) Hive calls "
+                + "(\(w.hive_lookups) lookups, \(w.parked_for_hive) operations parked), \(w.queued_behind_steals) operations "
+                + "behind steals, \(w.pending_writes) writes and \(w.pending_reads) reads on Q2, \(w.pending_flushes) flushes")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Lis: AsyncParsableCommand {
@@ -12,6 +13,36 @@ struct Lis: AsyncParsableCommand {
             """,
         subcommands: [Serve.self, Volume.self, Cluster.self, Demo.self, Sim.self, Check.self]
     )
+
+    /// Also answers to the name `lis-cluster` (a link to this binary, as packages install it),
+    /// with the seed's verbs: `lis-cluster join …` and `lis-cluster run …` are `lis serve …`,
+    /// `lis-cluster init|status` are `lis cluster init|status`.
+    static func main() async {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if CommandLine.arguments.first.map({ URL(fileURLWithPath: $0).lastPathComponent }) == "lis-cluster" {
+            arguments = Self.asLisCluster(arguments)
+        }
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
+    static func asLisCluster(_ arguments: [String]) -> [String] {
+        guard let verb = arguments.first else { return arguments }
+        let rest = Array(arguments.dropFirst())
+        switch verb {
+        case "join", "run": return ["serve"] + rest
+        case "init", "status": return ["cluster", verb] + rest
+        default: return arguments
+        }
+    }
 }
 
 struct Sim: ParsableCommand {

@@ -17,6 +17,10 @@ struct Serve: AsyncParsableCommand {
 
             Then: lis volume create vm1 --size 1G
                   qemu-io -f raw 'nbd+unix:///vm1?socket=lis-data/nbd.sock' -c 'write -P 0xab 0 1M' -c flush
+
+            To join a cluster on the local network knowing only its secret (also installed as \
+            `lis-cluster join --auto-discover …`):
+                  lis serve --region london --peer-address 10.0.0.2:7781 --secret-file join.secret --auto-discover
             """
     )
 
@@ -40,6 +44,32 @@ struct Serve: AsyncParsableCommand {
 
     @Option(name: .customLong("http-address"), help: "HTTP API host:port. Default 127.0.0.1:7780.")
     var httpAddress: String?
+
+    @Option(name: .customLong("peer-address"), help: "Where peers reach this node, host:port ([cluster] peer_address).")
+    var peerAddress: String?
+
+    @Option(name: .customLong("secret-file"), help: "The cluster's join secret ([cluster] secret_file; lis cluster init makes one).")
+    var secretFile: String?
+
+    @Flag(
+        name: .customLong("auto-discover"),
+        help: """
+            Find the cluster on the local network: ask by UDP multicast, authenticated with the join \
+            secret, and take the Hive a member names; then answer others' queries. Needs \
+            --peer-address and --secret-file.
+            """)
+    var autoDiscover = false
+
+    @Option(
+        name: .customLong("join"),
+        help: "A member's discovery address (host:port, UDP) to ask for the cluster, for routed networks. Repeatable.")
+    var join: [String] = []
+
+    @Option(name: .customLong("discovery-port"), help: "The UDP port of discovery ([cluster] discovery_port). Default 7790.")
+    var discoveryPort: Int?
+
+    @Option(name: .customLong("discovery-timeout"), help: "How long --auto-discover and --join ask before giving up, in seconds. Default 30.")
+    var discoveryTimeout: Double = 30
 
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical. Default info.")
     var logLevel: String = "info"
@@ -81,7 +111,20 @@ struct Serve: AsyncParsableCommand {
         if let nodeID { loaded.node.id = NodeID(nodeID) }
         if let nbdSocket { loaded.node.nbdSocket = nbdSocket }
         if let httpAddress { loaded.node.httpAddress = httpAddress }
+        if let peerAddress { loaded.cluster.peerAddress = peerAddress }
+        if let secretFile { loaded.cluster.secretFile = secretFile }
+        if let discoveryPort {
+            guard (1...65535).contains(discoveryPort) else { throw ValidationError("--discovery-port must be 1–65535") }
+            loaded.cluster.discoveryPort = discoveryPort
+        }
+        if loaded.cluster.peerAddress != nil && loaded.cluster.secretFile == nil {
+            throw ValidationError("a cluster node needs the join secret: --secret-file (lis cluster init makes one)")
+        }
         var settings = NodeSettings(config: loaded)
+        settings.autoDiscover = autoDiscover
+        settings.joinTargets = join
+        guard discoveryTimeout > 0 else { throw ValidationError("--discovery-timeout must be above 0 seconds") }
+        settings.discoveryTimeoutSeconds = discoveryTimeout
         if let nbdAddress { settings.nbdAddress = nbdAddress == "none" ? nil : nbdAddress }
         do {
             try await NodeServer.run(settings, logger: logger)

@@ -248,6 +248,12 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         #expect(configError("[cluster]\npeer_address = \"10.0.0.1:7781\"")?.key == "cluster.secret_file")
         #expect(configError("[cluster]\npeer_address = \"0.0.0.0:7781\"\nsecret_file = \"s\"")?.key == "cluster.peer_address")
         #expect(configError("[cluster]\npeer_address = \"nowhere\"\nsecret_file = \"s\"")?.key == "cluster.peer_address")
+        let discovering = try LisConfig.parse(
+            toml: "[cluster]\npeer_address = \"10.0.0.1:7781\"\nsecret_file = \"s\"\ndiscovery = true\ndiscovery_port = 7999").cluster
+        #expect(discovering.discovery && discovering.discoveryPort == 7999)
+        #expect(c.discoveryPort == 7790 && !c.discovery)
+        #expect(configError("[cluster]\ndiscovery = true")?.key == "cluster.peer_address")
+        #expect(configError("[cluster]\npeer_address = \"10.0.0.1:7781\"\nsecret_file = \"s\"\ndiscovery_port = 0")?.key == "cluster.discovery_port")
         #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"topology/regions.toml\"").wanTopology == "topology/regions.toml")
         #expect(configError("[wan]\nrtt = 5")?.key == "wan.rtt")
         #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"t.toml\"\nhive_region = \"nyc\"").wanHiveRegion == RegionID("nyc"))

@@ -181,6 +181,33 @@ import Testing
         #expect(last.contains(.reply(1, .failed(.unavailable))))
     }
 
+    /// The holder nyc-1 dies: its keep-alive in Hive lapses. nyc-2's forwarded write gets no
+    /// answer; at the timeout it takes the block over (a new epoch, fencing nyc's Q2, where
+    /// nyc-2 and nyc-3 are a live majority). With nyc-3 lapsed too no majority could be
+    /// fenced: it keeps waiting for the holder.
+    @Test func aLapsedHolderIsTakenOverWhenItsQ2HasALiveMajority() {
+        for (lapsed, takesOver) in [([Self.nyc1], true), ([Self.nyc1, Self.nyc3], false), ([], false)] {
+            var origin = Self.node(Self.nyc2)
+            origin.setLapsed(Set(lapsed))
+            let out = origin.step(.client(1, Self.key, Self.write(1)), now: .ms(0), wallMs: 0)
+            #expect(Self.sent(out).first?.0 == Self.nyc1)
+            guard let timer = Self.timers(out).first(where: { if case .forwardTimeout = $0 { true } else { false } }) else {
+                Issue.record("expected a forward timeout")
+                continue
+            }
+            let later = origin.step(.timer(timer), now: .ms(1100), wallMs: 1100)
+            let claims = later.compactMap { effect -> LeaseRecord? in
+                if case .hive(_, .compareAndSet(_, _, let claim)) = effect { claim } else { nil }
+            }
+            if takesOver {
+                #expect(claims.count == 1 && claims.first?.holder == Self.nyc2 && claims.first?.epoch == Epoch(1), "\(later)")
+                #expect(later.contains(.event(.stealStarted(Self.key, from: Self.nyc1, reason: .takingOver(Self.nyc1)))))
+            } else {
+                #expect(claims.isEmpty, "lapsed \(lapsed): \(later)")
+            }
+        }
+    }
+
     /// A holder whose activation reached Hive but whose answer was lost finds its record
     /// active when it retries, and serves instead of giving up.
     @Test func aLostActivationAnswerStillActivates() {

@@ -297,6 +297,43 @@ import Testing
         #expect(served.contains(.reply(1, .written(LogPosition(epoch: Epoch(1), version: 2)))), "the write, at a new epoch")
     }
 
+    /// A restarted holder that no client asks for a block, only a flush of writes it had
+    /// acknowledged before the crash, takes the block up (lookup, new epoch) and answers: a
+    /// redirect naming itself would send the origin back to it forever (seen on a real cluster:
+    /// every NBD client that closed hung in its flush).
+    @Test func aRestartedHolderAskedOnlyForAFlushTakesTheBlockUpAndAnswers() {
+        var (nyc, _) = Self.cluster()
+        let synced = LogPosition(epoch: .zero, version: 1)
+        nyc.restore(promises: [:], positions: [Self.key: synced], restarted: true)
+        let kept = FlushItem(key: Self.key, write: WriteRef(id: RequestID(origin: Self.sydney, seq: 1), position: synced))
+        let gone = FlushItem(
+            key: Self.key, write: WriteRef(id: RequestID(origin: Self.sydney, seq: 2), position: LogPosition(epoch: .zero, version: 2)))
+        let asked = nyc.step(Self.peer(Self.sydney, .flush(5, [kept, gone])), now: .ms(1), wallMs: 1)
+        #expect(!Self.sent(asked).contains { if case .flushed = $0.1.message { true } else { false } }, "no redirect to itself")
+        guard let lookup = Self.hiveCalls(asked).first, case .get = lookup.1 else {
+            Issue.record("expected a Hive lookup, got \(asked)")
+            return
+        }
+        let out = nyc.step(.hive(lookup.0, .record(Self.key, nil)), now: .ms(2), wallMs: 2)
+        guard case .compareAndSet(_, nil, let claim)? = Self.hiveCalls(out).first?.1 else {
+            Issue.record("expected a claim of epoch 1, got \(out)")
+            return
+        }
+        let fenced = nyc.step(.hive(Self.hiveCalls(out)[0].0, .swapped(Self.key, ok: true, current: claim)), now: .ms(3), wallMs: 3)
+        guard case .compareAndSet(_, _, let active)? = Self.hiveCalls(fenced).first?.1 else {
+            Issue.record("expected the activation")
+            return
+        }
+        let served = nyc.step(.hive(Self.hiveCalls(fenced)[0].0, .swapped(Self.key, ok: true, current: active)), now: .ms(4), wallMs: 4)
+        // The write its disk kept is durable (the install synced it); the one after it is lost.
+        let answers = Self.sent(served).compactMap { if case .flushed(5, let v) = $0.1.message { v } else { nil } }.flatMap { $0 }
+        #expect(Set(answers) == [FlushVerdict(item: kept, outcome: .durable), FlushVerdict(item: gone, outcome: .lost)], "\(served)")
+    }
+
+    static func peer(_ from: NodeID, _ message: PeerMessage) -> NodeInput {
+        .peer(PeerEnvelope(from: from, hlc: .zero, message: message))
+    }
+
     @Test func anAcceptAfterAHoleIsRefused() {
         var (nyc, _) = Self.cluster()
         // Sydney holds the block (epoch 3) and its accept of version 1 to New York was lost.

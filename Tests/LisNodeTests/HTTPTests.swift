@@ -18,7 +18,8 @@ actor FakeNode: NodeAPI {
         ClusterInfo(
             cluster: nil, hive: "embedded", node_id: "fake", region: "local",
             members: [MemberInfo(node_id: "fake", region: "local", address: nil, home: true, moved_blocks_held: 0)],
-            measured_rtt_ms: [:], held_blocks: 0, steals_in_flight: 0, peers: nil)
+            measured_rtt_ms: [:], held_blocks: 0, steals_in_flight: 0, peers: nil,
+            in_flight: InFlightInfo(nbdCommands: 0, inputsQueued: 0, core: WorkInFlight()))
     }
     func moves() async -> [MoveInfo] { [] }
     func faults() async throws(APIError) -> FaultSwitches { FaultSwitches(peers: [:]) }

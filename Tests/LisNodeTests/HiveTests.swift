@@ -426,6 +426,33 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         #expect(reason.contains("etcd"))
     }
 
+    /// A member is alive while it renews its keep-alive (an etcd lease): one that stops lapses
+    /// after the TTL, one that never sent one counts as lapsed, and a node that renews after
+    /// its lease expired (it stalled) is alive again under a new lease. Membership itself stays.
+    @Test(.enabled(if: HiveKind.etcdEndpoint != nil)) func etcdMembersLapseWhenTheyStopRenewing() async throws {
+        let endpoint = try #require(HiveKind.etcdEndpoint)
+        let prefix = "/lis-test-\(UUID().uuidString)/"
+        let nodeA = try EtcdHive(endpoints: [endpoint], prefix: prefix, aliveTTLSeconds: 2)
+        let nodeB = try EtcdHive(endpoints: [endpoint], prefix: prefix, aliveTTLSeconds: 2)
+        try await nodeA.register(HiveMember(node: a, region: nyc))
+        try await nodeA.acknowledgeMembers(a, count: 1)
+        try await nodeB.register(HiveMember(node: b, region: london))
+        #expect(try await nodeA.lapsedMembers() == [a, b], "no keep-alive yet")
+        try await nodeA.keepAlive(a)
+        try await nodeB.keepAlive(b)
+        #expect(try await nodeA.lapsedMembers() == [])
+        // a renews every 600 ms for 3.6 s; b stops.
+        for _ in 0..<6 {
+            try await Task.sleep(for: .milliseconds(600))
+            try await nodeA.keepAlive(a)
+        }
+        #expect(try await nodeA.lapsedMembers() == [b])
+        #expect(try await nodeA.members().map(\.node) == [a, b], "a lapsed member stays a member")
+        try await nodeB.keepAlive(b)
+        #expect(try await nodeA.lapsedMembers() == [])
+        _ = try await nodeA.gateway.txn([], success: [.delete(prefix: prefix)])
+    }
+
     @Test func etcdSettingsAreChecked() {
         #expect(throws: HiveError.self) { try EtcdHive(endpoints: []) }
         #expect(throws: HiveError.self) { try EtcdHive(endpoints: ["127.0.0.1:2379"]) }

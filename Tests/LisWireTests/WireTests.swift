@@ -244,3 +244,46 @@ enum Samples {
         #expect(throws: PeerFrameError.self) { try PeerHello(frame: PeerFrame(kind: .hello, body: ByteBuffer(string: "{}"))) }
     }
 }
+
+/// Discovery datagrams: sealed with the join secret, opened only with it, and anything else is
+/// a typed error, never a crash.
+@Suite struct DiscoveryTests {
+    let codec = DiscoveryCodec(secret: try! PeerSecret(Array("0123456789abcdef0123456789abcdef".utf8)))
+    let other = DiscoveryCodec(secret: try! PeerSecret(Array("another secret of 32 bytes long!".utf8)))
+
+    func beacon(_ nonce: [UInt8]) -> Beacon {
+        Beacon(
+            nonce: nonce, cluster: "c1", node: NodeID("nyc-1"), region: RegionID("nyc"), peerAddress: "10.0.0.1:7781",
+            hiveEndpoints: ["http://10.0.0.9:2379"], hivePrefix: "/lis/")
+    }
+
+    @Test func queriesAndBeaconsRoundTrip() throws {
+        let nonce = DiscoveryCodec.freshNonce()
+        #expect(nonce != DiscoveryCodec.freshNonce())
+        for message in [DiscoveryMessage.query(nonce: nonce), .beacon(beacon(nonce))] {
+            let datagram = codec.seal(message)
+            #expect(datagram.count <= DiscoveryCodec.maxDatagramBytes)
+            #expect(try codec.open(datagram) == message)
+        }
+    }
+
+    @Test func anotherSecretTamperingAndGarbageAreRefused() {
+        let sealed = codec.seal(.beacon(beacon(DiscoveryCodec.freshNonce())))
+        #expect(throws: DiscoveryError.wrongSecret) { try other.open(sealed) }
+        var tampered = sealed
+        tampered[tampered.count - 3] ^= 1
+        #expect(throws: DiscoveryError.wrongSecret) { try codec.open(tampered) }
+        #expect(throws: DiscoveryError.self) { try codec.open([]) }
+        #expect(throws: DiscoveryError.self) { try codec.open(Array("LD".utf8) + [9] + sealed.dropFirst(3)) }
+        #expect(throws: DiscoveryError.tooLarge(2000)) { try codec.open([UInt8](repeating: 0, count: 2000)) }
+        // A short nonce is refused even under a valid MAC.
+        #expect(throws: DiscoveryError.self) { try codec.open(codec.seal(.query(nonce: [1, 2, 3]))) }
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let length = Int.random(in: 0...1500, using: &random)
+            var bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+            if length > 2, Bool.random(using: &random) { bytes[0] = 0x4C; bytes[1] = 0x44; bytes[2] = 1 }
+            _ = try? codec.open(bytes)
+        }
+    }
+}

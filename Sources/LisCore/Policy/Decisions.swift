@@ -48,7 +48,8 @@ public indirect enum MoveReason: Hashable, Sendable, Codable {
     case adoptingClaim
     /// This node restarted and takes a new epoch before serving the block again.
     case renewingAfterRestart
-    /// Another node's claim stalled while operations waited for it.
+    /// Another node's claim stalled while operations waited for it, or the holder's membership
+    /// lapsed in Hive (it died or is cut off) while operations waited for it.
     case takingOver(NodeID)
     /// Whoever asked (an operator, the simulator's oracle schedule), with their note.
     case requested(String)

@@ -13,6 +13,9 @@ struct FlushCoordinator: Sendable {
     private var ownSyncs: [UInt64: [SyncedCopy]] = [:]
     private var peerSyncs: [UInt64: (holder: NodeID, copies: [SyncedCopy])] = [:]
 
+    /// Client flushes not yet answered.
+    var pendingCount: Int { flushes.count }
+
     // MARK: Origin
 
     /// A write acknowledged to a local client: the next flush vouches for it. Only the newest
@@ -105,6 +108,9 @@ struct FlushCoordinator: Sendable {
         waits = still
         return (answers, waiting.sorted())
     }
+
+    /// Whether a flush request waits on an item of the block.
+    func waits(on key: BlockKey) -> Bool { waits.contains { $0.items.contains { $0.key == key } } }
 
     /// This node syncs its own copies for waiting flushes (`NodeEffect.sync(token)`).
     mutating func ownSync(_ token: UInt64, _ copies: [SyncedCopy]) { ownSyncs[token] = copies }

@@ -23,6 +23,7 @@ struct Forwarder: Sendable {
     private var outgoing: [RequestID: Outgoing] = [:]
 
     subscript(request: RequestID) -> Outgoing? { outgoing[request] }
+    var count: Int { outgoing.count }
 
     mutating func start(_ request: RequestID, _ operation: Outgoing) {
         precondition(outgoing[request] == nil, "request id \(request) reused")

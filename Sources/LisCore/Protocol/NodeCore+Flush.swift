@@ -84,8 +84,27 @@ extension NodeCore {
     mutating func onFlushRequest(_ from: NodeID, _ flushID: UInt64, _ items: [FlushItem]) {
         guard items.count <= Self.maxFlushItems else { return }
         flush.wait(from, flushID, items)
+        serveFlushWaits()
+    }
+
+    /// Answers what it can; for the rest, takes up the blocks Hive names this node the holder
+    /// of but it does not serve (it restarted: nothing else would make it take up a block no
+    /// client uses, and the flush would wait forever), and syncs the copies of the others.
+    mutating func serveFlushWaits() {
         let waiting = answerFlushWaits()
+        for key in waiting where blocks[key]?.holding == nil && blocks[key]?.steal == nil {
+            if restarted && !(blocks[key]?.hiveChecked ?? false) {
+                lookUpHolder(key)
+            } else {
+                takeUpIfNamed(key)
+            }
+        }
         if !waiting.isEmpty { syncCopies(waiting) }
+    }
+
+    /// A lookup or a steal changed what this node can say of a block flushes wait on.
+    mutating func flushWaitsChanged(_ key: BlockKey) {
+        if flush.waits(on: key) { serveFlushWaits() }
     }
 
     /// Answers every waiting item whose outcome is known; returns the blocks still waiting.
@@ -110,6 +129,10 @@ extension NodeCore {
         guard let state = blocks[item.key], let term = state.holding, term.epoch == state.promised,
             item.write.position.epoch <= term.epoch
         else {
+            // Hive names this node (it restarted, or its steal is under way): it will serve the
+            // block and say, rather than send the origin back to itself.
+            let state = blocks[item.key, default: BlockState()]
+            if state.holding == nil, state.steal != nil || isNamedHolder(item.key) { return nil }
             return .redirect(redirectRecord(item.key))
         }
         return term.flushOutcome(item.write, copy: state.replica)

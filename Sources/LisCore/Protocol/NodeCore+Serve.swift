@@ -93,14 +93,8 @@ extension NodeCore {
     /// Serves the operation if this node is the block's active holder. Never-moved blocks are
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
-        var state = blocks[key, default: BlockState()]
-        if state.holding == nil, state.steal == nil, renewOwnClaim(key) { return false }
-        if !restarted, state.holding == nil, state.steal == nil, state.route == nil, state.promised == .zero,
-            let home = map.homeRecord(of: key), home.holder == id
-        {
-            takeUpAtHome(key, home)
-            state = blocks[key, default: BlockState()]
-        }
+        if blocks[key]?.holding == nil, blocks[key]?.steal == nil, takeUpIfNamed(key) { return false }
+        let state = blocks[key, default: BlockState()]
         guard let holding = state.holding,
             holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
         else { return false }
@@ -110,6 +104,25 @@ extension NodeCore {
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
         }
         return true
+    }
+
+    /// A block this node neither serves nor steals: if Hive (or the volume's home) names this
+    /// node, it starts serving it, at once at epoch 0 for a never-moved block at home, else
+    /// through a new epoch. Returns whether a steal started.
+    @discardableResult
+    mutating func takeUpIfNamed(_ key: BlockKey) -> Bool {
+        if renewOwnClaim(key) { return true }
+        let state = blocks[key, default: BlockState()]
+        if !restarted, state.route == nil, state.promised == .zero, let home = map.homeRecord(of: key), home.holder == id {
+            takeUpAtHome(key, home)
+        }
+        return false
+    }
+
+    /// The newest record this node knows names it, and it promised no newer epoch.
+    func isNamedHolder(_ key: BlockKey) -> Bool {
+        guard let rec = record(key) else { return false }
+        return rec.holder == id && rec.epoch >= (blocks[key]?.promised ?? .zero)
     }
 
     /// The home node starts holding a never-moved block at epoch 0, from its own copy.
@@ -129,8 +142,8 @@ extension NodeCore {
     /// steal does. A restarted node asks Hive first: its memory of where blocks live is gone.
     /// Returns whether a steal started.
     mutating func renewOwnClaim(_ key: BlockKey) -> Bool {
+        guard isNamedHolder(key), let rec = record(key) else { return false }
         let state = blocks[key, default: BlockState()]
-        guard let rec = record(key), rec.holder == id, rec.epoch >= state.promised else { return false }
         if restarted {
             guard state.hiveChecked else { return false }
         } else if rec.state == .active && state.route == nil && state.promised == .zero {
@@ -502,9 +515,8 @@ extension NodeCore {
         }
         let key = pending.key
         lookUpHolder(key)
-        if let rec = record(key), rec.state == .stealing, rec.holder != id, let since = blocks[key]?.routeSince,
-            (now - since).ms >= takeoverMs, blocks[key]?.steal == nil, blocks[key]?.holding == nil,
-            volume(key)?.allows(region) == true
+        if let rec = record(key), rec.holder != id, blocks[key]?.steal == nil, blocks[key]?.holding == nil,
+            volume(key)?.allows(region) == true, mayTakeOver(key, rec)
         {
             startSteal(key, reason: .takingOver(rec.holder), renewing: true)
         }
@@ -514,6 +526,20 @@ extension NodeCore {
         } else {
             forwarder.finish(request)
             dispatch(key, QueuedOp(op: pending.op, reply: .client(pending.client)), hops: pending.hops)
+        }
+    }
+
+    /// Operations wait on a block another node is named for: take it over if that node's claim
+    /// stalled for `takeoverMs`, or its membership lapsed in Hive and a majority of every
+    /// region of the last active Q2 is still alive (else the fence cannot complete, and the
+    /// block waits for its holder to come back).
+    func mayTakeOver(_ key: BlockKey, _ rec: LeaseRecord) -> Bool {
+        if rec.state == .stealing, let since = blocks[key]?.routeSince, (now - since).ms >= takeoverMs { return true }
+        guard lapsed.contains(rec.holder) else { return false }
+        let last = rec.state == .active ? rec.term : rec.lastActive
+        return last.quorumRegions.allSatisfy { r in
+            let nodes = map.nodes(in: r)
+            return 2 * nodes.count { !lapsed.contains($0) } > nodes.count
         }
     }
 

@@ -292,6 +292,7 @@ extension NodeCore {
             let parked = blocks[key, default: BlockState()].parked
             blocks[key, default: BlockState()].parked.removeAll()
             for queued in parked { dispatch(key, queued) }
+            flushWaitsChanged(key)
         case .swapped(_, let ok, let current):
             onSwapped(key, call, ok: ok, current: current)
         case .unavailable(_, let reason):
@@ -675,6 +676,7 @@ extension NodeCore {
             reason: steal.reason)))
         armRepair(key)
         for op in queued { dispatch(key, op) }
+        flushWaitsChanged(key)
     }
 
     mutating func abandonSteal(_ key: BlockKey, reason: StealEnd) {

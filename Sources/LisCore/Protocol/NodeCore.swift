@@ -36,6 +36,8 @@ public struct NodeCore: Sendable {
     var blocks: [BlockKey: BlockState] = [:]
     /// Operations forwarded for local clients, awaiting answers.
     var forwarder = Forwarder()
+    /// Members whose keep-alive in Hive lapsed (`setLapsed`); the simulator sets none.
+    var lapsed: Set<NodeID> = []
     var hiveCalls: [HiveCallID: BlockKey] = [:]
     var probes: [UInt64: Instant] = [:]
     /// Flushes as origin, holder and Q2 member.
@@ -147,6 +149,10 @@ public struct NodeCore: Sendable {
         return effects
     }
 
+    /// The members whose keep-alive in Hive lapsed (`HiveEngine.lapsedMembers`): operations that
+    /// wait on a block such a node holds may take it over (PROTOCOL.md "Takeover").
+    public mutating func setLapsed(_ nodes: Set<NodeID>) { lapsed = nodes.subtracting([id]) }
+
     /// Volumes were created, resized or deleted (from Hive). Deleted volumes' blocks are forgotten.
     public mutating func setVolumes(_ volumes: [VolumeSpec]) {
         map.volumes = Dictionary(uniqueKeysWithValues: volumes.map { ($0.name, $0) })
@@ -170,6 +176,24 @@ public struct NodeCore: Sendable {
     public func heat(_ key: BlockKey) -> BlockHeat? { blocks[key]?.heat }
     public func isStealing(_ key: BlockKey) -> Bool { blocks[key]?.steal != nil }
     public var hlcLast: HLCTimestamp { hlc.last }
+
+    /// Operations and calls this node is waiting on: what to look at when clients hang.
+    public var workInFlight: WorkInFlight {
+        var work = WorkInFlight()
+        work.forwards = forwarder.count
+        work.hiveCalls = hiveCalls.count
+        for state in blocks.values {
+            work.queuedBehindSteals += state.queue.count
+            work.parkedForHive += state.parked.count
+            if state.lookupInFlight { work.lookups += 1 }
+            if let term = state.holding {
+                work.pendingWrites += term.pendingWrites.count
+                work.pendingReads += term.pendingReads.count + term.heldReads.count
+            }
+        }
+        work.pendingFlushes = flush.pendingCount
+        return work
+    }
 
     // MARK: Effect helpers
 

@@ -113,3 +113,25 @@ public enum NodeEvent: Hashable, Sendable {
     /// one per block per 10 s).
     case declined(BlockKey, to: RegionID, reason: DeclineReason)
 }
+
+/// What a node is waiting on (`NodeCore.workInFlight`): each count should fall back to zero
+/// when clients stop; one that stays up names where operations are stuck.
+public struct WorkInFlight: Sendable, Equatable, Codable {
+    /// Client operations forwarded to a holder elsewhere, awaiting its answer.
+    public var forwards = 0
+    /// Calls to Hive awaiting their answer.
+    public var hiveCalls = 0
+    /// Blocks whose holder this node is asking Hive for.
+    public var lookups = 0
+    /// Operations waiting for a Hive lookup, and for a steal of their block to end.
+    public var parkedForHive = 0
+    public var queuedBehindSteals = 0
+    /// At this node as holder: writes not yet committed on Q2, reads awaiting Q2's check or
+    /// their writes' commit.
+    public var pendingWrites = 0
+    public var pendingReads = 0
+    /// Client flushes not yet answered.
+    public var pendingFlushes = 0
+
+    public init() {}
+}

@@ -78,6 +78,8 @@ struct EtcdGateway: Sendable {
     struct PutRequest: Encodable {
         var key: String
         var value: String
+        /// An etcd lease's id: the key is deleted when the lease expires.
+        var lease: String?
     }
     struct Operation: Encodable {
         var request_range: RangeRequest?
@@ -88,8 +90,8 @@ struct EtcdGateway: Sendable {
         static func list(prefix: String) -> Operation {
             Operation(request_range: RangeRequest(key: b64(prefix), range_end: b64(prefixEnd(prefix))))
         }
-        static func put(_ key: String, _ value: Data) -> Operation {
-            Operation(request_put: PutRequest(key: b64(key), value: value.base64EncodedString()))
+        static func put(_ key: String, _ value: Data, lease: Int64? = nil) -> Operation {
+            Operation(request_put: PutRequest(key: b64(key), value: value.base64EncodedString(), lease: lease.map(String.init)))
         }
         static func delete(_ key: String) -> Operation {
             Operation(request_delete_range: RangeRequest(key: b64(key)))
@@ -160,6 +162,31 @@ struct EtcdGateway: Sendable {
     /// Reads several keys or prefixes at one revision (a transaction without compares).
     func read(_ operations: [Operation]) async throws(EtcdCallError) -> TxnResult {
         try await txn([], success: operations)
+    }
+
+    private struct LeaseAnswer: Decodable {
+        var ID: String?
+        var TTL: String?
+    }
+    private struct KeepAliveAnswer: Decodable { var result: LeaseAnswer? }
+
+    /// A new lease of `ttlSeconds`; returns its id.
+    func grantLease(ttlSeconds: Int) async throws(EtcdCallError) -> Int64 {
+        let data = try await post("/v3/lease/grant", Data(#"{"TTL":"\#(ttlSeconds)"}"#.utf8))
+        guard let answer = try? JSONDecoder().decode(LeaseAnswer.self, from: data), let id = answer.ID.flatMap(Int64.init)
+        else {
+            throw .malformed("a lease grant answer without an id: \(Self.excerpt(data))")
+        }
+        return id
+    }
+
+    /// Renews a lease for its TTL; false if it had expired (etcd omits a TTL of 0).
+    func keepAlive(lease: Int64) async throws(EtcdCallError) -> Bool {
+        let data = try await post("/v3/lease/keepalive", Data(#"{"ID":"\#(lease)"}"#.utf8))
+        guard let answer = try? JSONDecoder().decode(KeepAliveAnswer.self, from: data) else {
+            throw .malformed("a keep-alive answer that is not etcd's JSON: \(Self.excerpt(data))")
+        }
+        return (answer.result?.TTL.flatMap(Int.init) ?? 0) > 0
     }
 
     /// Compacts the store's history up to `revision` (tests; an operator's etcd does it itself).

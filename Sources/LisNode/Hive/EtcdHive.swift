@@ -12,6 +12,7 @@ import Synchronization
 ///
 ///     members/<node>                  {"region":…,"address":…}        region written once
 ///     acks/<node>                     {"seen":…}                       members the node uses
+///     alive/<node>                    {}                               under the node's etcd lease
 ///     volumes/<volume>                {"size_bytes":…,"home":…,…}
 ///     leases/<volume>/<block, 20 digits>  {"epoch":…,"holder":…,…}     a moved block's record
 ///
@@ -29,11 +30,21 @@ public final class EtcdHive: HiveEngine {
     private struct Cache {
         var volumes: [VolumeName: (spec: VolumeSpec, revision: Int64)] = [:]
         var regions: [NodeID: RegionID] = [:]
+        /// This node's etcd lease for its `alive/` key.
+        var aliveLease: Int64?
     }
+
+    /// How long a member stays alive without a keep-alive. Short enough that a dead holder's
+    /// blocks are taken over within a client's forward budget (12 attempts, PROTOCOL.md
+    /// "Forwards"), long enough that a node stalled by its machine for a moment keeps them.
+    public let aliveTTLSeconds: Int
 
     /// `endpoints`: `http://host:port` of etcd members (tried in order). `prefix`: where this
     /// cluster's keys live; it must end in `/`. `timeout`: the longest one call may take.
-    public init(endpoints: [String], prefix: String = "/lis/", timeout: TimeAmount = .seconds(5)) throws(HiveError) {
+    public init(
+        endpoints: [String], prefix: String = "/lis/", timeout: TimeAmount = .seconds(5), aliveTTLSeconds: Int = 6
+    ) throws(HiveError) {
+        self.aliveTTLSeconds = aliveTTLSeconds
         guard !endpoints.isEmpty else { throw .invalid("etcd needs at least one endpoint (http://host:port)") }
         for endpoint in endpoints where !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
             throw .invalid("etcd endpoint \(endpoint) must start with http:// or https://")
@@ -52,6 +63,7 @@ public final class EtcdHive: HiveEngine {
     private func memberKey(_ node: NodeID) -> String { prefix + "members/" + node.name }
     private var membersPrefix: String { prefix + "members/" }
     private var acksPrefix: String { prefix + "acks/" }
+    private var alivePrefix: String { prefix + "alive/" }
     private func volumeKey(_ name: VolumeName) -> String { prefix + "volumes/" + name.name }
     private var volumesPrefix: String { prefix + "volumes/" }
     private func leasesPrefix(_ volume: VolumeName) -> String { prefix + "leases/" + volume.name + "/" }
@@ -123,6 +135,23 @@ public final class EtcdHive: HiveEngine {
                 node: NodeID(String(kv.key.dropFirst(membersPrefix.count))), region: RegionID(stored.region),
                 address: stored.address)
         }
+    }
+
+    public func keepAlive(_ node: NodeID) async throws(HiveError) {
+        if let lease = cache.withLock({ $0.aliveLease }), try await call({ try await gateway.keepAlive(lease: lease) }) {
+            return
+        }
+        // No lease yet, or it expired (the node stalled longer than the TTL): a new one.
+        let lease = try await call { try await gateway.grantLease(ttlSeconds: aliveTTLSeconds) }
+        _ = try await call { try await gateway.txn([], success: [.put(alivePrefix + node.name, Data("{}".utf8), lease: lease)]) }
+        cache.withLock { $0.aliveLease = lease }
+    }
+
+    public func lapsedMembers() async throws(HiveError) -> Set<NodeID> {
+        let result = try await call { try await gateway.read([.list(prefix: membersPrefix), .list(prefix: alivePrefix)]) }
+        guard result.ranges.count == 2 else { throw Self.corrupt("a read of members and alive keys lost a range") }
+        let alive = Set(result.ranges[1].map { String($0.key.dropFirst(alivePrefix.count)) })
+        return Set(result.ranges[0].map { String($0.key.dropFirst(membersPrefix.count)) }.filter { !alive.contains($0) }.map(NodeID.init))
     }
 
     public func volumes() async throws(HiveError) -> [VolumeSpec] {

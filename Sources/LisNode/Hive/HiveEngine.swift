@@ -68,6 +68,13 @@ public protocol HiveEngine: Sendable {
     /// Every member, in the order they first registered: the first node of a region stays
     /// first when others join, so the region's home node never changes (docs/CLUSTER.md).
     func members() async throws(HiveError) -> [HiveMember]
+    /// Says `node` is alive: a key under an etcd lease of `EtcdHive.aliveTTLSeconds`, which a
+    /// node renews every third of it. A member that stops (killed, cut off from Hive) lapses,
+    /// and the others may take over the blocks it held (PROTOCOL.md "Takeover"). Its membership
+    /// stays: quorums are counted over members, alive or not.
+    func keepAlive(_ node: NodeID) async throws(HiveError)
+    /// The members whose keep-alive lapsed, or that never sent one.
+    func lapsedMembers() async throws(HiveError) -> Set<NodeID>
     /// Every volume, sorted by name.
     func volumes() async throws(HiveError) -> [VolumeSpec]
     /// Adds a volume; `volumeExists` if the name is taken.
@@ -100,6 +107,10 @@ public protocol HiveEngine: Sendable {
 }
 
 extension HiveEngine {
+    /// An engine of one machine has no member to lapse: the node using it is alive.
+    public func keepAlive(_ node: NodeID) async throws(HiveError) {}
+    public func lapsedMembers() async throws(HiveError) -> Set<NodeID> { [] }
+
     /// An engine whose node is the only writer needs no watch: it learns every record from its
     /// own calls. Waits until cancelled.
     public func watchLeases(_ deliver: @escaping @Sendable (BlockKey, LeaseRecord) async -> Void) async {

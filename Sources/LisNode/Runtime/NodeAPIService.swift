@@ -22,9 +22,11 @@ struct NodeAPIService: NodeAPI {
 
     func cluster() async throws(APIError) -> ClusterInfo {
         let members: [HiveMember]
+        let lapsed: Set<NodeID>
         var held: [NodeID: Int] = [:]
         do {
             members = try await hive.members()
+            lapsed = try await hive.lapsedMembers()
             for volume in try await hive.volumes() {
                 for (_, record) in try await hive.records(of: volume.name) where record.state == .active {
                     held[record.holder, default: 0] += 1
@@ -37,9 +39,10 @@ struct NodeAPIService: NodeAPI {
         let infos = members.map { member in
             MemberInfo(
                 node_id: member.node.name, region: member.region.name, address: member.address,
-                home: homes.insert(member.region).inserted, moved_blocks_held: held[member.node] ?? 0)
+                home: homes.insert(member.region).inserted, moved_blocks_held: held[member.node] ?? 0,
+                lapsed: lapsed.contains(member.node))
         }
-        let (rtts, served, steals, peers) = await runtime.clusterFigures()
+        let (rtts, served, steals, peers, inFlight) = await runtime.clusterFigures()
         return ClusterInfo(
             cluster: settings.cluster.peerAddress == nil ? nil : settings.cluster.name, hive: settings.hive.engine.rawValue,
             node_id: nodeID.name, region: settings.region.name, members: infos, measured_rtt_ms: rtts, held_blocks: served,
@@ -49,7 +52,7 @@ struct NodeAPIService: NodeAPI {
                     sent: $0.sent, delivered: $0.delivered, authenticated: $0.authenticated,
                     unauthenticated: $0.unauthenticated, malformed: $0.malformed, wrong_sender: $0.wrongSender,
                     dropped: $0.dropped)
-            })
+            }, in_flight: inFlight)
     }
 
     func faults() async throws(APIError) -> FaultSwitches {

@@ -51,6 +51,8 @@ public actor NodeRuntime {
     /// The peer transport of a cluster node; nil for a one-node cluster, whose core never
     /// needs to send.
     var transport: PeerTransport?
+    /// Members whose keep-alive lapsed in Hive (`setLapsed`).
+    private(set) var lapsed: Set<NodeID> = []
     /// The blocks that moved here lately, oldest first (`GET /v1/moves`).
     private(set) var recentMoves: Deque<MoveInfo> = []
     static let recentMovesKept = 1000
@@ -306,6 +308,17 @@ public actor NodeRuntime {
         }
     }
 
+    /// The members whose keep-alive lapsed in Hive: logged when the set changes, given to the
+    /// core (which may take over the blocks they held).
+    func setLapsed(_ nodes: Set<NodeID>) {
+        let lapsed = nodes.subtracting([core.id])
+        guard lapsed != self.lapsed else { return }
+        for node in lapsed.subtracting(self.lapsed).sorted() { logger.notice("member \(node) lapsed in Hive: dead or cut off") }
+        for node in self.lapsed.subtracting(lapsed).sorted() { logger.notice("member \(node) is alive again") }
+        self.lapsed = lapsed
+        core.setLapsed(lapsed)
+    }
+
     /// Fills the references into this node's storage and buffers that a message names, so it
     /// can leave the node: write data held for a client, reads, and transfers (the block's
     /// whole image, which the receiver installs).
@@ -418,10 +431,13 @@ public actor NodeRuntime {
 
 extension NodeRuntime {
     /// This node's part of `GET /v1/cluster`: measured round trips, served blocks, steals.
-    func clusterFigures() -> (rtts: [String: Double], served: Int, steals: Int, peers: PeerTransportCounters?) {
+    func clusterFigures() -> (
+        rtts: [String: Double], served: Int, steals: Int, peers: PeerTransportCounters?, inFlight: InFlightInfo
+    ) {
         (
             Dictionary(uniqueKeysWithValues: core.measuredRttMs.map { ($0.key.name, $0.value) }), servedBlocks,
-            core.stealsInFlight, transport?.snapshot
+            core.stealsInFlight, transport?.snapshot,
+            InFlightInfo(nbdCommands: commands.count, inputsQueued: inputs.count, core: core.workInFlight)
         )
     }
 

@@ -13,6 +13,7 @@ import ServiceLifecycle
 /// (region `local` by default, the embedded Hive or etcd, NBD on a unix socket and TCP, the HTTP API).
 public enum NodeServer {
     public static func run(_ settings: NodeSettings, logger: Logger) async throws {
+        var settings = settings
         let dataDirectory = settings.dataDirectory
         do {
             try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
@@ -24,19 +25,29 @@ public enum NodeServer {
         let http = try NodeSettings.hostPort(settings.httpAddress)
         let tcp = try settings.nbdAddress.map { address throws(NodeStartError) in try NodeSettings.hostPort(address) }
 
-        // Hive first: it is the truth about volumes. Then the store, reconciled with it.
-        let hive: any HiveEngine =
-            switch settings.hive.engine {
-            case .embedded: try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
-            case .etcd: try EtcdHive(endpoints: settings.hive.endpoints, prefix: settings.hive.prefix)
-            }
         // A cluster node publishes where its peers reach it; the secret is read first, so a
         // node that cannot prove itself never registers an address.
         let peer = try settings.cluster.peerAddress.map { address throws(NodeStartError) in
             (try NodeSettings.hostPort(address), address)
         }
         let secret = try peer.map { _ throws(NodeStartError) in try readSecret(settings.cluster.secretFile ?? "") }
+        if settings.autoDiscover || !settings.joinTargets.isEmpty {
+            guard let peer, let secret else {
+                throw NodeStartError(
+                    "--auto-discover and --join need this node's peer address and the join secret "
+                        + "(--peer-address and --secret-file, or [cluster] peer_address and secret_file)")
+            }
+            if settings.hive.engine == .embedded { try await discoverHive(&settings, peer.0.host, secret, logger) }
+            settings.cluster.discovery = settings.cluster.discovery || settings.autoDiscover
+        }
+        // Hive first: it is the truth about volumes. Then the store, reconciled with it.
+        let hive: any HiveEngine =
+            switch settings.hive.engine {
+            case .embedded: try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
+            case .etcd: try EtcdHive(endpoints: settings.hive.endpoints, prefix: settings.hive.prefix)
+            }
         try await register(HiveMember(node: nodeID, region: settings.region, address: peer?.1), in: hive, logger: logger)
+        try await hive.keepAlive(nodeID)
         let members = try await hive.members()
         let volumes = try await hive.volumes()
         let wan = try settings.wanTopology.map { path throws(NodeStartError) in try loadTopology(path, region: settings.region) }
@@ -110,6 +121,23 @@ public enum NodeServer {
             await runtime.setTransport(peers)
             transport = peers
         }
+        var responder: Discovery.Responder?
+        if settings.cluster.discovery, let peer, let secret {
+            guard settings.hive.engine == .etcd else {
+                throw NodeStartError("discovery tells joiners where Hive is: it needs [hive] engine = \"etcd\"")
+            }
+            let beacon = Beacon(
+                nonce: [], cluster: settings.cluster.name, node: nodeID, region: settings.region, peerAddress: peer.1,
+                hiveEndpoints: settings.hive.endpoints, hivePrefix: settings.hive.prefix)
+            responder = try Discovery.Responder(
+                codec: DiscoveryCodec(secret: secret), interface: peer.0.host, port: settings.cluster.discoveryPort,
+                beacon: { nonce in
+                    var answer = beacon
+                    answer.nonce = nonce
+                    return answer
+                }, logger: logger)
+        }
+        defer { responder?.stop() }
         await runtime.start()
         if transport != nil { await runtime.setMembers(members) }
         // The core uses this member list now: say so, so the next node may join.
@@ -146,6 +174,7 @@ public enum NodeServer {
         if let peer { tcpText += "; peers on \(peer.1) (cluster \(settings.cluster.name), \(members.count) members)" }
         if let path = settings.wanTopology { tcpText += "; WAN emulated from \(path)" }
         if let hiveDelayMs { tcpText += " (Hive \(hiveDelayMs) ms away)" }
+        if responder != nil { tcpText += "; answering discovery on UDP port \(settings.cluster.discoveryPort)" }
         logger.info(
             "lis node \(nodeID) serving region \(settings.region): NBD on unix:\(settings.nbdSocket)\(tcpText); API on http://\(settings.httpAddress); data in \(dataDirectory)")
         let services = ServiceGroup(
@@ -212,6 +241,29 @@ public enum NodeServer {
     }
 
     /// The cluster's join secret: the file's bytes, without a trailing newline.
+    /// A node with no Hive of its own asks the members (`Discovery`) and takes the cluster's:
+    /// etcd's endpoints, the key prefix and the cluster's name.
+    static func discoverHive(_ settings: inout NodeSettings, _ interface: String, _ secret: PeerSecret, _ logger: Logger)
+        async throws(NodeStartError)
+    {
+        let targets = try settings.joinTargets.map { address throws(NodeStartError) in try NodeSettings.hostPort(address) }
+        let asked =
+            (settings.autoDiscover ? ["multicast \(Discovery.group):\(settings.cluster.discoveryPort) on \(interface)"] : [])
+            + settings.joinTargets
+        logger.info("looking for the cluster: asking \(asked.joined(separator: ", "))")
+        let found = try await Discovery.find(
+            codec: DiscoveryCodec(secret: secret), interface: interface, port: settings.cluster.discoveryPort,
+            multicast: settings.autoDiscover, targets: targets, timeout: Swift.Duration.milliseconds(Int64(settings.discoveryTimeoutSeconds * 1000)), logger: logger)
+        let beacon = found.beacon
+        let endpoints = beacon.hiveEndpoints.joined(separator: ", ")
+        logger.info(
+            "found cluster \(beacon.cluster): member \(beacon.node) (\(beacon.region)) answered from \(found.from); Hive in etcd at \(endpoints) under \(beacon.hivePrefix)")
+        settings.hive.engine = .etcd
+        settings.hive.endpoints = beacon.hiveEndpoints
+        settings.hive.prefix = beacon.hivePrefix
+        settings.cluster.name = beacon.cluster
+    }
+
     static func readSecret(_ path: String) throws(NodeStartError) -> PeerSecret {
         guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else {
             throw NodeStartError("cannot read the join secret \(path) ([cluster] secret_file)")
@@ -336,12 +388,27 @@ struct NodeService: Service {
                         await runtime.input(.hiveWatch(key, record))
                     }
                 }
+                if let ttl = (hive as? EtcdHive)?.aliveTTLSeconds {
+                    group.addTask {
+                        // Every third of the TTL, as etcd's own clients do: two may be lost.
+                        let id = await runtime.core.id
+                        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                            try? await Task.sleep(for: .milliseconds(ttl * 1000 / 3))
+                            do {
+                                try await hive.keepAlive(id)
+                            } catch {
+                                logger.warning("cannot renew this node's keep-alive in Hive: \(error)")
+                            }
+                        }
+                    }
+                }
                 group.addTask {
                     var acknowledged = 0
                     while !Task.isCancelled && !Task.isShuttingDownGracefully {
                         try? await Task.sleep(for: .milliseconds(Self.membersRefreshMs))
                         if let members = try? await hive.members() {
                             await runtime.setMembers(members)
+                            if let lapsed = try? await hive.lapsedMembers() { await runtime.setLapsed(lapsed) }
                             if members.count != acknowledged,
                                 (try? await hive.acknowledgeMembers(runtime.core.id, count: members.count)) != nil
                             {

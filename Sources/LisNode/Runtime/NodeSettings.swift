@@ -17,6 +17,13 @@ public struct NodeSettings: Sendable {
     public var cluster: ClusterConfig
     public var wanTopology: String?
     public var wanHiveRegion: RegionID?
+    /// `--auto-discover`: find the cluster's Hive by asking on the local network's multicast
+    /// group, then answer others' queries (`[cluster] discovery`).
+    public var autoDiscover = false
+    /// `--join host:port`: members' discovery addresses to ask (routed networks).
+    public var joinTargets: [String] = []
+    /// How long discovery asks before the node gives up.
+    public var discoveryTimeoutSeconds: Double = 30
 
     public init(config: LisConfig) {
         nodeID = config.node.id
