@@ -324,6 +324,15 @@ assert d["slow_writes_before_move"]["max"] <= 4
 assert all(m["mean_write_ms_before"] > 150 and m["mean_write_ms_after"] < 20 for m in moves), moves
 assert sydney["local_write_fraction"] >= 0.99
 PY
+check "the simulator, on the same writes, agrees: move count and median steal within 20 %" python3 - <<'PY'
+import json, statistics
+d = json.load(open("demo.json"))
+sim, moves = d["simulated"], len(d["moves"])
+steal = statistics.median(m["steal_ms"] for m in d["moves"])
+print("cluster:", moves, "moves, median steal", steal, "ms; simulator:", sim)
+assert abs(moves - sim["moves"]) <= 0.2 * sim["moves"], (moves, sim)
+assert abs(steal - sim["steal_ms_median"]) <= 0.2 * sim["steal_ms_median"], (steal, sim)
+PY
 check "the client read back every offset it wrote" grep -q 'read back the last write to each of .* offsets: .* match' demo.err
 # (The brackets keep pgrep from matching this check's own command line.)
 check "the demo left no process behind" bash -c "! pgrep -f 'etcd --name [l]is-demo' && ! pgrep -f '[l]is-demo-.*/(nyc|london|sydney)-1.toml'"

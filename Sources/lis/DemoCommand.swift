@@ -120,9 +120,35 @@ struct Demo: AsyncParsableCommand {
         let measured = try DemoTools.readMeasured(outPath)
         let moves = try await cluster.api("sydney-1").send("GET", "/v1/moves", expecting: [MoveInfo].self)
         let members = try await cluster.api("sydney-1").send("GET", "/v1/cluster", expecting: ClusterInfo.self).members
-        return DemoReport(
+        var report = DemoReport(
             scenario: scenario, seed: seed, policy: policy, speed: speed, volume: volume, measured: measured, moves: moves,
             regionOf: Dictionary(uniqueKeysWithValues: members.map { ($0.node_id, $0.region) }), wallSeconds: wallSeconds)
+        cluster.log("running the same writes in the simulator")
+        report.simulated = DemoReport.Simulated(simulate(built, student: student))
+        return report
+    }
+
+    /// The writes the client replayed, in the simulator: from Sydney, at the times the client
+    /// was asked to make them (the scenario's, divided by --speed), on the demo's three regions
+    /// of one node with Hive in New York and the nodes' policy. The cluster and the simulator
+    /// should agree on what moves and how long a steal takes.
+    func simulate(_ built: Scenario, student: [TraceOp]) -> SimReport {
+        let sydney = RegionID("sydney")
+        let first = student.first?.tMs ?? 0
+        let trace = student.map { op -> TraceOp in
+            var replayed = op
+            replayed.region = sydney
+            // Whole microseconds, as every trace keeps its times.
+            replayed.tMs = (((op.tMs - first) / speed) * 1000).rounded() / 1000
+            return replayed
+        }
+        var policyConfig = PolicyConfig()
+        policyConfig.name = PolicyName(rawValue: policy) ?? .tiers
+        let scenario = Scenario(
+            name: built.name + " (as the demo replays it)", topology: built.topology, topologyTOML: built.topologyTOML,
+            regions: DemoCluster.nodes.map { RegionID($0.1) }, nodesPerRegion: 1, hiveRegion: RegionID("nyc"),
+            volumes: built.volumes, policy: policyConfig, trace: trace)
+        return Simulation(scenario: scenario, seed: seed).run()
     }
 }
 

@@ -221,6 +221,26 @@ struct DemoReport: Encodable {
     var moves: [Move]
     var slow_writes_before_move: [String: Int]
     var wall_seconds: Double
+    /// The same writes in the simulator (`Demo.simulate`).
+    var simulated: Simulated?
+
+    struct Simulated: Encodable {
+        var moves: Int
+        var steal_ms_min: Double
+        var steal_ms_median: Double
+        var steal_ms_max: Double
+        var local_write_fraction: Double
+
+        init(_ report: SimReport) {
+            moves = report.moves.count
+            let steals = report.moves.map(\.stealMs).sorted()
+            steal_ms_min = DemoReport.round(steals.first ?? 0)
+            steal_ms_median = DemoReport.round(steals.isEmpty ? 0 : steals[steals.count / 2])
+            steal_ms_max = DemoReport.round(steals.last ?? 0)
+            let sydney = report.regions.first { $0.region == RegionID("sydney") }
+            local_write_fraction = DemoReport.round(sydney?.localWriteFraction ?? 0)
+        }
+    }
 
     init(
         scenario: String, seed: UInt64, policy: String, speed: Double, volume: VolumeSpec, measured: [DemoTools.Measured],
@@ -291,6 +311,12 @@ struct DemoReport: Encodable {
                         + Self.pad("\(move.slow_writes_before) (\(DemoTools.fmt(move.mean_write_ms_before)) ms)", 23)
                         + Self.pad(DemoTools.fmt(move.mean_write_ms_after) + " ms", 15) + move.reason)
             }
+        }
+        if let sim = simulated {
+            lines.append(
+                "  the simulator, on the same writes: \(sim.moves) blocks moved; steals took \(DemoTools.fmt(sim.steal_ms_min))–"
+                    + "\(DemoTools.fmt(sim.steal_ms_max)) ms (median \(DemoTools.fmt(sim.steal_ms_median)) ms); "
+                    + "\(DemoTools.fmt(sim.local_write_fraction * 100)) % of writes served in Sydney")
         }
         return lines.joined(separator: "\n")
     }
