@@ -82,7 +82,7 @@ class Cluster:
         shutil.copy(os.path.join(work, "secret"), os.path.join(self.work, "secret"))
         self.procs, self.api = [], {}
 
-    def start(self, node, region):
+    def start(self, node, region, wan_extra=""):
         api, nbdp, peer = free_port(), free_port(), free_port()
         self.api[node] = api
         path = os.path.join(self.work, node + ".toml")
@@ -104,6 +104,7 @@ secret_file = "{self.work}/secret"
 [wan]
 topology = "{TOPOLOGY}"
 hive_region = "nyc"
+{wan_extra}
 """)
         log = open(os.path.join(self.work, node + ".log"), "w")
         self.procs.append(subprocess.Popen([LIS, "serve", "--config", path], stdout=log, stderr=log))
@@ -171,6 +172,30 @@ def steals(work, etcd, table):
     return rows
 
 
+def transfer_steals(work, etcd, mbit, block_mib=16, blocks=4):
+    """London steals `blocks` blocks of `block_mib` MiB from New York over a link paced at
+    `mbit` Mbit/s per lane (None: unlimited); returns the median steal in ms (the stealer's)."""
+    c = Cluster(work, etcd, f"/transfer-{mbit}/")
+    extra = f"bandwidth_mbit = {mbit}" if mbit else ""
+    try:
+        c.start("nyc-1", "nyc", extra)
+        c.start("london-1", "london", extra)
+        c.members_everywhere(2)
+        http("POST", f"http://127.0.0.1:{c.api['nyc-1']}/v1/volumes",
+             {"name": "big", "size": f"{block_mib * blocks}M", "block_size": f"{block_mib}M", "home": "nyc"})
+        wait("the volume", lambda: http("GET", f"http://127.0.0.1:{c.api['london-1']}/v1/volumes/big"))
+        h = client(c.socket("london-1"), "big")
+        for block in range(blocks):
+            for i in range(WRITES_PER_BLOCK):
+                h.pwrite(bytes([i + 1]) * 4096, block * block_mib * (1 << 20) + i * 4096)
+        h.shutdown()
+        moves = http("GET", f"http://127.0.0.1:{c.api['london-1']}/v1/moves")
+        print(f"  {mbit or 'unlimited'} Mbit/s: {len(moves)} blocks of {block_mib} MiB moved", file=sys.stderr)
+        return statistics.median(m["steal_ms"] for m in moves) if moves else float("nan"), len(moves)
+    finally:
+        c.stop()
+
+
 def write_path(work, etcd, nodes):
     c = Cluster(work, etcd, f"/path-{nodes}/")
     try:
@@ -208,12 +233,27 @@ def main():
         wait("etcd", lambda: http("POST", endpoint + "/v3/kv/range", {"key": "AA=="}))
         table = rtts()
         print("steals from nyc (Hive in nyc) into each region…", file=sys.stderr)
-        rows = [] if os.environ.get("LIS_BENCH_ONLY") == "write-path" else steals(work, etcd=endpoint, table=table)
+        rows = [] if os.environ.get("LIS_BENCH_ONLY") in ("write-path", "transfers") else steals(work, etcd=endpoint, table=table)
         print("| stealer | RTT to nyc (Hive and holder) ms | blocks moved | steal ms (median) | 2 RTT(Hive) ms | steal ÷ 2 RTT(Hive) | 2 RTT(Hive) + fence RTT ms | steal ÷ that | writes before the move p50 / p99 ms | after p50 / p99 ms |")
         print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for s, moved, steal, rtt, b50, b99, a50, a99 in rows:
             print(f"| {s} | {rtt:.1f} | {moved}/{BLOCKS} | {steal:.1f} | {2 * rtt:.1f} | {steal / (2 * rtt):.2f} | "
                   f"{3 * rtt:.1f} | {steal / (3 * rtt):.2f} | {b50:.1f} / {b99:.1f} | {a50:.2f} / {a99:.2f} |")
+        if os.environ.get("LIS_BENCH_ONLY") in (None, "transfers"):
+            print("transfers of 16 MiB blocks from nyc to london, paced and unlimited…", file=sys.stderr)
+            mbit = 100
+            paced, moved = transfer_steals(work, endpoint, mbit)
+            free, _ = transfer_steals(work, endpoint, None)
+            image = 16 << 20
+            measured = image * 8 / ((paced - free) / 1000) / 1e6
+            print()
+            print("| link | blocks moved | steal ms (median) | transfer ms (paced − unlimited) | expected ms (16 MiB at the rate) | measured Mbit/s | ÷ configured |")
+            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+            print(f"| unlimited | 4/4 | {free:.1f} | – | – | – | – |")
+            print(f"| {mbit} Mbit/s per lane | {moved}/4 | {paced:.1f} | {paced - free:.1f} | {image * 8 / (mbit * 1e6) * 1000:.1f} | "
+                  f"{measured:.1f} | {measured / mbit:.2f} |")
+        if os.environ.get("LIS_BENCH_ONLY") == "transfers":
+            return
         print("the write path within one region (QD1 4 KiB writes, 2,500 after warm-up)…", file=sys.stderr)
         one, three = write_path(work, endpoint, 1), write_path(work, endpoint, 3)
         print()

@@ -18,9 +18,13 @@ extension LisConfig {
         if let hive = try root.table("hive") { config.hive = try HiveConfig.parse(hive) }
         if let cluster = try root.table("cluster") { config.cluster = try ClusterConfig.parse(cluster) }
         if let wan = try root.table("wan") {
-            try wan.rejectUnknownKeys(allowed: ["topology", "hive_region"])
+            try wan.rejectUnknownKeys(allowed: ["topology", "hive_region", "bandwidth_mbit"])
             config.wanTopology = try wan.path("topology")
             config.wanHiveRegion = try wan.name("hive_region").map(RegionID.init)
+            config.wanBandwidthMbit = try wan.positive("bandwidth_mbit")
+            if config.wanBandwidthMbit != nil && config.wanTopology == nil {
+                throw wan.missing("topology", "the round-trip file whose links bandwidth_mbit paces")
+            }
             if config.wanHiveRegion != nil && config.wanTopology == nil {
                 throw wan.missing("topology", "the round-trip file that also names hive_region's region")
             }

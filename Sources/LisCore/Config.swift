@@ -22,6 +22,9 @@ public struct LisConfig: Sendable, Equatable {
     /// (each of the node's Hive calls waits the round trip to it).
     public var wanTopology: String?
     public var wanHiveRegion: RegionID?
+    /// `[wan] bandwidth_mbit`: what each lane of a link between two regions carries, in
+    /// megabits per second (nil: unlimited).
+    public var wanBandwidthMbit: Double?
 
     public init(
         node: NodeConfig = NodeConfig(), volume: VolumeDefaults = VolumeDefaults(),

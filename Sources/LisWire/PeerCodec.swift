@@ -73,3 +73,17 @@ public enum PeerCodec {
         func bytes(at index: Int) -> [UInt8]? { list.indices.contains(index) ? list[index] : nil }
     }
 }
+
+extension PeerMessage {
+    /// A message that carries a block's image (a transfer, an install, a hand-over's claim):
+    /// it travels on a peer's bulk connection, so it never delays the fences, accepts and acks
+    /// of the control connection behind it.
+    public var travelsInBulk: Bool {
+        switch self {
+        case .fenced(_, _, _, let transfer, _, _): transfer != nil
+        case .transferReply, .install: true
+        case .handOver(_, .claimed(_, _, let transfer, _), _, _): transfer != nil
+        default: false
+        }
+    }
+}

@@ -16,6 +16,9 @@ public struct PeerFrame: Equatable, Sendable {
         case proof = 2
         /// A `PeerEnvelope`, encoded by `PeerCodec`.
         case envelope = 3
+        /// One piece of an envelope too large for one frame (`PeerChunks`): index and count
+        /// (u32 each), then at most `maxChunkBytes` of the envelope's body.
+        case chunk = 4
     }
 
     public var kind: Kind
@@ -29,8 +32,12 @@ public struct PeerFrame: Equatable, Sendable {
     public static let magic: UInt16 = 0x4C57  // "LW"
     public static let version: UInt8 = 1
     public static let headerBytes = 8
-    /// The largest body: the largest block (64 MiB) and its message.
+    /// The largest envelope: the largest block (64 MiB) and its message. Envelopes above
+    /// `maxChunkBytes` travel in chunks, so no frame is larger than a chunk.
     public static let maxBodyBytes = 64 << 20 + 1 << 20
+    /// The most envelope bytes in one frame; the largest frame a peer may send.
+    public static let maxChunkBytes = 1 << 20
+    public static let maxFrameBodyBytes = maxChunkBytes + 8
 
     public func write(to buffer: inout ByteBuffer) {
         buffer.writeInteger(Self.magic)
@@ -78,6 +85,76 @@ public enum PeerFrameError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unknownKind(let kind): "unknown frame type \(kind)"
         case .tooLarge(let length, let limit): "a frame of \(length) bytes (the limit is \(limit))"
         case .malformedBody(let why): "malformed frame: \(why)"
+        }
+    }
+}
+
+/// Envelopes above `PeerFrame.maxChunkBytes` split into `chunk` frames sent one after the other
+/// on one connection, and put back together on the other side: a transfer of a 64 MiB block
+/// is 64 frames, so no frame (and no buffer before authentication of its size) is large, and
+/// a lane's frames can be paced one chunk at a time.
+public enum PeerChunks {
+    /// The frames that carry `frame` (an envelope): itself if it is small enough.
+    public static func split(_ frame: PeerFrame) -> [PeerFrame] {
+        let total = frame.body.readableBytes
+        guard frame.kind == .envelope, total > PeerFrame.maxChunkBytes else { return [frame] }
+        let count = (total + PeerFrame.maxChunkBytes - 1) / PeerFrame.maxChunkBytes
+        var body = frame.body
+        return (0..<count).map { index in
+            let piece = body.readSlice(length: min(PeerFrame.maxChunkBytes, body.readableBytes))!
+            var chunk = ByteBuffer()
+            chunk.reserveCapacity(8 + piece.readableBytes)
+            chunk.writeInteger(UInt32(index))
+            chunk.writeInteger(UInt32(count))
+            chunk.writeImmutableBuffer(piece)
+            return PeerFrame(kind: .chunk, body: chunk)
+        }
+    }
+
+    /// Puts the chunks of one connection back together, in order: a chunk out of order, a
+    /// count that changes, an empty or oversized piece, or more than `PeerFrame.maxBodyBytes`
+    /// in all is an error (the connection is closed).
+    public struct Assembler: Sendable {
+        private var body: ByteBuffer?
+        private var next = 0
+        private var count = 0
+
+        public init() {}
+
+        /// Whether a chunked envelope is under way (an envelope frame must not interrupt it).
+        public var isAssembling: Bool { body != nil }
+
+        /// Adds a chunk; returns the envelope frame once its last chunk arrived.
+        public mutating func add(_ chunk: PeerFrame) throws(PeerFrameError) -> PeerFrame? {
+            var bytes = chunk.body
+            guard chunk.kind == .chunk, let index = bytes.readInteger(as: UInt32.self), let of = bytes.readInteger(as: UInt32.self)
+            else { throw .malformedBody("a chunk without its index and count") }
+            let maxCount = (PeerFrame.maxBodyBytes + PeerFrame.maxChunkBytes - 1) / PeerFrame.maxChunkBytes
+            guard of >= 2, Int(of) <= maxCount else { throw .malformedBody("a chunked envelope of \(of) chunks") }
+            guard bytes.readableBytes > 0, bytes.readableBytes <= PeerFrame.maxChunkBytes else {
+                throw .malformedBody("a chunk of \(bytes.readableBytes) bytes")
+            }
+            if body == nil {
+                guard index == 0 else { throw .malformedBody("chunk \(index) of \(of) without the ones before it") }
+                body = ByteBuffer()
+                count = Int(of)
+            } else {
+                guard Int(index) == next, Int(of) == count else {
+                    throw .malformedBody("chunk \(index) of \(of) where chunk \(next) of \(count) was due")
+                }
+            }
+            guard body!.readableBytes + bytes.readableBytes <= PeerFrame.maxBodyBytes else {
+                throw .tooLarge(body!.readableBytes + bytes.readableBytes, limit: PeerFrame.maxBodyBytes)
+            }
+            body!.writeBuffer(&bytes)
+            next = Int(index) + 1
+            guard next == count else { return nil }
+            defer {
+                body = nil
+                next = 0
+                count = 0
+            }
+            return PeerFrame(kind: .envelope, body: body!)
         }
     }
 }

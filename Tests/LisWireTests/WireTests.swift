@@ -287,3 +287,51 @@ enum Samples {
         }
     }
 }
+
+/// Envelopes above 1 MiB travel in chunks and come back whole; chunks out of order, an envelope
+/// in the middle of a chunked one, or pieces too large are errors.
+@Suite struct ChunkTests {
+    func envelope(_ bytes: Int) throws -> PeerFrame {
+        let write = BlockWrite(offset: 0, length: UInt32(bytes), data: .bytes((0..<bytes).map { UInt8(truncatingIfNeeded: $0) }))
+        return try PeerCodec.encode(
+            PeerEnvelope(from: NodeID("a"), hlc: .zero, message: .accept(Samples.key, position: .empty, previous: .empty, write: write)))
+    }
+
+    @Test func largeEnvelopesSplitAndComeBackWhole() throws {
+        #expect(PeerChunks.split(try envelope(1000)).map(\.kind) == [.envelope])
+        for size in [PeerFrame.maxChunkBytes, 3 << 20, 64 << 20] {
+            let frame = try envelope(size)
+            let chunks = PeerChunks.split(frame)
+            #expect(chunks.count == (frame.body.readableBytes + PeerFrame.maxChunkBytes - 1) / PeerFrame.maxChunkBytes)
+            #expect(chunks.allSatisfy { $0.kind == .chunk && $0.body.readableBytes <= PeerFrame.maxFrameBodyBytes })
+            var assembler = PeerChunks.Assembler()
+            var whole: PeerFrame?
+            for (i, chunk) in chunks.enumerated() {
+                whole = try assembler.add(chunk)
+                #expect((whole == nil) == (i < chunks.count - 1))
+            }
+            #expect(whole == frame && !assembler.isAssembling)
+        }
+    }
+
+    @Test func chunksOutOfTurnAreErrors() throws {
+        let chunks = PeerChunks.split(try envelope(3 << 20))
+        var assembler = PeerChunks.Assembler()
+        #expect(throws: PeerFrameError.self) { try assembler.add(chunks[1]) }
+        assembler = PeerChunks.Assembler()
+        _ = try assembler.add(chunks[0])
+        #expect(throws: PeerFrameError.self) { try assembler.add(chunks[2]) }
+        var oversized = ByteBuffer()
+        oversized.writeInteger(UInt32(0))
+        oversized.writeInteger(UInt32(2))
+        oversized.writeBytes([UInt8](repeating: 1, count: PeerFrame.maxChunkBytes + 1))
+        assembler = PeerChunks.Assembler()
+        #expect(throws: PeerFrameError.self) { try assembler.add(PeerFrame(kind: .chunk, body: oversized)) }
+        var many = ByteBuffer()
+        many.writeInteger(UInt32(0))
+        many.writeInteger(UInt32.max)
+        many.writeBytes([1])
+        #expect(throws: PeerFrameError.self) { try assembler.add(PeerFrame(kind: .chunk, body: many)) }
+        #expect(throws: PeerFrameError.self) { try assembler.add(PeerFrame(kind: .chunk, body: ByteBuffer(bytes: [1, 2]))) }
+    }
+}

@@ -38,7 +38,9 @@ public struct PeerFault: Sendable, Equatable, Codable {
 
 /// The peer transport: TCP between nodes, frames of `LisWire`, the join-secret handshake before
 /// any message. Each node sends on the connections it opens and receives on those it accepts,
-/// so a pair of nodes has one connection each way and no election of who dials.
+/// so a pair of nodes has connections each way and no election of who dials. Each way there
+/// are two lanes: *control* (leases, fences, writes, acks) and *bulk* (messages that carry a
+/// block's image, in chunks of at most 1 MiB), so a transfer never delays a fence.
 ///
 /// Messages to a peer that is not connected wait in a bounded queue while the connection is
 /// made; beyond it they are dropped and counted. Reconnects back off from 50 ms to 2 s.
@@ -65,14 +67,23 @@ public final class PeerTransport: Sendable {
     private let state = Mutex(State())
     let counters = Mutex(PeerTransportCounters())
 
+    /// The connection of one lane to one peer.
+    enum Lane: Sendable, Hashable { case control, bulk }
+    struct Link: Hashable, Sendable {
+        var node: NodeID
+        var lane: Lane
+    }
+
     private struct State {
         var addresses: [NodeID: SocketAddress] = [:]
         var regions: [NodeID: RegionID] = [:]
-        /// WAN emulation: when the last frame to each peer leaves (frames keep their order).
-        var lastDeparture: [NodeID: NIODeadline] = [:]
+        /// WAN emulation: when the last frame on each link leaves (frames keep their order),
+        /// and when the link has finished sending the bytes given to it so far (bandwidth).
+        var lastDeparture: [Link: NIODeadline] = [:]
+        var busyUntil: [Link: NIODeadline] = [:]
         /// Faults switched on by tests, per peer.
         var faults: [NodeID: PeerFault] = [:]
-        var outbound: [NodeID: Outbound] = [:]
+        var outbound: [Link: Outbound] = [:]
         var listener: (any Channel)?
         var closed = false
     }
@@ -93,16 +104,21 @@ public final class PeerTransport: Sendable {
     /// WAN emulation (`[wan] topology`): the one-way delay in milliseconds from this node's
     /// region to another; nil: none.
     let oneWayMs: (@Sendable (RegionID) -> Double)?
+    /// WAN emulation (`[wan] bandwidth_mbit`): what each lane of a link between two regions
+    /// carries, in bytes per millisecond; nil: unlimited.
+    let bytesPerMs: Double?
     /// The loop that releases delayed frames, one for all so they leave in time order.
     let delayLoop: any EventLoop
 
     public init(
         identity: Identity, group: any EventLoopGroup, logger: Logger, handshakeTimeout: TimeAmount = .seconds(5),
-        oneWayMs: (@Sendable (RegionID) -> Double)? = nil, deliver: @escaping @Sendable (PeerEnvelope) -> Void
+        oneWayMs: (@Sendable (RegionID) -> Double)? = nil, bytesPerMs: Double? = nil,
+        deliver: @escaping @Sendable (PeerEnvelope) -> Void
     ) {
         self.identity = identity
         self.group = group
         self.oneWayMs = oneWayMs
+        self.bytesPerMs = bytesPerMs
         self.delayLoop = group.next()
         self.deliver = deliver
         self.logger = logger
@@ -145,15 +161,17 @@ public final class PeerTransport: Sendable {
 
     /// Where a peer listens, and its region. A changed address closes the old connection.
     public func setAddress(_ address: SocketAddress, of node: NodeID, region: RegionID? = nil) {
-        let old: (any Channel)? = state.withLock { state in
+        let old: [any Channel] = state.withLock { state in
             if let region { state.regions[node] = region }
-            guard state.addresses[node] != address else { return nil }
+            guard state.addresses[node] != address else { return [] }
             state.addresses[node] = address
-            let channel = state.outbound[node]?.channel
-            state.outbound[node]?.channel = nil
-            return channel
+            return [Lane.control, .bulk].compactMap { lane in
+                let link = Link(node: node, lane: lane)
+                defer { state.outbound[link]?.channel = nil }
+                return state.outbound[link]?.channel
+            }
         }
-        old?.close(promise: nil)
+        for channel in old { channel.close(promise: nil) }
     }
 
     /// Sends an envelope to a peer, or drops it (counted) when that cannot be done now.
@@ -170,34 +188,47 @@ public final class PeerTransport: Sendable {
             counters.withLock { $0.dropped += 1 }
             return
         }
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(PeerFrame.headerBytes + frame.body.readableBytes)
-        frame.write(to: &bytes)
-        if let oneWayMs {
-            // The frame leaves after the link's one-way delay, never before the frame sent
-            // before it: a FIFO link, without a sleep per frame.
-            let departure: NIODeadline? = state.withLock { state in
-                guard let region = state.regions[node] else { return nil }
-                let delay = oneWayMs(region)
-                guard delay > 0 else { return nil }
-                let at = max(NIODeadline.now() + .nanoseconds(Int64(delay * 1_000_000)), state.lastDeparture[node] ?? .distantPast)
-                state.lastDeparture[node] = at
-                return at
-            }
-            if let departure {
-                delayLoop.scheduleTask(deadline: departure) { [self, bytes] in self.transmit(bytes, to: node) }
-                return
+        let link = Link(node: node, lane: envelope.message.travelsInBulk ? .bulk : .control)
+        for frame in PeerChunks.split(frame) {
+            var bytes = ByteBuffer()
+            bytes.reserveCapacity(PeerFrame.headerBytes + frame.body.readableBytes)
+            frame.write(to: &bytes)
+            if let departure = emulatedDeparture(link, bytes: bytes.readableBytes) {
+                delayLoop.scheduleTask(deadline: departure) { [self, bytes] in self.transmit(bytes, on: link) }
+            } else {
+                transmit(bytes, on: link)
             }
         }
-        transmit(bytes, to: node)
     }
 
-    private func transmit(_ bytes: ByteBuffer, to node: NodeID) {
+    /// WAN emulation: when a frame given to the link now arrives at the peer. The link sends
+    /// its bytes one after the other at its bandwidth, then each takes the one-way delay, never
+    /// arriving before the frame sent before it: a FIFO link, without a sleep per frame
+    /// (`deliverAt = max(now, busyUntil) + size / bandwidth + oneWay`). Nil: at once.
+    private func emulatedDeparture(_ link: Link, bytes: Int) -> NIODeadline? {
+        guard let oneWayMs else { return nil }
+        return state.withLock { state in
+            guard let region = state.regions[link.node], region != identity.region || oneWayMs(region) > 0 else {
+                return nil
+            }
+            let now = NIODeadline.now()
+            var sent = now
+            if let bytesPerMs, region != identity.region {
+                sent = max(now, state.busyUntil[link] ?? .distantPast) + .nanoseconds(Int64(Double(bytes) / bytesPerMs * 1_000_000))
+                state.busyUntil[link] = sent
+            }
+            let at = max(sent + .nanoseconds(Int64(oneWayMs(region) * 1_000_000)), state.lastDeparture[link] ?? .distantPast)
+            state.lastDeparture[link] = at
+            return at
+        }
+    }
+
+    private func transmit(_ bytes: ByteBuffer, on link: Link) {
         enum Action { case write(any Channel), connect(SocketAddress), wait, drop }
         let action: Action = state.withLock { state in
-            guard !state.closed, let address = state.addresses[node] else { return .drop }
-            var out = state.outbound[node] ?? Outbound()
-            defer { state.outbound[node] = out }
+            guard !state.closed, let address = state.addresses[link.node] else { return .drop }
+            var out = state.outbound[link] ?? Outbound()
+            defer { state.outbound[link] = out }
             if let channel = out.channel, out.queue.isEmpty { return .write(channel) }
             guard out.queue.count < Self.maxQueuedFrames, out.queuedBytes + bytes.readableBytes <= Self.maxQueuedBytes
             else { return .drop }
@@ -212,7 +243,7 @@ public final class PeerTransport: Sendable {
             counters.withLock { $0.sent += 1 }
             channel.writeAndFlush(bytes, promise: nil)
         case .connect(let address):
-            connect(node, address)
+            connect(link, address)
         case .wait:
             break
         case .drop:
@@ -220,8 +251,9 @@ public final class PeerTransport: Sendable {
         }
     }
 
-    private func connect(_ node: NodeID, _ address: SocketAddress) {
-        let delay = state.withLock { $0.outbound[node]?.backoffMs ?? 0 }
+    private func connect(_ link: Link, _ address: SocketAddress) {
+        let node = link.node
+        let delay = state.withLock { $0.outbound[link]?.backoffMs ?? 0 }
         let loop = group.next()
         loop.scheduleTask(in: .milliseconds(delay)) { [self] in
             ClientBootstrap(group: loop)
@@ -229,28 +261,28 @@ public final class PeerTransport: Sendable {
                 .connectTimeout(.seconds(2))
                 .channelInitializer { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(self.handler(expecting: node))
+                        try channel.pipeline.syncOperations.addHandler(self.handler(expecting: link))
                     }
                 }
                 .connect(to: address)
                 .whenFailure { [self] error in
                     logger.info("cannot reach peer \(node) at \(address): \(error)")
-                    connectionLost(node, nil)
+                    connectionLost(link, nil)
                 }
         }
     }
 
     /// An outbound connection authenticated: send what waited for it.
-    private func outboundReady(_ node: NodeID, _ channel: any Channel) {
+    private func outboundReady(_ link: Link, _ channel: any Channel) {
         let queued: [ByteBuffer]? = state.withLock { state in
-            guard !state.closed, var out = state.outbound[node] else { return nil }
+            guard !state.closed, var out = state.outbound[link] else { return nil }
             out.channel = channel
             out.connecting = false
             out.backoffMs = 0
             let queued = out.queue
             out.queue = []
             out.queuedBytes = 0
-            state.outbound[node] = out
+            state.outbound[link] = out
             return queued
         }
         guard let queued else {
@@ -263,38 +295,40 @@ public final class PeerTransport: Sendable {
     }
 
     /// An outbound connection failed or closed: try again after a backoff if messages wait.
-    private func connectionLost(_ node: NodeID, _ channel: (any Channel)?) {
+    private func connectionLost(_ link: Link, _ channel: (any Channel)?) {
         let retry: SocketAddress? = state.withLock { state in
-            guard !state.closed, var out = state.outbound[node] else { return nil }
+            guard !state.closed, var out = state.outbound[link] else { return nil }
             if let channel, let current = out.channel, current !== channel { return nil }
             out.channel = nil
             out.backoffMs = min(max(out.backoffMs * 2, 50), 2000)
-            defer { state.outbound[node] = out }
-            guard !out.queue.isEmpty, let address = state.addresses[node] else {
+            defer { state.outbound[link] = out }
+            guard !out.queue.isEmpty, let address = state.addresses[link.node] else {
                 out.connecting = false
                 return nil
             }
             out.connecting = true
             return address
         }
-        if let retry { connect(node, retry) }
+        if let retry { connect(link, retry) }
     }
 
     // MARK: Connections
 
-    private func handler(expecting peer: NodeID?) -> PeerConnectionHandler {
+    private func handler(expecting peer: Link?) -> PeerConnectionHandler {
         PeerConnectionHandler(
             transport: self, ours: .fresh(cluster: identity.cluster, node: identity.node, region: identity.region),
             expecting: peer)
     }
 
-    fileprivate func authenticated(_ hello: PeerHello, channel: any Channel, outbound: Bool) {
+    fileprivate func authenticated(_ hello: PeerHello, channel: any Channel, outbound: Link?) {
         counters.withLock { $0.authenticated += 1 }
-        logger.info("peer \(hello.node) (\(hello.region)) authenticated", metadata: ["outbound": "\(outbound)"])
-        if outbound { outboundReady(hello.node, channel) }
+        logger.info(
+            "peer \(hello.node) (\(hello.region)) authenticated",
+            metadata: ["outbound": "\(outbound != nil)", "lane": "\(outbound.map { "\($0.lane)" } ?? "any")"])
+        if let outbound { outboundReady(outbound, channel) }
     }
 
-    fileprivate func closed(_ peer: NodeID?, channel: any Channel) {
+    fileprivate func closed(_ peer: Link?, channel: any Channel) {
         if let peer { connectionLost(peer, channel) }
     }
 
@@ -342,15 +376,17 @@ final class PeerConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private let transport: PeerTransport
     private let ours: PeerHello
-    /// The node an outbound connection was opened to; nil for an accepted one.
-    private let expecting: NodeID?
+    /// The node and lane an outbound connection was opened for; nil for an accepted one.
+    private let expecting: PeerTransport.Link?
+    /// Chunked envelopes of an accepted connection, put back together.
+    private var chunks = PeerChunks.Assembler()
     private var theirs: PeerHello?
     private var isAuthenticated = false
     private var cumulation: ByteBuffer?
     private var timeout: Scheduled<Void>?
     private var isClosing = false
 
-    init(transport: PeerTransport, ours: PeerHello, expecting: NodeID?) {
+    init(transport: PeerTransport, ours: PeerHello, expecting: PeerTransport.Link?) {
         self.transport = transport
         self.ours = ours
         self.expecting = expecting
@@ -385,7 +421,7 @@ final class PeerConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         do {
             while !isClosing, var buffer = cumulation {
-                let limit = isAuthenticated ? PeerFrame.maxBodyBytes : Self.handshakeFrameBytes
+                let limit = isAuthenticated ? PeerFrame.maxFrameBodyBytes : Self.handshakeFrameBytes
                 let frame = try PeerFrame.read(from: &buffer, maxBodyBytes: limit)
                 cumulation = buffer.readableBytes == 0 ? nil : buffer
                 guard let frame else { break }
@@ -414,7 +450,7 @@ final class PeerConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 return fail(context, "a node of cluster \(hello.cluster)", \.unauthenticated)
             }
             if hello.node == ours.node { return fail(context, "a peer with this node's own id", \.unauthenticated) }
-            if let expecting, hello.node != expecting {
+            if let expecting, hello.node != expecting.node {
                 return fail(context, "expected node \(expecting), reached \(hello.node)", \.unauthenticated)
             }
             theirs = hello
@@ -427,11 +463,18 @@ final class PeerConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             }
             isAuthenticated = true
             timeout?.cancel()
-            transport.authenticated(hello, channel: context.channel, outbound: expecting != nil)
-        case (.envelope, let hello?, true):
+            transport.authenticated(hello, channel: context.channel, outbound: expecting)
+        case (.envelope, let hello?, true), (.chunk, let hello?, true):
             let envelope: PeerEnvelope
             do {
-                envelope = try PeerCodec.decode(frame)
+                var whole = frame
+                if frame.kind == .chunk {
+                    guard let assembled = try chunks.add(frame) else { return }
+                    whole = assembled
+                } else if chunks.isAssembling {
+                    throw PeerFrameError.malformedBody("an envelope in the middle of a chunked one")
+                }
+                envelope = try PeerCodec.decode(whole)
             } catch {
                 return fail(context, "\(error)", \.malformed)
             }

@@ -108,7 +108,7 @@ public enum NodeServer {
             let peers = PeerTransport(
                 identity: .init(cluster: settings.cluster.name, node: nodeID, region: settings.region, secret: secret),
                 group: group, logger: logger,
-                oneWayMs: oneWayMs
+                oneWayMs: oneWayMs, bytesPerMs: settings.wanBandwidthMbit.map { $0 * 1_000_000 / 8 / 1000 }
             ) { [runtime] envelope in
                 runtime.loop.execute { runtime.assumeIsolated { $0.receive(envelope) } }
             }
@@ -173,6 +173,7 @@ public enum NodeServer {
         var tcpText = settings.nbdAddress.map { " and tcp:\($0)" } ?? ""
         if let peer { tcpText += "; peers on \(peer.1) (cluster \(settings.cluster.name), \(members.count) members)" }
         if let path = settings.wanTopology { tcpText += "; WAN emulated from \(path)" }
+        if let mbit = settings.wanBandwidthMbit { tcpText += " at \(mbit) Mbit/s per lane" }
         if let hiveDelayMs { tcpText += " (Hive \(hiveDelayMs) ms away)" }
         if responder != nil { tcpText += "; answering discovery on UDP port \(settings.cluster.discoveryPort)" }
         logger.info(

@@ -17,6 +17,7 @@ public struct NodeSettings: Sendable {
     public var cluster: ClusterConfig
     public var wanTopology: String?
     public var wanHiveRegion: RegionID?
+    public var wanBandwidthMbit: Double?
     /// `--auto-discover`: find the cluster's Hive by asking on the local network's multicast
     /// group, then answer others' queries (`[cluster] discovery`).
     public var autoDiscover = false
@@ -39,6 +40,7 @@ public struct NodeSettings: Sendable {
         cluster = config.cluster
         wanTopology = config.wanTopology
         wanHiveRegion = config.wanHiveRegion
+        wanBandwidthMbit = config.wanBandwidthMbit
     }
 
     /// Splits `host:port` (IPv6 hosts in brackets).
