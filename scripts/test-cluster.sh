@@ -15,6 +15,7 @@ cd "$work"
 passed=0
 failed=0
 declare -A pids
+. "$root/scripts/lib/checks.sh"
 . "$root/scripts/lib/etcd.sh"
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
@@ -23,30 +24,6 @@ cleanup() {
     [ -n "${LIS_KEEP_TEST_DIR:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
-
-check() {  # check NAME COMMAND...: runs the command, counts and prints the outcome
-    local name=$1
-    shift
-    if out=$("$@" 2>&1); then
-        passed=$((passed + 1))
-        echo "  ok: $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL: $name"
-        echo "$out" | tail -n 15 | sed 's/^/      /'
-    fi
-}
-
-wait_for() {  # wait_for SECONDS COMMAND...: polls until the command succeeds
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_etcd || exit 1
 head -c 32 /dev/urandom | base64 > secret

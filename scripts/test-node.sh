@@ -15,6 +15,7 @@ cd "$work"
 passed=0
 failed=0
 pid=
+. "$root/scripts/lib/checks.sh"
 . "$root/scripts/lib/etcd.sh"
 cleanup() {
     [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -23,28 +24,6 @@ cleanup() {
     [ -n "${LIS_KEEP_TEST_DIR:-}" ] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
-
-check() {  # check NAME COMMAND...: runs the command, counts and prints the outcome
-    local name=$1
-    shift
-    if out=$("$@" 2>&1); then
-        passed=$((passed + 1))
-        echo "  ok: $name"
-    else
-        failed=$((failed + 1))
-        echo "  FAIL: $name"
-        echo "$out" | tail -n 15 | sed 's/^/      /'
-    fi
-}
-
-wait_for() {  # wait_for SECONDS COMMAND...: polls until the command succeeds
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
 
 start() {  # start NAME: runs `lis serve` in the background (sets pid) and checks it answers
     "$lis" serve >>serve.log 2>&1 &

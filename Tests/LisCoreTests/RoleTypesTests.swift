@@ -50,16 +50,16 @@ import Testing
     @Test func theWatermarkNeedsAMajorityOfEveryRegion() {
         var term = Self.term(pending: 1)
         let own = Self.at(2, 9)
-        term.synced(Self.nyc1, at: Self.at(2, 9), own: own, map: Self.map, countAnySync: false)
-        term.synced(Self.nyc2, at: Self.at(2, 8), own: own, map: Self.map, countAnySync: false)
-        term.synced(Self.lon1, at: Self.at(2, 9), own: own, map: Self.map, countAnySync: false)
+        term.synced(Self.nyc1, at: Self.at(2, 9), own: own, map: Self.map, mutant: nil)
+        term.synced(Self.nyc2, at: Self.at(2, 8), own: own, map: Self.map, mutant: nil)
+        term.synced(Self.lon1, at: Self.at(2, 9), own: own, map: Self.map, mutant: nil)
         #expect(term.durableVersion == 0, "one London node is not a majority")
-        term.synced(Self.lon2, at: Self.at(1, 9), own: own, map: Self.map, countAnySync: false)
-        term.synced(NodeID("stranger"), at: Self.at(2, 9), own: own, map: Self.map, countAnySync: false)
+        term.synced(Self.lon2, at: Self.at(1, 9), own: own, map: Self.map, mutant: nil)
+        term.synced(NodeID("stranger"), at: Self.at(2, 9), own: own, map: Self.map, mutant: nil)
         #expect(term.durableVersion == 0)
-        term.synced(Self.lon3, at: Self.at(2, 7), own: own, map: Self.map, countAnySync: false)
+        term.synced(Self.lon3, at: Self.at(2, 7), own: own, map: Self.map, mutant: nil)
         #expect(term.durableVersion == 7, "London's second-highest is 7, New York's 8")
-        term.synced(Self.lon3, at: Self.at(2, 6), own: own, map: Self.map, countAnySync: false)
+        term.synced(Self.lon3, at: Self.at(2, 6), own: own, map: Self.map, mutant: nil)
         #expect(term.durableVersion == 7, "the watermark never goes back")
     }
 
@@ -73,7 +73,7 @@ import Testing
         let mine = WriteRef(id: RequestID(origin: Self.nyc1, seq: 9), position: Self.at(2, 6))
         #expect(term.flushOutcome(mine, copy: copy) == nil, "not synced yet")
         for node in [Self.nyc1, Self.nyc2, Self.lon1, Self.lon2] {
-            term.synced(node, at: Self.at(2, 6), own: Self.at(2, 6), map: Self.map, countAnySync: false)
+            term.synced(node, at: Self.at(2, 6), own: Self.at(2, 6), map: Self.map, mutant: nil)
         }
         #expect(term.flushOutcome(mine, copy: copy) == .durable)
         let beyondLog = WriteRef(id: RequestID(origin: Self.nyc1, seq: 10), position: Self.at(2, 7))

@@ -2,12 +2,13 @@
 # ports with its data in a temp dir and sets ETCD_ENDPOINT; the caller's EXIT trap calls
 # stop_etcd.
 #   . scripts/lib/etcd.sh; trap stop_etcd EXIT; start_etcd
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 start_etcd() {
     command -v etcd >/dev/null || { echo "etcd is missing: apt-get install etcd-server" >&2; return 1; }
     ETCD_DIR=$(mktemp -d)
     local client peer
-    client=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    peer=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    client=$(free_port)
+    peer=$(free_port)
     ETCD_ENDPOINT="http://127.0.0.1:$client"
     etcd --name lis-test --data-dir "$ETCD_DIR/data" \
         --listen-client-urls "$ETCD_ENDPOINT" --advertise-client-urls "$ETCD_ENDPOINT" \

@@ -163,12 +163,13 @@ struct HolderTerm: Sendable {
     /// to the highest version a majority of every Q2 region reported synced in this epoch. A
     /// copy of this epoch has this holder's log up to its position (log matching), so its
     /// report covers every entry below it; copies of other epochs count for nothing (the
-    /// term's start is durable already). `countAnySync` is the `flush-counts-any-sync` mutant:
-    /// any sync vouches for whatever was committed.
-    mutating func synced(_ node: NodeID, at position: LogPosition, own: LogPosition, map: ClusterMap, countAnySync: Bool) {
+    /// term's start is durable already). Under the `flush-counts-any-sync` mutant any sync
+    /// vouches for whatever was committed; under any mutant the watermark may pass the holder's
+    /// log (the checker, not this precondition, is to catch what the mutant breaks).
+    mutating func synced(_ node: NodeID, at position: LogPosition, own: LogPosition, map: ClusterMap, mutant: CoreMutant?) {
         guard map.contains(node) else { return }
         let version: Version
-        if countAnySync {
+        if mutant == .flushCountsAnySync {
             version = committed(own).version
         } else {
             guard position.epoch == epoch else { return }
@@ -182,7 +183,7 @@ struct HolderTerm: Sendable {
         }
         durableVersion = max(durableVersion, regionWatermarks.min() ?? 0)
         precondition(
-            durableVersion <= own.version || countAnySync,
+            durableVersion <= own.version || mutant != nil,
             "the watermark passed the holder's log (\(durableVersion) > \(own))")
     }
 

@@ -164,7 +164,7 @@ extension NodeCore {
     /// Moves the block's watermark (`HolderTerm.synced`).
     mutating func recordSynced(_ key: BlockKey, _ node: NodeID, _ position: LogPosition) {
         guard let state = blocks[key], var term = state.holding else { return }
-        term.synced(node, at: position, own: state.position, map: map, countAnySync: mutant == .flushCountsAnySync)
+        term.synced(node, at: position, own: state.position, map: map, mutant: mutant)
         blocks[key]?.holding = term
     }
 
