@@ -28,8 +28,8 @@ trap cleanup EXIT
 start_etcd || exit 1
 head -c 32 /dev/urandom | base64 > secret
 declare -A api nbd peer
-make_node() {  # make_node ID REGION PREFIX: writes ID.toml with free ports
-    local id=$1 region=$2 prefix=$3
+make_node() {  # make_node ID REGION PREFIX [POLICY]: writes ID.toml with free ports
+    local id=$1 region=$2 prefix=$3 policy=${4:-tiers}
     api[$id]=$(free_port)
     nbd[$id]=$(free_port)
     peer[$id]=$(free_port)
@@ -51,6 +51,8 @@ secret_file = "$work/secret"
 [wan]
 topology = "$root/topology/regions.toml"
 hive_region = "nyc"
+[policy]
+name = "$policy"
 TOML
 }
 make_node nyc-1 nyc /lis/
@@ -191,7 +193,7 @@ kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
 start_node london-1
 check "the flushed write survives london's kill -9 (read through nyc)" bash -c "
     for i in \$(seq 50); do timeout 60 qemu-io -f raw '$(uri nyc-1 vm)' -c 'read -P 0x5e 256k 4k' && exit 0; sleep 0.2; done; exit 1"
-check "london took block 0 back under a new epoch before serving it again" grep -q 'block=vm:0 .*reason=renewingAfterRestart.*block moved here' london-1.log
+check "london took block 0 back under a new epoch before serving it again" grep -q 'block=vm:0 .*reason=restarted: a new epoch.*block moved here' london-1.log
 
 echo "== a stealer killed in the middle of its steal"
 # London starts stealing block 5 while cut off from New York: its claim reaches Hive (the
@@ -276,12 +278,64 @@ check "lon-a sees the holder lon-b lapse in Hive" wait_for 30 grep -q 'member lo
 check "lis cluster status says lon-b lapsed" bash -c "'$lis' cluster status --api http://127.0.0.1:${api[lon-a]} | grep -E '^lon-b .* lapsed'"
 check "with the holder dead, the flushed writes read back through lon-a (the block was taken over)" bash -c "
     for i in \$(seq 10); do timeout 60 qemu-io -f raw '$(uri6 lon-a)' -c 'read -P 0x6c 400k 4k' -c 'read -P 0x21 4096 4k' && exit 0; sleep 0.5; done; exit 1"
-check "a live node took the block over from lon-b" bash -c "cat lon-a.log lon-c.log | grep -q 'block=vm6:0 .*reason=takingOver(lon-b).*block moved here'"
+check "a live node took the block over from lon-b" bash -c "cat lon-a.log lon-c.log | grep -q 'block=vm6:0 .*reason=taking over lon-b.s stalled claim.*block moved here'"
 check "lon-c, one of the two left, writes and flushes" timeout 60 qemu-io -f raw "$(uri6 lon-c)" -c 'write -P 0x6d 404k 4k' -c flush
 start_node lon-b
 check "lon-b, back, is alive again for lon-a" wait_for 30 grep -q 'member lon-b is alive again' lon-a.log
 check "lon-b reads every flushed write through the new holder" bash -c "
     for i in \$(seq 50); do timeout 60 qemu-io -f raw '$(uri6 lon-b)' -c 'read -P 0x6c 400k 4k' -c 'read -P 0x6d 404k 4k' -c 'read -P 0x21 4096 4k' && exit 0; sleep 0.2; done; exit 1"
+
+echo "== evacuation: the holder's region degrades (its round trips × 5) and its hot blocks leave"
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+pids=()
+# The region-degraded scenario of docs/POLICY.md on real processes: three regions write a
+# volume homed in london equally, each at the same pace whatever its writes cost; london, the
+# nearest to both others, is the best holder until every round trip to it becomes five times
+# longer (the fault switch delay_factor on both ends of each of its links). The adaptive policy
+# weighs measured round trips, so it must see the change and move the blocks out.
+three=(ev-nyc:nyc ev-lon:london ev-fra:frankfurt)
+for n in "${three[@]}"; do make_node "${n%%:*}" "${n##*:}" /evac/ adaptive; done
+for n in "${three[@]}"; do start_node "${n%%:*}"; done
+check "volume shared homed in london reaches every node" bash -c "
+    '$lis' volume create shared --size 64M --home london --api http://127.0.0.1:${api[ev-nyc]} &&
+    for n in ${api[ev-lon]} ${api[ev-fra]}; do
+        for i in \$(seq 100); do '$lis' volume list --api http://127.0.0.1:\$n | grep -q '^shared ' && continue 2; sleep 0.1; done; exit 1
+    done"
+held_in_london() {  # how many of the first 8 blocks of shared are held in london (home: no lease yet)
+    etcdctl --endpoints "$ETCD_ENDPOINT" get --prefix /evac/leases/shared/ | python3 -c '
+import json, sys
+lines = [l.strip() for l in sys.stdin if l.strip()]
+held = {int(k.rsplit("/", 1)[1]): json.loads(v)["holder"] for k, v in zip(lines[::2], lines[1::2])}
+print(sum(1 for b in range(8) if held.get(b, "ev-lon") == "ev-lon"))'
+}
+/usr/bin/python3 "$root/scripts/lib/paced_writers.py" evac.jsonl 80 shared 1048576 8 100 \
+    "$work/ev-nyc/nbd.sock" "$work/ev-lon/nbd.sock" "$work/ev-fra/nbd.sock" > evac.out 2>&1 &
+writers=$!
+sleep 30
+before=$(held_in_london)
+degrade='{"peers": {"ev-nyc": {"delay_factor": 5}, "ev-fra": {"delay_factor": 5}}}'
+check "london's round trips × 5 (delay_factor on both ends of its links)" bash -c "$(declare -f faults); $(declare -p api);
+    faults ev-lon '$degrade' && faults ev-nyc '{\"peers\": {\"ev-lon\": {\"delay_factor\": 5}}}' &&
+    faults ev-fra '{\"peers\": {\"ev-lon\": {\"delay_factor\": 5}}}'"
+check "a delay factor out of range is refused" bash -c "! curl -sf -X PUT -d '{\"peers\": {\"ev-nyc\": {\"delay_factor\": 0.5}}}' http://127.0.0.1:${api[ev-lon]}/v1/faults"
+wait "$writers"
+check "three writers, one per region, 10 writes/s each for 80 s: none failed" grep -q '2400 writes from 3 clients, 0 failed' evac.out
+after=$(held_in_london)
+echo "  blocks held in london: $before of 8 before the degradation, $after of 8 at the end"
+check "before the degradation london, the best holder, held most of the blocks" test "$before" -ge 6
+check "after it, every hot block left london" test "$after" -eq 0
+check "the moves out of london were the adaptive policy's" bash -c "cat ev-nyc.log ev-fra.log | grep -q 'block=shared:.*from=ev-lon.*reason=.*adaptive: mean latency.*block moved here'"
+check "writes cost less once the blocks left (mean per region, before the change, degraded, last 10 s)" python3 - <<'PY'
+import json, statistics
+rows = [json.loads(l) for l in open("evac.jsonl")]
+windows = {"before": (10, 30), "degraded": (30, 40), "last": (70, 80)}
+regions = ["nyc", "london", "frankfurt"]
+mean = {w: [statistics.mean(r["ms"] for r in rows if r["socket"] == i and a <= r["t"] < b) for i in range(3)]
+        for w, (a, b) in windows.items()}
+for w, ms in mean.items():
+    print(w, " ".join(f"{regions[i]} {m:.1f} ms" for i, m in enumerate(ms)))
+assert statistics.mean(mean["last"]) < 0.8 * statistics.mean(mean["degraded"]), mean
+PY
 
 echo "== lis demo (three regions, the sydney-student scenario through a libnbd client)"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done

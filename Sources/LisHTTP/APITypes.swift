@@ -378,13 +378,24 @@ public struct FaultSwitches: Codable, Sendable, Equatable {
         public var send_loss: Double
         /// The share of the peer's frames to this node that are dropped (0…1).
         public var receive_loss: Double
-        public init(send_loss: Double, receive_loss: Double) {
+        /// What the emulated one-way delay of this node's frames to the peer is multiplied by
+        /// (1…1000; absent: 1). Set on both ends, the link's round trip is that many times longer.
+        public var delay_factor: Double?
+        public init(send_loss: Double = 0, receive_loss: Double = 0, delay_factor: Double? = nil) {
             self.send_loss = send_loss
             self.receive_loss = receive_loss
+            self.delay_factor = delay_factor
+        }
+        /// A switch names only what it changes: absent shares are 0.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            send_loss = try c.decodeIfPresent(Double.self, forKey: .send_loss) ?? 0
+            receive_loss = try c.decodeIfPresent(Double.self, forKey: .receive_loss) ?? 0
+            delay_factor = try c.decodeIfPresent(Double.self, forKey: .delay_factor)
         }
     }
     public var peers: [String: Peer]
     public init(peers: [String: Peer]) { self.peers = peers }
 
-    public static let expectedShape = #"{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1}}}"#
+    public static let expectedShape = #"{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1, "delay_factor": 1}}}"#
 }

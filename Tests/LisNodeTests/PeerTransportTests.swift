@@ -104,6 +104,28 @@ import Testing
         await b.close()
     }
 
+    @Test func aDelayFactorStretchesTheEmulatedDelayToOnePeer() async throws {
+        let (a, _, _) = try await node("a", oneWayMs: 40)
+        let (b, bInbox, bAddress) = try await node("b")
+        a.setAddress(bAddress, of: NodeID("b"), region: RegionID("r-b"))
+        a.send(envelope("a", 0), to: NodeID("b"))  // the connection first
+        #expect(await eventually { bInbox.all.count == 1 })
+        func sendMs(_ n: UInt64) async -> Double {
+            let clock = ContinuousClock()
+            let start = clock.now
+            a.send(envelope("a", n), to: NodeID("b"))
+            _ = await eventually { bInbox.all.count == Int(n) + 1 }
+            let elapsed = clock.now - start
+            return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        }
+        let plain = await sendMs(1)
+        a.faults = [NodeID("b"): PeerFault(delayFactor: 5)]
+        let slowed = await sendMs(2)
+        #expect(plain >= 40 && slowed >= 200, "one way: \(plain) ms, then \(slowed) ms with the factor 5")
+        await a.close()
+        await b.close()
+    }
+
     @Test func aPeerWithoutTheSecretIsRefused() async throws {
         let (b, bInbox, bAddress) = try await node("b")
         let wrong = try PeerSecret(Array("not the secret, but long enough".utf8))

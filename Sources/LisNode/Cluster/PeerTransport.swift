@@ -26,13 +26,17 @@ public struct PeerTransportCounters: Sendable, Equatable {
 }
 
 /// A fault a test switches on for one peer (WAN emulation only): the share of frames to it
-/// and from it that are dropped. Both 1: a blackhole; one of them: a one-way partition.
-public struct PeerFault: Sendable, Equatable, Codable {
-    public var send_loss: Double
-    public var receive_loss: Double
-    public init(send_loss: Double = 0, receive_loss: Double = 0) {
-        self.send_loss = send_loss
-        self.receive_loss = receive_loss
+/// and from it that are dropped (both 1: a blackhole; one of them: a one-way partition), and
+/// what the emulated one-way delay of frames to it is multiplied by (a degraded link; set on
+/// both ends, the round trip is that many times longer).
+public struct PeerFault: Sendable, Equatable {
+    public var sendLoss: Double
+    public var receiveLoss: Double
+    public var delayFactor: Double
+    public init(sendLoss: Double = 0, receiveLoss: Double = 0, delayFactor: Double = 1) {
+        self.sendLoss = sendLoss
+        self.receiveLoss = receiveLoss
+        self.delayFactor = delayFactor
     }
 }
 
@@ -176,7 +180,7 @@ public final class PeerTransport: Sendable {
 
     /// Sends an envelope to a peer, or drops it (counted) when that cannot be done now.
     public func send(_ envelope: PeerEnvelope, to node: NodeID) {
-        if lost(node, \.send_loss) {
+        if lost(node, \.sendLoss) {
             counters.withLock { $0.dropped += 1 }
             return
         }
@@ -217,7 +221,8 @@ public final class PeerTransport: Sendable {
                 sent = max(now, state.busyUntil[link] ?? .distantPast) + .nanoseconds(Int64(Double(bytes) / bytesPerMs * 1_000_000))
                 state.busyUntil[link] = sent
             }
-            let at = max(sent + .nanoseconds(Int64(oneWayMs(region) * 1_000_000)), state.lastDeparture[link] ?? .distantPast)
+            let oneWay = oneWayMs(region) * (state.faults[link.node]?.delayFactor ?? 1)
+            let at = max(sent + .nanoseconds(Int64(oneWay * 1_000_000)), state.lastDeparture[link] ?? .distantPast)
             state.lastDeparture[link] = at
             return at
         }
@@ -338,7 +343,7 @@ public final class PeerTransport: Sendable {
     }
 
     fileprivate func received(_ envelope: PeerEnvelope) {
-        if lost(envelope.from, \.receive_loss) {
+        if lost(envelope.from, \.receiveLoss) {
             counters.withLock { $0.dropped += 1 }
             return
         }

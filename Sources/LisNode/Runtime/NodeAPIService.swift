@@ -60,7 +60,11 @@ struct NodeAPIService: NodeAPI {
         return FaultSwitches(
             peers: Dictionary(
                 uniqueKeysWithValues: transport.faults.map {
-                    ($0.key.name, FaultSwitches.Peer(send_loss: $0.value.send_loss, receive_loss: $0.value.receive_loss))
+                    (
+                        $0.key.name,
+                        FaultSwitches.Peer(
+                            send_loss: $0.value.sendLoss, receive_loss: $0.value.receiveLoss, delay_factor: $0.value.delayFactor)
+                    )
                 }))
     }
 
@@ -75,7 +79,11 @@ struct NodeAPIService: NodeAPI {
             for (name, loss) in [("send_loss", fault.send_loss), ("receive_loss", fault.receive_loss)] where !(0...1).contains(loss) {
                 throw APIError.badRequest("peers.\(peer).\(name) must be a share from 0 to 1, got \(loss)")
             }
-            switched[NodeID(peer)] = PeerFault(send_loss: fault.send_loss, receive_loss: fault.receive_loss)
+            let factor = fault.delay_factor ?? 1
+            guard (1...1000).contains(factor) else {
+                throw APIError.badRequest("peers.\(peer).delay_factor must be from 1 to 1000, got \(factor)")
+            }
+            switched[NodeID(peer)] = PeerFault(sendLoss: fault.send_loss, receiveLoss: fault.receive_loss, delayFactor: factor)
         }
         transport.faults = switched
         return try await self.faults()

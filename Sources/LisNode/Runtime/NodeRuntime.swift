@@ -386,17 +386,17 @@ public actor NodeRuntime {
                     volume: key.volume.name, block: key.block.index, epoch: epoch.value, from: from.name, steal_ms: stealMs,
                     reason: reason, at_ms: wallMs()))
             if recentMoves.count > Self.recentMovesKept { recentMoves.removeFirst() }
-            logger.info("block moved here", metadata: ["block": "\(key)", "epoch": "\(epoch)", "from": "\(from)", "steal_ms": "\(stealMs)", "reason": "\(reason)"])
+            logger.info("block moved here", metadata: ["block": "\(key)", "epoch": "\(epoch)", "from": "\(from)", "steal_ms": "\(stealMs)", "reason": "\(reason.text)"])
         case .stealStarted(let key, let from, let reason):
-            logger.info("stealing block", metadata: ["block": "\(key)", "from": "\(from)", "reason": "\(reason)"])
+            logger.info("stealing block", metadata: ["block": "\(key)", "from": "\(from)", "reason": "\(reason.text)"])
         case .stealAbandoned(let key, let reason):
-            logger.notice("steal abandoned", metadata: ["block": "\(key)", "reason": "\(reason)"])
+            logger.notice("steal abandoned", metadata: ["block": "\(key)", "reason": "\(reason.text)"])
         case .fenced(let key, let epoch):
             logger.info("block fenced: no longer served here", metadata: ["block": "\(key)", "epoch": "\(epoch)"])
         case .holding(let key, let epoch):
             logger.debug("serving block", metadata: ["block": "\(key)", "epoch": "\(epoch)"])
         case .declined(let key, let to, let reason):
-            logger.debug("move declined", metadata: ["block": "\(key)", "to": "\(to)", "reason": "\(reason)"])
+            logger.debug("move declined", metadata: ["block": "\(key)", "to": "\(to)", "reason": "\(reason.text(to: to))"])
         }
     }
 

@@ -1,7 +1,6 @@
-import LisCore
-
-// How `lis sim` writes the core's decision records (LisCore/Policy/Decisions.swift) for people:
-// the reports' move reasons and `--explain`'s lines. The numbers are the records' own.
+// How the core's decision records (Decisions.swift) read for people: the simulator's reports
+// and `--explain` lines, the node's log, `lis` rendering GET /v1/moves. The core itself never
+// builds these lines; the numbers are the records' own.
 
 private func fmt(_ x: Double) -> String { TiersPolicy.fmt(x) }
 
