@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Concurrent NBD clients that record a Lis client history for `lis check history`.
 
-Usage: history_client.py OUT SECONDS EXPORT BLOCK_SIZE BLOCKS SOCKET [SOCKET…]
+Usage: history_client.py [--durable] OUT SECONDS EXPORT BLOCK_SIZE BLOCKS SOCKET [SOCKET…]
 
 Two clients per socket (each its own libnbd connection), for SECONDS, pick one of BLOCKS
 blocks at random and either write a new version or read it. A block's register is the first
@@ -9,6 +9,12 @@ blocks at random and either write a new version or read it. A block's register i
 decodes what it finds (0: never written). Every invoke and completion is appended to OUT, under
 one lock, in the order they happen, as LisHistory's JSON lines: a write that fails has an
 unknown outcome (`info`), a read that fails did not happen (`fail`). Prints a summary.
+
+A client whose connection fails (its node was killed) connects again, every 0.2 s until
+SECONDS are up, and goes on. With --durable every write is sent with FUA, so that an
+acknowledged write must survive a crash of any node: the history stays linearizable across
+`kill -9` only if none is lost. Without it a crash may lose acknowledged, unflushed writes,
+as a disk's cache would.
 """
 import json
 import random
@@ -19,25 +25,47 @@ import time
 
 import nbd
 
-out_path, seconds, export, block_size, blocks = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-sockets = sys.argv[6:]
+args = sys.argv[1:]
+durable = args[0] == "--durable"
+if durable:
+    args = args[1:]
+out_path, seconds, export, block_size, blocks = args[0], float(args[1]), args[2], int(args[3]), int(args[4])
+sockets = args[5:]
+write_flags = nbd.CMD_FLAG_FUA if durable else 0
 lock = threading.Lock()
 out = open(out_path, "w")
 versions = [0] * blocks
-counts = {"ok": 0, "fail": 0, "info": 0}
+counts = {"ok": 0, "fail": 0, "info": 0, "reconnects": 0}
 
 
 def event(**fields):
     out.write(json.dumps(fields) + "\n")
 
 
+def connect(sock, deadline):
+    """A new connection to the export, or None if none could be made before the deadline."""
+    while True:
+        try:
+            h = nbd.NBD()
+            h.set_export_name(export)
+            h.connect_unix(sock)
+            return h
+        except nbd.Error:
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.2)
+
+
 def client(name, sock, seed):
     rng = random.Random(seed)
-    h = nbd.NBD()
-    h.set_export_name(export)
-    h.connect_unix(sock)
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    h = connect(sock, deadline)
+    while h is not None and time.monotonic() < deadline:
+        if h.aio_is_dead() or h.aio_is_closed():
+            with lock:
+                counts["reconnects"] += 1
+            h = connect(sock, deadline)
+            continue
         block = rng.randrange(blocks)
         base = {"process": name, "volume": export, "block": block}
         if rng.random() < 0.5:
@@ -47,7 +75,7 @@ def client(name, sock, seed):
                 event(type="invoke", op="write", value=value, **base)
             error = None
             try:
-                h.pwrite(struct.pack(">Q", value) + bytes(4088), block * block_size)
+                h.pwrite(struct.pack(">Q", value) + bytes(4088), block * block_size, write_flags)
                 kind = "ok"
             except nbd.Error as e:
                 kind, error = "info", str(e)
@@ -69,7 +97,8 @@ def client(name, sock, seed):
                     counts["fail"] += 1
         time.sleep(rng.random() * 0.01)
     try:
-        h.shutdown()
+        if h is not None:
+            h.shutdown()
     except nbd.Error:
         pass  # the connection is gone already; the history says what happened before
 
@@ -84,4 +113,4 @@ for t in threads:
     t.join()
 out.close()
 print(f"history: {counts['ok']} ok, {counts['info']} writes of unknown outcome, {counts['fail']} failed reads, "
-      f"{sum(versions)} writes invoked on {blocks} blocks")
+      f"{sum(versions)} writes invoked on {blocks} blocks, {counts['reconnects']} reconnects")
