@@ -105,6 +105,24 @@ check "a wrong pattern is caught (the check can fail)" bash -c "! qemu-io -f raw
 wrong_pattern_caught() { ! reads_back "$(uri nyc-1 vm)" wrong.txt 1; }
 check "… and so is one among the commands read from a file" wrong_pattern_caught
 
+echo "== an operator's move (lis block move)"
+check "nyc writes blocks 10 and 11" qemu-io -f raw "$(uri nyc-1 vm)" -c 'write -P 0x3a 10M 4k' -c 'write -P 0x3b 11M 4k'
+check "lis block move vm:10-11 --to london, asked of nyc, waits until london holds both" bash -c "
+    '$lis' block move vm:10-11 --to london --api http://127.0.0.1:${api[nyc-1]} --wait 30 > blockmove.out 2>&1 || { cat blockmove.out; exit 1; }"
+check "the move log lists both moves as the operator's" bash -c "curl -sf http://127.0.0.1:${api[london-1]}/v1/moves | python3 -c '
+import json, sys
+moves = [m for m in json.load(sys.stdin) if m[\"volume\"] == \"vm\" and m[\"block\"] in (10, 11)]
+sys.exit(0 if len(moves) == 2 and all(\"operatorMove\" in m[\"reason\"] for m in moves) else 1)'"
+check "lis block list shows them held by london-1" bash -c "
+    '$lis' block list vm --api http://127.0.0.1:${api[nyc-1]} | grep -qE '^10 +london-1 +london +[0-9]+ +active' &&
+    '$lis' block list vm --api http://127.0.0.1:${api[nyc-1]} | grep -qE '^11 +london-1 +london +[0-9]+ +active'"
+printf 'read -P 0x3a 10M 4k\nread -P 0x3b 11M 4k\n' > moved-reads.txt
+check "the moved blocks read back through london (the holder now)" reads_back "$(uri london-1 vm)" moved-reads.txt 2
+check "… and through nyc" reads_back "$(uri nyc-1 vm)" moved-reads.txt 2
+check "a move to a region without members, or past the volume's end, is refused with what is allowed" bash -c "
+    ! '$lis' block move vm:0 --to mars --api http://127.0.0.1:${api[nyc-1]} > refused.out 2>&1 && grep -q 'no member in region mars; the cluster.s regions: london, nyc' refused.out &&
+    ! '$lis' block move vm:60-64 --to london --api http://127.0.0.1:${api[nyc-1]} > refused.out 2>&1 && grep -q 'not a range of vm.s blocks 0–63' refused.out"
+
 echo "== partitions (the admin API's fault switches)"
 faults() {  # faults NODE JSON: replaces NODE's fault switches
     curl -sf -X PUT -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:${api[$1]}/v1/faults" >/dev/null
@@ -201,18 +219,21 @@ echo "== a history of concurrent clients across kill -9 of a holder (every write
 # restarted 3 s later; its clients reconnect and go on. (kill -9 ends the process, not the
 # kernel: what a node wrote to its log survives it even unsynced. Without FUA this history
 # passed too; power loss is the simulator's `unsynced_loss` fault.)
-/usr/bin/python3 "$root/scripts/lib/history_client.py" --durable history-crash.jsonl 24 hist 1048576 4 \
+check "volume crash (4 blocks) homed in nyc reaches london" bash -c "
+    '$lis' volume create crash --size 4M --home nyc --api http://127.0.0.1:${api[nyc-1]} &&
+    for i in \$(seq 100); do '$lis' volume list --api http://127.0.0.1:${api[london-1]} | grep -q '^crash ' && exit 0; sleep 0.1; done; exit 1"
+/usr/bin/python3 "$root/scripts/lib/history_client.py" --durable history-crash.jsonl 24 crash 1048576 4 \
     "$work/nyc-1/nbd.sock" "$work/london-1/nbd.sock" > history-crash.out 2>&1 &
 history_pid=$!
 sleep 8
-held_by_london=$(etcdctl --endpoints "$ETCD_ENDPOINT" get --prefix /lis/leases/hist/ --print-value-only | grep -c '"holder":"london-1"')
+held_by_london=$(etcdctl --endpoints "$ETCD_ENDPOINT" get --prefix /lis/leases/crash/ --print-value-only | grep -c '"holder":"london-1"')
 kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
 sleep 3
 start_node london-1
 wait "$history_pid"
 history_status=$?
 cat history-crash.out
-check "london held blocks of hist when it was killed ($held_by_london of 4)" test "$held_by_london" -gt 0
+check "london held blocks of crash when it was killed ($held_by_london of 4)" test "$held_by_london" -gt 0
 check "four clients ran for 24 s across the kill -9 and the restart" test "$history_status" -eq 0
 check "london's clients lost their connection, reconnected and completed operations again" python3 - <<'PY'
 import json
@@ -251,7 +272,7 @@ kill "$stuck_writer" 2>/dev/null; wait "$stuck_writer" 2>/dev/null
 faults nyc-1 '{"peers": {}}'
 check "nyc takes the stalled claim over and writes block 5 again" bash -c "
     for i in \$(seq 5); do timeout 60 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x57 5M 8k' -c flush && exit 0; done; exit 1"
-check "nyc's log says it took the block over from london" grep -q 'block=vm:5 .*takingOver.*block moved here' nyc-1.log
+check "nyc's log says it took the block over from london" grep -q 'block=vm:5 .*reason=taking over london-1.s stalled claim.*block moved here' nyc-1.log
 check "the block holds nyc's writes, none of london's unacknowledged ones" \
     timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x57 5M 8k' -c 'read -P 0 5184k 32k'
 start_node london-1

@@ -399,3 +399,71 @@ public struct FaultSwitches: Codable, Sendable, Equatable {
 
     public static let expectedShape = #"{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1, "delay_factor": 1}}}"#
 }
+
+/// `POST /v1/blocks/move`: an operator moves blocks `first`…`last` of a volume to a region
+/// (`lis block move`); recorded in the move log as the operator's.
+public struct MoveBlocksRequest: Codable, Sendable, Equatable {
+    public var volume: String
+    public var first: UInt64
+    /// The last block of the range, inclusive; absent: `first` alone.
+    public var last: UInt64?
+    /// The region the blocks go to.
+    public var to: String
+    public init(volume: String, first: UInt64, last: UInt64? = nil, to: String) {
+        self.volume = volume
+        self.first = first
+        self.last = last
+        self.to = to
+    }
+
+    public static let expectedShape = #"{"volume": "vm", "first": 0, "last": 15 (optional), "to": "REGION"}"#
+}
+
+/// The answer to `POST /v1/blocks/move` (202): the node that steals the blocks. The moves happen
+/// after the answer; `GET /v1/volumes/{name}/blocks` shows where the blocks are.
+public struct MoveBlocksAccepted: Codable, Sendable, Equatable {
+    public var volume: String
+    public var first: UInt64
+    public var last: UInt64
+    public var to: String
+    public var node: String
+    public init(volume: String, first: UInt64, last: UInt64, to: String, node: String) {
+        self.volume = volume
+        self.first = first
+        self.last = last
+        self.to = to
+        self.node = node
+    }
+}
+
+/// `GET /v1/volumes/{name}/blocks`: where a volume's blocks are. A block that never moved has
+/// no lease record and is held by its home region's home node.
+public struct VolumeBlocks: Codable, Sendable, Equatable {
+    public struct Lease: Codable, Sendable, Equatable {
+        public var block: UInt64
+        public var holder: String
+        /// The holder's region (nil if the holder is no longer a member).
+        public var region: String?
+        public var epoch: UInt64
+        /// `active` (serving) or `stealing` (claimed, not yet serving).
+        public var state: String
+        public init(block: UInt64, holder: String, region: String?, epoch: UInt64, state: String) {
+            self.block = block
+            self.holder = holder
+            self.region = region
+            self.epoch = epoch
+            self.state = state
+        }
+    }
+    public var volume: String
+    public var home: String
+    public var blocks: UInt64
+    /// Every block with a lease record (it moved at least once), by block.
+    public var moved: [Lease]
+    public init(volume: String, home: String, blocks: UInt64, moved: [Lease]) {
+        self.volume = volume
+        self.home = home
+        self.blocks = blocks
+        self.moved = moved
+    }
+}

@@ -12,6 +12,11 @@ import NIOCore
 /// | `GET /v1/volumes/{name}` | 200 `VolumeInfo`, 404 if there is none |
 /// | `DELETE /v1/volumes/{name}` | 204 |
 /// | `POST /v1/volumes/{name}/resize` (`ResizeVolumeRequest`) | 200 `VolumeInfo` |
+/// | `GET /v1/volumes/{name}/blocks` | 200 `VolumeBlocks` |
+/// | `POST /v1/blocks/move` (`MoveBlocksRequest`) | 202 `MoveBlocksAccepted` |
+/// | `GET /v1/cluster` | 200 `ClusterInfo` |
+/// | `GET /v1/moves` | 200 `[MoveInfo]` |
+/// | `GET`, `PUT /v1/faults` (`FaultSwitches`) | 200 `FaultSwitches` |
 ///
 /// Every failure is `{"error": "…"}` with its status: 400 for a body that is not the JSON
 /// expected (the message shows the expected body), the `NodeAPI`'s `APIError`s as thrown, 404
@@ -75,6 +80,14 @@ public enum LisHTTPRoutes {
             let name = try context.parameters.require("name")
             try await api.deleteVolume(named: name)
             return Response(status: .noContent)
+        }
+        v1.get("volumes/:name/blocks") { _, context in
+            JSONResponse.make(try await api.blocks(ofVolume: try context.parameters.require("name")), status: .ok)
+        }
+        v1.post("blocks/move") { request, context in
+            let body = try await readBody(request, context: context)
+            let move = try RequestDecoding.decode(MoveBlocksRequest.self, from: body, expected: MoveBlocksRequest.expectedShape)
+            return JSONResponse.make(try await api.moveBlocks(move), status: .accepted)
         }
         v1.post("volumes/:name/resize") { request, context in
             let name = try context.parameters.require("name")

@@ -24,4 +24,9 @@ public protocol NodeAPI: Sendable {
     func faults() async throws(APIError) -> FaultSwitches
     /// `PUT /v1/faults`: replaces them; answered with the faults now in force.
     func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches
+    /// `POST /v1/blocks/move`: an operator's move; answered with 202 and the node that takes
+    /// the blocks.
+    func moveBlocks(_ request: MoveBlocksRequest) async throws(APIError) -> MoveBlocksAccepted
+    /// `GET /v1/volumes/{name}/blocks`: the volume's lease records.
+    func blocks(ofVolume name: String) async throws(APIError) -> VolumeBlocks
 }

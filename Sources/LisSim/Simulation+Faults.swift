@@ -401,6 +401,7 @@ extension PeerMessage {
         case .probeCopy: "probeCopy"
         case .copyAt: "copyAt"
         case .handOver: "handOver"
+        case .takeBlocks: "takeBlocks"
         case .ping: "ping"
         case .pong: "pong"
         }

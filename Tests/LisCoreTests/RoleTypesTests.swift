@@ -109,12 +109,12 @@ import Testing
     /// Flushes are answered in the order they arrived, and a `lost` item fails its flush.
     @Test func flushCoordinatorAnswersInOrder() {
         var flush = FlushCoordinator()
-        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 1), Self.at(0, 1), holder: Self.lon1)
-        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 2), Self.at(0, 2), holder: Self.lon1)
-        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 0), Self.at(0, 0), holder: Self.lon1)
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 1), Self.at(0, 1), holder: Self.lon1, fua: false)
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 2), Self.at(0, 2), holder: Self.lon1, fua: false)
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 0), Self.at(0, 0), holder: Self.lon1, fua: false)
         let first = flush.begin(1, client: 10)
         #expect(first.map(\.write.position) == [Self.at(0, 2)], "the newest write per block and epoch")
-        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 3), Self.at(0, 3), holder: Self.lon1)
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 3), Self.at(0, 3), holder: Self.lon1, fua: false)
         let second = flush.begin(2, client: 11)
         #expect(flush.asked(2, second[0]) == Self.lon1)
         flush.settle(2, second[0], lost: true)
@@ -125,5 +125,15 @@ import Testing
         let done = flush.completed()
         #expect(done.map(\.client) == [10, 11])
         #expect(done.map(\.lost) == [false, true])
+    }
+
+    /// A FUA write is durable when it is acknowledged: no flush vouches for it.
+    @Test func aFlushDoesNotVouchForFUAWrites() {
+        var flush = FlushCoordinator()
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 1), Self.at(0, 1), holder: Self.lon1, fua: true)
+        #expect(flush.begin(1, client: 10).isEmpty)
+        #expect(flush.completed().map(\.client) == [10], "a flush with nothing to vouch for is answered at once")
+        flush.acknowledged(Self.key, RequestID(origin: Self.nyc1, seq: 2), Self.at(0, 2), holder: Self.lon1, fua: false)
+        #expect(flush.begin(2, client: 11).map(\.write.position) == [Self.at(0, 2)])
     }
 }

@@ -392,4 +392,51 @@ import Testing
         let unknown = BlockKey(VolumeName("nope"), BlockID(0))
         #expect(nyc.step(.client(3, unknown, Self.write(1)), now: .zero, wallMs: 0) == [.reply(3, .failed(.outOfRange))])
     }
+
+    @Test func anOperatorsMoveAskedOfNewYorkIsStolenBySydney() {
+        var (nyc, sydney) = Self.cluster()
+        let t = Instant.ms(0)
+        _ = nyc.start(now: t, wallMs: 0)
+        _ = sydney.start(now: t, wallMs: 0)
+        let outside = BlockKey(VolumeName("vm"), BlockID(64))  // past the volume's 64 blocks
+        let other = BlockKey(VolumeName("vm"), BlockID(8))
+
+        // New York, asked to move blocks to Sydney, asks Sydney's live node to take them.
+        let (taker, effects) = nyc.requestMove([Self.key, other, outside], to: RegionID("sydney"), now: t, wallMs: 0)
+        #expect(taker == Self.sydney)
+        let sent = Self.sent(effects)
+        #expect(sent.count == 1 && sent.first?.0 == Self.sydney)
+        #expect(sent.first?.1.message == .takeBlocks([Self.key, other, outside]))
+
+        // Sydney steals each block of the volume, for the operator: a claim at Hive each.
+        let atSydney = sydney.step(.peer(sent[0].1), now: t, wallMs: 0)
+        let claims = Self.hiveCalls(atSydney).compactMap { call -> BlockKey? in
+            if case .compareAndSet(let key, _, let claim) = call.1, claim.holder == Self.sydney { key } else { nil }
+        }
+        #expect(claims == [Self.key, other])
+        #expect(Self.events(atSydney).contains(.stealStarted(Self.key, from: Self.nyc, reason: .operatorMove(via: Self.nyc))))
+
+        // A move to New York's own region steals nothing its home node already holds, and a
+        // region without a live member has no taker.
+        #expect(Self.hiveCalls(nyc.requestMove([Self.key], to: RegionID("nyc"), now: t, wallMs: 0).effects).isEmpty)
+        nyc.setLapsed([Self.sydney])
+        #expect(nyc.requestMove([Self.key], to: RegionID("sydney"), now: t, wallMs: 0).taker == nil)
+    }
+
+    @Test func messagesAboutAVolumeThisNodeDoesNotKnowAreDropped() {
+        var (nyc, _) = Self.cluster()
+        _ = nyc.start(now: .zero, wallMs: 0)
+        // A volume created a moment ago elsewhere: its storage is not here yet, so an accept
+        // must not become a write to storage (nor an acknowledgement).
+        let stranger = BlockKey(VolumeName("new"), BlockID(0))
+        let write = BlockWrite(offset: 0, length: 4096, data: .bytes([1]))
+        for message: PeerMessage in [
+            .accept(stranger, position: LogPosition(epoch: Epoch(1), version: 1), previous: .empty, write: write),
+            .fence(stranger, epoch: Epoch(1), have: .empty),
+            .install(stranger, epoch: Epoch(1), transfer: .bytes([1]), after: .empty, upTo: .empty),
+        ] {
+            let out = nyc.step(.peer(PeerEnvelope(from: Self.sydney, hlc: .zero, message: message)), now: .zero, wallMs: 0)
+            #expect(out.isEmpty, "\(message) gave \(out)")
+        }
+    }
 }

@@ -24,6 +24,13 @@ actor FakeNode: NodeAPI {
     func moves() async -> [MoveInfo] { [] }
     func faults() async throws(APIError) -> FaultSwitches { FaultSwitches(peers: [:]) }
     func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches { faults }
+    func moveBlocks(_ r: MoveBlocksRequest) async throws(APIError) -> MoveBlocksAccepted {
+        MoveBlocksAccepted(volume: r.volume, first: r.first, last: r.last ?? r.first, to: r.to, node: "n-\(r.to)")
+    }
+    func blocks(ofVolume name: String) async throws(APIError) -> VolumeBlocks {
+        guard name == "vm-100-disk-0" else { throw APIError.notFound("no volume named \(name)") }
+        return VolumeBlocks(volume: name, home: "nyc", blocks: 20, moved: [.init(block: 3, holder: "s-1", region: "sydney", epoch: 2, state: "active")])
+    }
 
     nonisolated func status() async -> NodeStatus {
         NodeStatus(
@@ -225,6 +232,24 @@ struct HTTPResult {
             let unknown = try await call(base, "GET", "/v2/nothing")
             #expect(unknown.status == 404)
             #expect(unknown.error?.contains("GET /v1/status") == true)
+        }
+    }
+
+    @Test func blockMovesAre202AndBlockListsGo404ForMissingVolumes() async throws {
+        try await withServer(FakeNode()) { base in
+            let moved = try await call(base, "POST", "/v1/blocks/move", #"{"volume": "vm", "first": 2, "last": 5, "to": "sydney"}"#)
+            #expect(moved.status == 202)
+            let accepted = try JSONDecoder().decode(MoveBlocksAccepted.self, from: moved.body)
+            #expect(accepted == MoveBlocksAccepted(volume: "vm", first: 2, last: 5, to: "sydney", node: "n-sydney"))
+            let bad = try await call(base, "POST", "/v1/blocks/move", #"{"volume": "vm", "to": "sydney"}"#)
+            #expect(bad.status == 400)
+            #expect(bad.error?.contains(#""first": 0"#) == true, "the error shows the expected body")
+
+            let blocks = try await call(base, "GET", "/v1/volumes/vm-100-disk-0/blocks")
+            #expect(blocks.status == 200)
+            let listed = try JSONDecoder().decode(VolumeBlocks.self, from: blocks.body)
+            #expect(listed.moved.map(\.holder) == ["s-1"] && listed.home == "nyc")
+            #expect(try await call(base, "GET", "/v1/volumes/nope/blocks").status == 404)
         }
     }
 

@@ -62,6 +62,8 @@ enum Samples {
         .handOver(
             key, .claimed(record, position: position, transfer: .bytes(bytes), recent: recent),
             reason: .prediction(minuteOfDay: 1439, daysAgo: 1), rates: RegionRates()),
+        .handOver(key, .steal(epoch: Epoch(5)), reason: .operatorMove(via: NodeID("nyc-1")), rates: RegionRates()),
+        .takeBlocks([key, BlockKey(VolumeName("w"), BlockID(9))]),
         .ping(7),
         .pong(7, rtts: [RegionRtt(RegionID("london"), ms: 75.25)], hiveMs: nil),
         .pong(8, rtts: [], hiveMs: 0.3),
@@ -91,11 +93,12 @@ enum Samples {
         case .syncCopies: "syncCopies"
         case .copiesSynced: "copiesSynced"
         case .handOver: "handOver"
+        case .takeBlocks: "takeBlocks"
         case .ping: "ping"
         case .pong: "pong"
         }
     }
-    static let caseCount = 22
+    static let caseCount = 23
 }
 
 @Suite struct PeerCodecTests {

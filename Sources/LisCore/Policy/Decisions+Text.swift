@@ -49,6 +49,8 @@ extension MoveReason {
             return "taking over \(node)'s stalled claim"
         case .requested(let note):
             return note
+        case .operatorMove(let node):
+            return "an operator's move (lis block move, through \(node))"
         }
     }
 }

@@ -51,8 +51,11 @@ public indirect enum MoveReason: Hashable, Sendable, Codable {
     /// Another node's claim stalled while operations waited for it, or the holder's membership
     /// lapsed in Hive (it died or is cut off) while operations waited for it.
     case takingOver(NodeID)
-    /// Whoever asked (an operator, the simulator's oracle schedule), with their note.
+    /// Whoever asked (the simulator's oracle schedule, a test), with their note.
     case requested(String)
+    /// An operator moved the block here (`lis block move`, through this node's API or the
+    /// named node's).
+    case operatorMove(via: NodeID)
 }
 
 /// Why a holder-side policy left the block where it is when another region used it.

@@ -19,9 +19,11 @@ struct FlushCoordinator: Sendable {
     // MARK: Origin
 
     /// A write acknowledged to a local client: the next flush vouches for it. Only the newest
-    /// per block and epoch is kept (FlushItem).
-    mutating func acknowledged(_ key: BlockKey, _ id: RequestID?, _ position: LogPosition, holder: NodeID) {
-        guard let id else { return }
+    /// per block and epoch is kept (FlushItem). A FUA write was on the disks of Q2 when it was
+    /// acknowledged: no flush has to vouch for it (and a flush long after, past epochs the
+    /// holder can no longer place it in, would report it lost).
+    mutating func acknowledged(_ key: BlockKey, _ id: RequestID?, _ position: LogPosition, holder: NodeID, fua: Bool) {
+        guard let id, !fua else { return }
         if let known = unflushed[key]?[position.epoch], known.write.position.version >= position.version { return }
         unflushed[key, default: [:]][position.epoch] = AckedWrite(write: WriteRef(id: id, position: position), holder: holder)
     }

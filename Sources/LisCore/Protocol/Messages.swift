@@ -79,6 +79,9 @@ public enum PeerMessage: Hashable, Sendable, Codable {
     case copiesSynced([SyncedCopy])
     /// Holder → a node of another region: the holder's policy wants the block there.
     case handOver(BlockKey, HandOver, reason: MoveReason, rates: RegionRates)
+    /// A node → a node of the region an operator moves blocks to (`lis block move`): steal
+    /// them (at most `NodeCore.maxRequestedBlocks`).
+    case takeBlocks([BlockKey])
     /// A node → another region's home node, every `LinkMeter.probeIntervalMs`: measures the round
     /// trip (the answer is `pong` with the same nonce). The answer carries the answering node's
     /// own measurements, so every node also learns the round trips between two other regions,
@@ -127,5 +130,20 @@ public struct PeerEnvelope: Hashable, Sendable, Codable {
         self.from = from
         self.hlc = hlc
         self.message = message
+    }
+}
+
+extension PeerMessage {
+    /// The one block the message is about; nil for a message about several blocks or none.
+    var block: BlockKey? {
+        switch self {
+        case .forward(let op): op.key
+        case .accept(let key, _, _, _), .accepted(let key, _, _, _), .fence(let key, _, _), .fenced(let key, _, _, _, _, _),
+            .transferRequest(let key, _, _, _), .transferReply(let key, _, _, _), .install(let key, _, _, _, _, _),
+            .installed(let key, _, _, _, _), .probeCopy(let key, _), .copyAt(let key, _, _, _), .replicate(let key, _, _, _),
+            .readCheck(let key, _, _), .readChecked(let key, _, _, _), .handOver(let key, _, _, _):
+            key
+        case .forwardReply, .flush, .flushed, .syncCopies, .copiesSynced, .takeBlocks, .ping, .pong: nil
+        }
     }
 }

@@ -163,7 +163,7 @@ extension NodeCore {
                 state.holding?.pendingWrites[existing.version] = pending
                 blocks[key] = state
             } else {
-                replyWritten(key, target, wid, existing)
+                replyWritten(key, target, wid, existing, fua: write.fua)
             }
             return
         }
@@ -215,7 +215,7 @@ extension NodeCore {
     /// The write is on Q2: acknowledge it and stream it to the other allowed regions.
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
-        replyWritten(key, target, write.id, position)
+        replyWritten(key, target, write.id, position, fua: write.fua)
         guard let holding = blocks[key]?.holding else { return }
         let copies = asyncCopies(key, holding)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
@@ -224,8 +224,8 @@ extension NodeCore {
     }
 
     /// Acknowledges a write; one acknowledged to a local client is the next flush's to vouch for.
-    mutating func replyWritten(_ key: BlockKey, _ target: ReplyTarget, _ write: RequestID?, _ position: LogPosition) {
-        if case .client = target { flush.acknowledged(key, write, position, holder: id) }
+    mutating func replyWritten(_ key: BlockKey, _ target: ReplyTarget, _ write: RequestID?, _ position: LogPosition, fua: Bool) {
+        if case .client = target { flush.acknowledged(key, write, position, holder: id, fua: fua) }
         reply(target, .written(position))
     }
 
@@ -331,7 +331,7 @@ extension NodeCore {
         for pending in done {
             local.observe((now - pending.startedAt).ms)
             commit(key, pending.position, previous: pending.previous, pending.write, pending.reply)
-            for extra in pending.extraReplies { replyWritten(key, extra, pending.write.id, pending.position) }
+            for extra in pending.extraReplies { replyWritten(key, extra, pending.write.id, pending.position, fua: pending.write.fua) }
         }
         answerHeldReads(key)
     }
@@ -463,7 +463,7 @@ extension NodeCore {
         switch result {
         case .written(let version):
             forwarder.finish(request)
-            if case .write(let write) = pending.op { flush.acknowledged(pending.key, write.id, version, holder: from) }
+            if case .write(let write) = pending.op { flush.acknowledged(pending.key, write.id, version, holder: from, fua: write.fua) }
             sampleWrite(pending.key, request, pending, exact: true)
             effects.append(.reply(pending.client, .written(version)))
             considerSteal(pending.key)

@@ -3,6 +3,10 @@
 // Hive answers and watches, and the peer message dispatcher.
 extension NodeCore {
     mutating func onPeer(_ from: NodeID, _ message: PeerMessage) {
+        // A block of a volume this node does not know (yet: a new volume reaches each node's
+        // storage and map within a second; or any more) has nothing here to store or answer
+        // with: the message is dropped, as if lost, and its sender's retries bring it again.
+        if let key = message.block, map.volumes[key.volume] == nil { return }
         switch message {
         case .forward(let op): onForward(from, op)
         case .forwardReply(let request, let result): onForwardReply(from, request, result)
@@ -26,6 +30,7 @@ extension NodeCore {
         case .syncCopies(let keys): onSyncCopies(from, keys)
         case .copiesSynced(let copies): onCopiesSynced(from, copies)
         case .handOver(let key, let handOver, let reason, let rates): onHandOver(from, key, handOver, reason, rates)
+        case .takeBlocks(let keys): takeRequested(keys, via: from)
         case .ping(let nonce):
             send(from, .pong(nonce, rtts: links.report, hiveMs: links.hiveMs))
         case .pong(let nonce, let rtts, let hiveMs): links.answered(nonce, reports: rtts, hiveMs: hiveMs, at: now)

@@ -117,6 +117,36 @@ public struct NodeCore: Sendable {
         return effects
     }
 
+    /// The most blocks one operator's move names: a bound on what one message makes a node do.
+    public static let maxRequestedBlocks = 4096
+
+    /// An operator moves blocks to `target` (`lis block move`): this node steals them if it is
+    /// in that region, else it asks the first live node there to. Returns that node, nil if the
+    /// region has no live member. Blocks already held or being stolen by the node that takes
+    /// them (by the lease it knows) are left; Hive still decides each claim (pinning, a lost race).
+    public mutating func requestMove(_ keys: [BlockKey], to target: RegionID, now: Instant, wallMs: Int64)
+        -> (taker: NodeID?, effects: [NodeEffect])
+    {
+        begin(now, wallMs)
+        let keys = Array(keys.prefix(Self.maxRequestedBlocks))
+        if target == region {
+            takeRequested(keys, via: id)
+            return (id, effects)
+        }
+        guard let taker = map.nodes(in: target).first(where: { !lapsed.contains($0) }) else { return (nil, effects) }
+        send(taker, .takeBlocks(keys))
+        return (taker, effects)
+    }
+
+    /// Steals the blocks an operator's move names (`requestMove`, here or on `node`).
+    mutating func takeRequested(_ keys: [BlockKey], via node: NodeID) {
+        for key in keys.prefix(Self.maxRequestedBlocks) {
+            guard let volume = map.volumes[key.volume], key.block.index < volume.blockCount else { continue }
+            guard blocks[key]?.steal == nil, blocks[key]?.holding == nil, record(key)?.holder != id else { continue }
+            startSteal(key, reason: .operatorMove(via: node))
+        }
+    }
+
     /// What a node recovered from its own storage when it restarts: its durable promises and
     /// the positions of its copies. Call before the first step. A node that ran before
     /// (`restarted`) takes a new epoch for each block it held before serving it again.

@@ -173,6 +173,52 @@ struct NodeAPIService: NodeAPI {
         if let volumes = try? await hive.volumes() { await runtime.setVolumes(volumes) }
     }
 
+    func moveBlocks(_ request: MoveBlocksRequest) async throws(APIError) -> MoveBlocksAccepted {
+        guard let volume = await runtime.volumeByName[request.volume] else {
+            throw APIError.notFound("no volume named \(request.volume); `GET /v1/volumes` lists them")
+        }
+        let last = request.last ?? request.first
+        guard request.first <= last, last < volume.blockCount else {
+            throw APIError.badRequest(
+                "blocks \(request.first)–\(last) are not a range of \(request.volume)'s blocks 0–\(volume.blockCount - 1)")
+        }
+        guard last - request.first < UInt64(NodeCore.maxRequestedBlocks) else {
+            throw APIError.badRequest("at most \(NodeCore.maxRequestedBlocks) blocks per move, got \(last - request.first + 1)")
+        }
+        let target = RegionID(request.to)
+        let regions = await runtime.regions
+        guard regions.contains(target) else {
+            throw APIError.badRequest(
+                "no member in region \(request.to); the cluster's regions: \(regions.map(\.name).sorted().joined(separator: ", "))")
+        }
+        guard volume.allows(target) else {
+            throw APIError.badRequest(
+                "\(request.volume) may live only in \(volume.allowedRegions?.map(\.name).joined(separator: ", ") ?? "")")
+        }
+        let keys = (request.first...last).map { BlockKey(volume.name, BlockID($0)) }
+        guard let taker = await runtime.requestMove(keys, to: target) else {
+            throw APIError(status: .serviceUnavailable, message: "every member in \(request.to) lapsed in Hive; try again when one is alive")
+        }
+        return MoveBlocksAccepted(volume: request.volume, first: request.first, last: last, to: request.to, node: taker.name)
+    }
+
+    func blocks(ofVolume name: String) async throws(APIError) -> VolumeBlocks {
+        guard let volume = await runtime.volumeByName[name] else {
+            throw APIError.notFound("no volume named \(name); `GET /v1/volumes` lists them")
+        }
+        do {
+            let regions = Dictionary(try await hive.members().map { ($0.node, $0.region) }, uniquingKeysWith: { _, last in last })
+            let moved = try await hive.records(of: volume.name).sorted(by: { $0.0.block.index < $1.0.block.index }).map { key, record in
+                VolumeBlocks.Lease(
+                    block: key.block.index, holder: record.holder.name, region: regions[record.holder]?.name,
+                    epoch: record.epoch.value, state: record.state.rawValue)
+            }
+            return VolumeBlocks(volume: name, home: volume.home.name, blocks: volume.blockCount, moved: moved)
+        } catch {
+            throw Self.apiError(error)
+        }
+    }
+
     static func apiError(_ error: HiveError) -> APIError {
         switch error {
         case .volumeExists: APIError(status: .conflict, message: error.message)

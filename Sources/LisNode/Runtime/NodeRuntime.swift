@@ -171,6 +171,15 @@ public actor NodeRuntime {
 
     private func apply(_ effects: [NodeEffect]) {
         for effect in effects {
+            // After a storage failure nothing but errors and logs leaves this node: an ack, a
+            // fence reply or a transfer sent after a write it did not store would vouch for
+            // data it does not have. Replies go out as EIO (`reply`).
+            if failure != nil {
+                switch effect {
+                case .reply, .event: break
+                default: continue
+                }
+            }
             do {
                 try apply(effect)
             } catch {
@@ -182,7 +191,6 @@ public actor NodeRuntime {
     private func apply(_ effect: NodeEffect) throws {
         switch effect {
         case .persistWrite(let key, let position, let write, let durable):
-            guard failure == nil else { return }
             if case .external(let handle) = write.data {
                 guard let data = external[handle] else { preconditionFailure("write data \(handle) was released before it was stored") }
                 try data.withUnsafeReadableBytes { bytes in
@@ -308,6 +316,22 @@ public actor NodeRuntime {
         }
     }
 
+    /// The regions of the cluster's members.
+    var regions: [RegionID] { core.map.regions }
+
+    /// An operator's move (`lis block move`): steals the blocks here if this node is in
+    /// `target`, else asks a live node there to. Returns the node that takes them.
+    func requestMove(_ keys: [BlockKey], to target: RegionID) -> NodeID? {
+        var taker: NodeID?
+        drive { core in
+            let (node, effects) = core.requestMove(keys, to: target, now: now(), wallMs: wallMs())
+            taker = node
+            return effects
+        }
+        if let taker { logger.notice("an operator moves \(keys.count) blocks to \(target)", metadata: ["taker": "\(taker)"]) }
+        return taker
+    }
+
     /// The members whose keep-alive lapsed in Hive: logged when the set changes, given to the
     /// core (which may take over the blocks they held).
     func setLapsed(_ nodes: Set<NodeID>) {
@@ -401,7 +425,9 @@ public actor NodeRuntime {
     }
 
     private func failStop(_ message: String) {
-        if failure == nil { logger.critical("\(message); the node stops acknowledging I/O (fail-stop)") }
+        if failure == nil {
+            logger.critical("\(message); the node stops: it answers clients with EIO, sends peers nothing and lets its membership lapse (fail-stop)")
+        }
         failure = message
     }
 

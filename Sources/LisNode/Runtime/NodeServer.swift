@@ -395,6 +395,9 @@ struct NodeService: Service {
                         let id = await runtime.core.id
                         while !Task.isCancelled && !Task.isShuttingDownGracefully {
                             try? await Task.sleep(for: .milliseconds(ttl * 1000 / 3))
+                            // A node that failed stop lets its membership lapse, so that live
+                            // nodes take over the blocks it held.
+                            if await runtime.failed != nil { continue }
                             do {
                                 try await hive.keepAlive(id)
                             } catch {

@@ -1,0 +1,123 @@
+// `lis block …`: where a volume's blocks are, and an operator's moves, over a node's HTTP API.
+
+import ArgumentParser
+import Foundation
+import LisHTTP
+
+struct Block: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "See where a volume's blocks are held; move blocks to a region by hand.",
+        discussion: """
+            Talks to any node's HTTP API (--api URL or LIS_API; default 127.0.0.1:7780). A move is \
+            a steal like the policy's, recorded in the move log as the operator's; the policy may \
+            move the block again later if its users are elsewhere.
+            """,
+        subcommands: [BlockList.self, BlockMove.self]
+    )
+}
+
+struct BlockList: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the blocks of a volume that moved, with their holders.")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "The volume.")
+    var volume: String
+
+    @Flag(name: .long, help: "Print the API's JSON instead of a table.")
+    var json = false
+
+    func run() async throws {
+        let blocks = try await options.client.send("GET", "/v1/volumes/\(volume)/blocks", expecting: VolumeBlocks.self)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(blocks), as: UTF8.self))
+            return
+        }
+        print("\(blocks.volume): \(blocks.blocks) blocks, home \(blocks.home); \(blocks.moved.count) moved, the rest held in \(blocks.home)")
+        guard !blocks.moved.isEmpty else { return }
+        print("BLOCK".padding(toLength: 8, withPad: " ", startingAt: 0) + "HOLDER".padding(toLength: 20, withPad: " ", startingAt: 0)
+            + "REGION".padding(toLength: 12, withPad: " ", startingAt: 0) + "EPOCH".padding(toLength: 8, withPad: " ", startingAt: 0) + "STATE")
+        for lease in blocks.moved {
+            print(
+                String(lease.block).padding(toLength: 8, withPad: " ", startingAt: 0)
+                    + lease.holder.padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + (lease.region ?? "-").padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(lease.epoch).padding(toLength: 8, withPad: " ", startingAt: 0) + lease.state)
+        }
+    }
+}
+
+struct BlockMove: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "move",
+        abstract: "Move blocks of a volume to a region.",
+        discussion: """
+            Example: lis block move vm-100-disk-0:0-15 --to sydney. A node of that region steals each \
+            block (Hive still refuses a region the volume may not live in); the command waits until \
+            every block is held there, printing progress, for at most --wait seconds (0: do not wait).
+            """
+    )
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "VOLUME:BLOCK or VOLUME:FIRST-LAST (block numbers, from 0; the range includes LAST).")
+    var blocks: String
+
+    @Option(name: .long, help: "The region to move them to.")
+    var to: String
+
+    @Option(name: .long, help: "How long to wait for the moves, in seconds (0: ask and return).")
+    var wait: Double = 60
+
+    /// `blocks` parsed: the volume and the range.
+    var parsed: (volume: String, first: UInt64, last: UInt64)? {
+        guard let colon = blocks.lastIndex(of: ":") else { return nil }
+        let volume = String(blocks[..<colon])
+        let range = blocks[blocks.index(after: colon)...].split(separator: "-", omittingEmptySubsequences: false)
+        guard !volume.isEmpty, (1...2).contains(range.count), let first = UInt64(range[0]),
+            let last = range.count == 2 ? UInt64(range[1]) : first, first <= last
+        else { return nil }
+        return (volume, first, last)
+    }
+
+    func validate() throws {
+        guard parsed != nil else {
+            throw ValidationError("\"\(blocks)\" is not VOLUME:BLOCK or VOLUME:FIRST-LAST with FIRST ≤ LAST, such as vm:0-15")
+        }
+        guard !to.isEmpty else { throw ValidationError("--to names a region") }
+        guard wait >= 0, wait.isFinite else { throw ValidationError("--wait must be a number of seconds ≥ 0") }
+    }
+
+    func run() async throws {
+        guard let (volume, first, last) = parsed else { return }
+        let client = options.client
+        let accepted = try await client.send(
+            "POST", "/v1/blocks/move", body: MoveBlocksRequest(volume: volume, first: first, last: last, to: to),
+            expecting: MoveBlocksAccepted.self)
+        let count = last - first + 1
+        print("moving \(volume):\(first)\(last == first ? "" : "-\(last)") to \(to): \(accepted.node) steals \(count == 1 ? "it" : "them")")
+        guard wait > 0 else { return }
+        let deadline = Date().addingTimeInterval(wait)
+        var reported = -1
+        while true {
+            let now = try await client.send("GET", "/v1/volumes/\(volume)/blocks", expecting: VolumeBlocks.self)
+            let there = now.moved.filter { (first...last).contains($0.block) && $0.region == to && $0.state == "active" }.count
+            if there != reported {
+                FileHandle.standardError.write(Data("  \(there) of \(count) held in \(to)\n".utf8))
+                reported = there
+            }
+            if there == count {
+                print("done: every block is held in \(to)")
+                return
+            }
+            if Date() >= deadline {
+                print("after \(Int(wait)) s \(there) of \(count) blocks are held in \(to); the rest may still move (lis block list \(volume))")
+                throw ExitCode(1)
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
