@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the real NBD clients, etcd and the tools the node tests and benchmarks use.
+# Installs the real NBD clients, etcd and the tools the node tests and benchmarks use
+# (promtool, from Debian's prometheus, checks the node's /metrics).
 set -euo pipefail
 need=()
 command -v qemu-io >/dev/null || need+=(qemu-utils)
@@ -15,4 +16,10 @@ if [ ${#need[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v promtool >/dev/null; then
+    echo "installing: prometheus (for promtool)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi

@@ -123,6 +123,37 @@ check "a move to a region without members, or past the volume's end, is refused 
     ! '$lis' block move vm:0 --to mars --api http://127.0.0.1:${api[nyc-1]} > refused.out 2>&1 && grep -q 'no member in region mars; the cluster.s regions: london, nyc' refused.out &&
     ! '$lis' block move vm:60-64 --to london --api http://127.0.0.1:${api[nyc-1]} > refused.out 2>&1 && grep -q 'not a range of vm.s blocks 0–63' refused.out"
 
+echo "== metrics of a cluster (GET /metrics)"
+# metric NODE PATTERN: a line of the node's /metrics matches the extended regex.
+metric() { grep -qE "$2" <<<"$(curl -sf "http://127.0.0.1:${api[$1]}/metrics")"; }
+check "promtool check metrics accepts both nodes' metrics" bash -c "
+    for port in ${api[nyc-1]} ${api[london-1]}; do curl -sf http://127.0.0.1:\$port/metrics | promtool check metrics || exit 1; done"
+check "london counts the policy's steal (block 0)" \
+    metric london-1 '^lis_steals_completed_total\{cause="placement",node="london-1",region="london"\} [1-9]'
+check "… and the operator's (blocks 10 and 11)" \
+    metric london-1 '^lis_steals_completed_total\{cause="operator",node="london-1",region="london"\} ([2-9]|[1-9][0-9])'
+check "… with their durations" metric london-1 '^lis_steal_seconds_count\{node="london-1",region="london"\} ([3-9]|[1-9][0-9])'
+check "… and its Hive calls" \
+    metric london-1 '^lis_hive_call_seconds_count\{call="compare_and_set",node="london-1",region="london"\} [1-9]'
+check "nyc counts the block images it sent on the bulk lane" \
+    metric nyc-1 '^lis_peer_bytes_sent_total\{lane="bulk",node="nyc-1",region="nyc"\} [1-9]'
+
+echo "== lis policy pause and resume"
+check "lis policy pause, asked of nyc" "$lis" policy pause --api "http://127.0.0.1:${api[nyc-1]}"
+check "london follows the switch in Hive within seconds" \
+    wait_for 10 bash -c "'$lis' policy status --api http://127.0.0.1:${api[london-1]} | grep -q 'paused'"
+for i in $(seq 1 20); do echo "write -P 0x$((40 + i)) $((20 * 1048576 + i * 4096)) 4k"; done > paused-writes.txt
+check "paused, london writes block 20 twenty times, each across the ocean" \
+    bash -c "qemu-io -f raw '$(uri london-1 vm)' < paused-writes.txt > paused-writes.out && [ \$(grep -c 'wrote 4096/4096' paused-writes.out) -eq 20 ]"
+check "… and block 20 stays in nyc (no claim in Hive, no move in london's log)" bash -c "
+    [ -z \"\$(etcdctl --endpoints $ETCD_ENDPOINT get /lis/leases/vm/00000000000000000020)\" ] &&
+    ! grep -q 'block=vm:20 .*block moved here' london-1.log"
+check "lis policy resume, asked of london" "$lis" policy resume --api "http://127.0.0.1:${api[london-1]}"
+check "nyc follows" wait_for 10 bash -c "'$lis' policy status --api http://127.0.0.1:${api[nyc-1]} | grep -q 'running'"
+check "resumed, london's next writes to block 20 steal it (the policy's reason in its log)" bash -c "
+    qemu-io -f raw '$(uri london-1 vm)' < paused-writes.txt > /dev/null &&
+    grep -q 'block=vm:20 .*reason=tiers.* block moved here' london-1.log"
+
 echo "== partitions (the admin API's fault switches)"
 faults() {  # faults NODE JSON: replaces NODE's fault switches
     curl -sf -X PUT -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:${api[$1]}/v1/faults" >/dev/null
@@ -283,6 +314,8 @@ echo "== hostile peers"
 check "garbage, an oversized frame and a wrong proof on nyc's peer port each cost only their connection" \
     python3 "$root/scripts/lib/peer_hostile.py" "${peer[nyc-1]}" test
 check "nyc logged the refused proof" grep -q 'intruder did not prove the join secret' nyc-1.log
+check "… and counted it in its metrics" \
+    metric nyc-1 '^lis_peer_connections_refused_total\{node="nyc-1",reason="unauthenticated",region="nyc"\} [1-9]'
 check "nyc is still up" kill -0 "${pids[nyc-1]}"
 check "the cluster still serves" timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x21 4096 4k'
 # A restarted holder that no client asks for a block must still answer flushes of the writes

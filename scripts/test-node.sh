@@ -83,6 +83,15 @@ check "hostile traffic on TCP" /usr/bin/python3 "$root/scripts/lib/nbd_hostile.p
 check "the node survived" kill -0 "$pid"
 check "a normal client still works" qemu-io -f raw "$uri" -c 'write -P 0x77 900M 1M' -c flush -c 'read -P 0x77 900M 1M'
 
+echo "== metrics (GET /metrics, Prometheus's text format)"
+check "promtool check metrics accepts GET /metrics" bash -c "curl -sf http://127.0.0.1:7780/metrics > metrics.txt && promtool check metrics < metrics.txt"
+for op in write read flush; do
+    check "the metrics count the clients' commands ($op), with their latency" \
+        grep -qE "^lis_client_request_seconds_count\{node=\"[^\"]+\",op=\"$op\",region=\"local\"\} [1-9]" metrics.txt
+done
+check "… the open NBD connections (none now), and that the node has not failed" \
+    bash -c "grep -qE '^lis_nbd_connections\{.*\} 0$' metrics.txt && grep -qE '^lis_node_failed\{.*\} 0$' metrics.txt"
+
 echo "== one node per data directory, clean shutdown"
 check "a second lis serve on the same directory is refused" bash -c "! timeout 20 '$lis' serve --nbd-address 127.0.0.1:10899 --http-address 127.0.0.1:7799 2>second.log; grep -q 'in use' second.log"
 check "the first node is unharmed" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'

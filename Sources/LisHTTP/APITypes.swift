@@ -467,3 +467,30 @@ public struct VolumeBlocks: Codable, Sendable, Equatable {
         self.moved = moved
     }
 }
+
+/// `GET /v1/policy` and the answer to `PUT /v1/policy`: the placement policy this node runs and
+/// whether it is paused here now (a pause reaches every node within about a second).
+public struct PolicyInfo: Codable, Sendable, Equatable {
+    public var policy: String
+    public var paused: Bool
+    public init(policy: String, paused: Bool) {
+        self.policy = policy
+        self.paused = paused
+    }
+}
+
+/// `PUT /v1/policy`: pause or resume the placement policy on every node (kept in Hive).
+public struct SetPolicyRequest: Codable, Sendable, Equatable {
+    public var paused: Bool
+
+    public init(paused: Bool) { self.paused = paused }
+
+    public static let expectedShape = #"{"paused": true}"#
+
+    private enum CodingKeys: String, CodingKey, CaseIterable { case paused }
+
+    public init(from decoder: any Decoder) throws {
+        try UnknownField.check(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        paused = try decoder.container(keyedBy: CodingKeys.self).decode(Bool.self, forKey: .paused)
+    }
+}

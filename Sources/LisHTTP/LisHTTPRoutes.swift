@@ -17,6 +17,8 @@ import NIOCore
 /// | `GET /v1/cluster` | 200 `ClusterInfo` |
 /// | `GET /v1/moves` | 200 `[MoveInfo]` |
 /// | `GET`, `PUT /v1/faults` (`FaultSwitches`) | 200 `FaultSwitches` |
+/// | `GET`, `PUT /v1/policy` (`SetPolicyRequest`) | 200 `PolicyInfo` |
+/// | `GET /metrics` | 200, Prometheus's text format 0.0.4 |
 ///
 /// Every failure is `{"error": "…"}` with its status: 400 for a body that is not the JSON
 /// expected (the message shows the expected body), the `NodeAPI`'s `APIError`s as thrown, 404
@@ -40,6 +42,12 @@ public enum LisHTTPRoutes {
     public static func addRoutes<Context: RequestContext>(to router: Router<Context>, api: some NodeAPI) {
         let v1 = router.group("v1").add(middleware: APIErrorMiddleware<Context>())
 
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: await api.metrics())))
+        }
+
         v1.get("status") { _, _ in
             JSONResponse.make(await api.status(), status: .ok)
         }
@@ -51,6 +59,14 @@ public enum LisHTTPRoutes {
         }
         v1.get("moves") { _, _ in
             JSONResponse.make(await api.moves(), status: .ok)
+        }
+        v1.get("policy") { _, _ in
+            JSONResponse.make(await api.policy(), status: .ok)
+        }
+        v1.put("policy") { request, context in
+            let body = try await readBody(request, context: context)
+            let set = try RequestDecoding.decode(SetPolicyRequest.self, from: body, expected: SetPolicyRequest.expectedShape)
+            return JSONResponse.make(try await api.setPolicy(set), status: .ok)
         }
         v1.get("faults") { _, _ in
             JSONResponse.make(try await api.faults(), status: .ok)

@@ -29,4 +29,10 @@ public protocol NodeAPI: Sendable {
     func moveBlocks(_ request: MoveBlocksRequest) async throws(APIError) -> MoveBlocksAccepted
     /// `GET /v1/volumes/{name}/blocks`: the volume's lease records.
     func blocks(ofVolume name: String) async throws(APIError) -> VolumeBlocks
+    /// `GET /v1/policy`: the placement policy and whether it is paused on this node now.
+    func policy() async -> PolicyInfo
+    /// `PUT /v1/policy`: pauses or resumes placement on every node; answered with this node's.
+    func setPolicy(_ request: SetPolicyRequest) async throws(APIError) -> PolicyInfo
+    /// `GET /metrics`: the node's metrics in Prometheus's text format (`Metrics.text()`).
+    func metrics() async -> String
 }

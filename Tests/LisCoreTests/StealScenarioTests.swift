@@ -423,6 +423,33 @@ import Testing
         #expect(nyc.requestMove([Self.key], to: RegionID("sydney"), now: t, wallMs: 0).taker == nil)
     }
 
+    /// While an operator paused placement, slow writes move nothing; once resumed, the next
+    /// slow write moves the block as it would have.
+    @Test func aPausedPolicyStealsNothingUntilResumed() {
+        var (nyc, sydney) = Self.cluster()
+        var t = Instant.ms(0)
+        _ = nyc.start(now: t, wallMs: 0)
+        _ = sydney.start(now: t, wallMs: 0)
+        sydney.placementPaused = true
+        /// One write from Sydney, forwarded to New York and answered: the Hive calls it led to.
+        func slowWrite(_ tag: UInt8) -> [(HiveCallID, HiveRequest)] {
+            let forwards = Self.sent(sydney.step(.client(UInt64(tag), Self.key, Self.write(tag)), now: t, wallMs: t.us / 1000))
+            t = t + .ms(115)
+            var replies: [(NodeID, PeerEnvelope)] = []
+            for (_, envelope) in forwards { replies += Self.sent(nyc.step(.peer(envelope), now: t, wallMs: t.us / 1000)) }
+            t = t + .ms(115)
+            var atSydney: [NodeEffect] = []
+            for (_, envelope) in replies { atSydney += sydney.step(.peer(envelope), now: t, wallMs: t.us / 1000) }
+            #expect(atSydney.contains(.reply(UInt64(tag), .written(LogPosition(epoch: .zero, version: UInt64(tag))))))
+            return Self.hiveCalls(atSydney)
+        }
+        for tag in UInt8(1)...5 { #expect(slowWrite(tag).isEmpty, "paused: write \(tag) moves nothing") }
+        sydney.placementPaused = false
+        let claims = slowWrite(6)
+        #expect(claims.count == 1, "resumed: the next slow write claims the block")
+        if case .compareAndSet(_, _, let claim)? = claims.first?.1 { #expect(claim.holder == Self.sydney) }
+    }
+
     @Test func messagesAboutAVolumeThisNodeDoesNotKnowAreDropped() {
         var (nyc, _) = Self.cluster()
         _ = nyc.start(now: .zero, wallMs: 0)

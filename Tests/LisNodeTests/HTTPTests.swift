@@ -22,6 +22,17 @@ actor FakeNode: NodeAPI {
             in_flight: InFlightInfo(nbdCommands: 0, inputsQueued: 0, core: WorkInFlight()))
     }
     func moves() async -> [MoveInfo] { [] }
+    var paused = false
+    func policy() async -> PolicyInfo { PolicyInfo(policy: "adaptive", paused: paused) }
+    func setPolicy(_ request: SetPolicyRequest) async throws(APIError) -> PolicyInfo {
+        paused = request.paused
+        return PolicyInfo(policy: "adaptive", paused: paused)
+    }
+    func metrics() async -> String {
+        let metrics = Metrics(labels: [("node", "fake")])
+        metrics.increment(Metrics.Family("lis_test_total", .counter, "A counter of the fake node."))
+        return metrics.text()
+    }
     func faults() async throws(APIError) -> FaultSwitches { FaultSwitches(peers: [:]) }
     func setFaults(_ faults: FaultSwitches) async throws(APIError) -> FaultSwitches { faults }
     func moveBlocks(_ r: MoveBlocksRequest) async throws(APIError) -> MoveBlocksAccepted {
@@ -250,6 +261,29 @@ struct HTTPResult {
             let listed = try JSONDecoder().decode(VolumeBlocks.self, from: blocks.body)
             #expect(listed.moved.map(\.holder) == ["s-1"] && listed.home == "nyc")
             #expect(try await call(base, "GET", "/v1/volumes/nope/blocks").status == 404)
+        }
+    }
+
+    @Test func policyPausesAndResumesAndRefusesOtherBodies() async throws {
+        try await withServer(FakeNode()) { base in
+            let paused = try await call(base, "PUT", "/v1/policy", #"{"paused": true}"#)
+            #expect(paused.status == 200)
+            #expect(try JSONDecoder().decode(PolicyInfo.self, from: paused.body) == PolicyInfo(policy: "adaptive", paused: true))
+            let now = try await call(base, "GET", "/v1/policy")
+            #expect(try JSONDecoder().decode(PolicyInfo.self, from: now.body).paused)
+            let bad = try await call(base, "PUT", "/v1/policy", #"{"paused": "yes"}"#)
+            #expect(bad.status == 400)
+            #expect(bad.error?.contains(#"{"paused": true}"#) == true, "the error shows the expected body")
+            #expect(try await call(base, "PUT", "/v1/policy", #"{"pause": true}"#).status == 400)
+        }
+    }
+
+    @Test func metricsAreServedAtTheRootAsPrometheusText() async throws {
+        try await withServer(FakeNode()) { base in
+            let result = try await call(base, "GET", "/metrics")
+            #expect(result.status == 200)
+            #expect((result.headers["Content-Type"] as? String)?.hasPrefix("text/plain; version=0.0.4") == true)
+            #expect(String(decoding: result.body, as: UTF8.self).contains("lis_test_total{node=\"fake\"} 1\n"))
         }
     }
 

@@ -303,6 +303,21 @@ enum HiveKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
     }
 
+    @Test(arguments: HiveKind.available) func placementPauseIsOffUntilSetAndPersists(_ kind: HiveKind) async throws {
+        try await kind.with { open in
+            do {
+                let hive = try open()
+                #expect(try await hive.placementPaused() == false)
+                try await hive.setPlacementPaused(true)
+                #expect(try await hive.placementPaused())
+            }
+            let reopened = try open()
+            #expect(try await reopened.placementPaused(), "the switch survives a reopen")
+            try await reopened.setPlacementPaused(false)
+            #expect(try await reopened.placementPaused() == false)
+        }
+    }
+
     @Test func fileIsWALAndSyncedOnEveryCommit() async throws {
         try await HiveKind.embedded.with { open in
             let hive = try #require(try open() as? EmbeddedHive)

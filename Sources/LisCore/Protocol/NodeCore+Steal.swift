@@ -43,7 +43,7 @@ extension NodeCore {
     /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
     /// cooldown, pinning, and never a steal within the holder's own region.
     mutating func considerSteal(_ key: BlockKey) {
-        guard placement.decidesAtOrigin, let state = blocks[key], state.steal == nil, state.holding == nil,
+        guard placement.decidesAtOrigin, !placementPaused, let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
             let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
@@ -117,16 +117,17 @@ extension NodeCore {
         return (now - last).ms
     }
 
-    /// Hands a block held here to `target`; false if a rule holds it back: a policy that
-    /// keeps the per-block cooldown (the baselines follow their sources, which have none), and
-    /// one hand-over at a time per block (a lost one is tried again later).
+    /// Hands a block held here to `target`; false if a rule holds it back: placement paused by
+    /// an operator, a policy that keeps the per-block cooldown (the baselines follow their
+    /// sources, which have none), and one hand-over at a time per block (a lost one is tried
+    /// again later).
     ///
     /// Whoever of the two is nearer Hive claims the block there (PROTOCOL.md "The
     /// hand-over"): this node, then its log goes to the target, which installs it and
     /// activates (one Hive round trip of each, and the log's one way); or the target, which
     /// steals it (two of its own Hive round trips after the request's one way).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
-        guard let state = blocks[key], var holding = state.holding, state.steal == nil, state.handingOver == nil,
+        guard !placementPaused, let state = blocks[key], var holding = state.holding, state.steal == nil, state.handingOver == nil,
             let volume = volume(key), let to = map.region(of: target)
         else { return false }
         if placement.keepsCooldown, coolingMs(key) != nil { return false }
@@ -185,6 +186,7 @@ extension NodeCore {
     /// here now move here, under the rules no policy overrides.
     mutating func predictMoves() {
         effects.append(.armTimer(.predict, at: now + .ms(placement.predictIntervalMs)))
+        guard !placementPaused else { return }
         // What the policy needs to price a move here: round trips, this region's to Hive, and
         // every region and block size a block may come from.
         let known = knownRtts

@@ -27,6 +27,11 @@ public struct NodeCore: Sendable {
     /// A block queues at most this many operations (waiting for a steal, or for Hive).
     public static let maxQueuedPerBlock = 4096
 
+    /// An operator paused the placement policy (`lis policy pause`, kept in Hive): this node
+    /// starts no move of its own (no steal at the origin, no hand-over, no prediction); the
+    /// policy still watches, and takeovers, renewals and operators' moves go on.
+    public var placementPaused = false
+
     /// A protection switched off for the simulator's teeth tests; nil in every real node.
     @_spi(Simulation) public var mutant: CoreMutant?
 

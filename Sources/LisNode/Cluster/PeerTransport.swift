@@ -23,6 +23,11 @@ public struct PeerTransportCounters: Sendable, Equatable {
     public var dropped = 0
     /// Connections that completed the handshake, both directions.
     public var authenticated = 0
+    /// Frame bytes handed to each lane to send (a block's image travels in bulk), and bytes
+    /// read from peers.
+    public var controlBytesSent = 0
+    public var bulkBytesSent = 0
+    public var bytesReceived = 0
 }
 
 /// A fault a test switches on for one peer (WAN emulation only): the share of frames to it
@@ -197,6 +202,10 @@ public final class PeerTransport: Sendable {
             var bytes = ByteBuffer()
             bytes.reserveCapacity(PeerFrame.headerBytes + frame.body.readableBytes)
             frame.write(to: &bytes)
+            let size = bytes.readableBytes
+            counters.withLock {
+                if link.lane == .bulk { $0.bulkBytesSent += size } else { $0.controlBytesSent += size }
+            }
             if let departure = emulatedDeparture(link, bytes: bytes.readableBytes) {
                 delayLoop.scheduleTask(deadline: departure) { [self, bytes] in self.transmit(bytes, on: link) }
             } else {
@@ -419,6 +428,8 @@ final class PeerConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !isClosing else { return }
         var incoming = unwrapInboundIn(data)
+        let size = incoming.readableBytes
+        transport.counters.withLock { $0.bytesReceived += size }
         if cumulation == nil {
             cumulation = incoming
         } else {

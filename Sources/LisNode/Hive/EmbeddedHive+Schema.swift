@@ -52,6 +52,10 @@ extension EmbeddedHive {
         migrator.registerMigration("v3") { db in
             try db.execute(sql: "ALTER TABLE member ADD COLUMN seen INTEGER NOT NULL DEFAULT 0")
         }
+        // Cluster-wide switches an operator sets (`lis policy pause`).
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: "CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
+        }
         return migrator
     }()
 

@@ -86,6 +86,21 @@ public final class EmbeddedHive: HiveEngine {
         }
     }
 
+    public func placementPaused() async throws(HiveError) -> Bool {
+        try await read { db throws(HiveError) in
+            let row = try Self.fetchAll(db, "SELECT value FROM setting WHERE name = 'placement_paused'", []).first
+            return row.map { ($0["value"] as String?) == "true" } ?? false
+        }
+    }
+
+    public func setPlacementPaused(_ paused: Bool) async throws(HiveError) {
+        try await write { db throws(HiveError) in
+            try Self.run(
+                db, "INSERT OR REPLACE INTO setting (name, value) VALUES ('placement_paused', ?)",
+                [(paused ? "true" : "false").databaseValue])
+        }
+    }
+
     public func createVolume(_ volume: VolumeSpec) async throws(HiveError) {
         try HiveChecks.check(volume)
         try await write { db throws(HiveError) in

@@ -154,6 +154,17 @@ public final class EtcdHive: HiveEngine {
         return Set(result.ranges[0].map { String($0.key.dropFirst(membersPrefix.count)) }.filter { !alive.contains($0) }.map(NodeID.init))
     }
 
+    private var placementPausedKey: String { prefix + "settings/placement_paused" }
+
+    public func placementPaused() async throws(HiveError) -> Bool {
+        let result = try await call { try await gateway.read([.get(placementPausedKey)]) }
+        return result.ranges.first?.first.map { String(decoding: $0.value, as: UTF8.self) == "true" } ?? false
+    }
+
+    public func setPlacementPaused(_ paused: Bool) async throws(HiveError) {
+        _ = try await call { try await gateway.txn([], success: [.put(placementPausedKey, Data((paused ? "true" : "false").utf8))]) }
+    }
+
     public func volumes() async throws(HiveError) -> [VolumeSpec] {
         let result = try await call { try await gateway.read([.list(prefix: volumesPrefix)]) }
         return try (result.ranges.first ?? []).map { kv throws(HiveError) in

@@ -75,6 +75,10 @@ public protocol HiveEngine: Sendable {
     func keepAlive(_ node: NodeID) async throws(HiveError)
     /// The members whose keep-alive lapsed, or that never sent one.
     func lapsedMembers() async throws(HiveError) -> Set<NodeID>
+    /// Whether an operator paused the placement policies (`lis policy pause`): no node starts
+    /// a move of its own while it is; recovery and operators' moves go on. False until set.
+    func placementPaused() async throws(HiveError) -> Bool
+    func setPlacementPaused(_ paused: Bool) async throws(HiveError)
     /// Every volume, sorted by name.
     func volumes() async throws(HiveError) -> [VolumeSpec]
     /// Adds a volume; `volumeExists` if the name is taken.

@@ -20,6 +20,17 @@ struct NodeAPIService: NodeAPI {
             held_blocks: served, open_connections: registry.openConnections)
     }
 
+    /// The runtime's metrics, with what other parts count read now.
+    func metrics() async -> String {
+        let (served, failed, transport) = await runtime.metricFigures()
+        let metrics = runtime.metrics
+        metrics.set(NodeMetrics.blocksHeld, to: Double(served))
+        metrics.set(NodeMetrics.failed, to: failed ? 1 : 0)
+        metrics.set(NodeMetrics.nbdConnections, to: Double(registry.openConnections))
+        if let transport { NodeMetrics.record(transport, in: metrics) }
+        return metrics.text()
+    }
+
     func cluster() async throws(APIError) -> ClusterInfo {
         let members: [HiveMember]
         let lapsed: Set<NodeID>
@@ -200,6 +211,22 @@ struct NodeAPIService: NodeAPI {
             throw APIError(status: .serviceUnavailable, message: "every member in \(request.to) lapsed in Hive; try again when one is alive")
         }
         return MoveBlocksAccepted(volume: request.volume, first: request.first, last: last, to: request.to, node: taker.name)
+    }
+
+    func policy() async -> PolicyInfo {
+        PolicyInfo(policy: settings.policy.name.rawValue, paused: await runtime.placementPaused)
+    }
+
+    /// Hive first: it is what every node follows (each reads it every second) and what a node
+    /// that restarts starts with; then this node, at once.
+    func setPolicy(_ request: SetPolicyRequest) async throws(APIError) -> PolicyInfo {
+        do {
+            try await hive.setPlacementPaused(request.paused)
+        } catch {
+            throw Self.apiError(error)
+        }
+        await runtime.setPlacementPaused(request.paused)
+        return await policy()
     }
 
     func blocks(ofVolume name: String) async throws(APIError) -> VolumeBlocks {

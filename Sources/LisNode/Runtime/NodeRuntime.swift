@@ -22,11 +22,19 @@ public actor NodeRuntime {
     let startedAt = NIODeadline.now()
     let allocator = ByteBufferAllocator()
     var probeFile: Int32 = -1
+    nonisolated let metrics: Metrics
+    /// Per NBD operation, its latency and error series (made once: every command records).
+    nonisolated let requestSeries: [String: (latency: Metrics.Series, errors: Metrics.Series)]
+    /// The core's Hive calls in flight: when each was made, and its metric label.
+    var hiveCallsMade: [HiveCallID: (at: NIODeadline, call: String)] = [:]
 
     /// A client command split into one part per block.
     struct PendingCommand {
         var responder: NBDResponder
         var remaining: Int
+        /// The operation's metric label, and when the command arrived.
+        var op: String
+        var arrived: NIODeadline
         var error: NBDError?
         /// Reads: the reply buffer, filled part by part.
         var readBuffer: ByteBuffer?
@@ -59,9 +67,14 @@ public actor NodeRuntime {
 
     init(
         loop: any EventLoop, core: NodeCore, store: BlockStore, dataDirectory: String,
-        hiveCalls: AsyncStream<(HiveCallID, HiveRequest)>.Continuation, logger: Logger
+        hiveCalls: AsyncStream<(HiveCallID, HiveRequest)>.Continuation, metrics: Metrics, logger: Logger
     ) {
         self.loop = loop
+        self.metrics = metrics
+        requestSeries = Dictionary(
+            uniqueKeysWithValues: ["read", "write", "flush", "trim", "write_zeroes"].map {
+                ($0, (metrics.series(NodeMetrics.clientRequest, [("op", $0)]), metrics.series(NodeMetrics.clientErrors, [("op", $0)])))
+            })
         self.core = core
         self.store = store
         self.hiveCalls = hiveCalls
@@ -84,6 +97,9 @@ public actor NodeRuntime {
     /// is empty. Inputs produced while effects are applied (a completed sync, a timer) wait
     /// for the current effect list to finish, so effects are never reordered.
     func input(_ input: NodeInput) {
+        if case .hive(let call, _) = input, let made = hiveCallsMade.removeValue(forKey: call) {
+            metrics.observe(NodeMetrics.hiveCall, [("call", made.call)], seconds: Self.seconds(since: made.at))
+        }
         inputs.append(input)
         guard !stepping else { return }
         drive { _ in [] }
@@ -108,20 +124,22 @@ public actor NodeRuntime {
     /// Serves one NBD command on `volume` (the export's volume).
     func handle(_ command: NBDCommand, volume: VolumeSpec, responder: NBDResponder) {
         if failure != nil {
+            if let series = requestSeries[Self.label(command)] { metrics.increment(series.errors) }
             responder.fail(.eio)
             return
         }
         let id = nextID
         nextID += 1
+        let arrived = NIODeadline.now()
         switch command {
         case .flush:
-            commands[id] = PendingCommand(responder: responder, remaining: 1)
+            commands[id] = PendingCommand(responder: responder, remaining: 1, op: "flush", arrived: arrived)
             parts[id] = Part(command: id, bufferOffset: 0)
             input(.clientFlush(id))
         case .read(let offset, let length):
             var buffer = allocator.buffer(capacity: Int(length))
             buffer.moveWriterIndex(forwardBy: Int(length))
-            submit(id, volume, offset, UInt64(length), responder, readBuffer: buffer) { _, within, partLength, _ in
+            submit(id, volume, offset, UInt64(length), responder, readBuffer: buffer, op: "read", arrived: arrived) { _, within, partLength, _ in
                 .read(offset: within, length: partLength)
             }
         case .write(let offset, let data, let fua):
@@ -129,7 +147,8 @@ public actor NodeRuntime {
             // (the async copy to other regions), so it gets its own bytes; a one-node cluster
             // stores the network buffer as it is.
             let copies = transport != nil
-            submit(id, volume, offset, UInt64(data.readableBytes), responder, readBuffer: nil) { handle, within, partLength, at in
+            submit(id, volume, offset, UInt64(data.readableBytes), responder, readBuffer: nil, op: "write", arrived: arrived) {
+                handle, within, partLength, at in
                 let slice = data.getSlice(at: data.readerIndex + at, length: Int(partLength))!
                 if copies {
                     return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .bytes(Array(buffer: slice))))
@@ -138,7 +157,8 @@ public actor NodeRuntime {
                 return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle)))
             }
         case .trim(let offset, let length, let fua), .writeZeroes(let offset, let length, let fua, _):
-            submit(id, volume, offset, UInt64(length), responder, readBuffer: nil) { _, within, partLength, _ in
+            submit(id, volume, offset, UInt64(length), responder, readBuffer: nil, op: Self.label(command), arrived: arrived) {
+                _, within, partLength, _ in
                 .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .zeros))
             }
         }
@@ -147,7 +167,7 @@ public actor NodeRuntime {
     /// Splits a byte range into per-block operations and gives each to the core.
     private func submit(
         _ id: UInt64, _ volume: VolumeSpec, _ offset: UInt64, _ length: UInt64, _ responder: NBDResponder,
-        readBuffer: ByteBuffer?, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
+        readBuffer: ByteBuffer?, op: String, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
     ) {
         let blockSize = volume.blockSizeBytes
         var ranges: [(BlockID, UInt32, UInt32, Int)] = []
@@ -158,7 +178,7 @@ public actor NodeRuntime {
             ranges.append((BlockID(block), UInt32(at - block * blockSize), UInt32(end - at), Int(at - offset)))
             at = end
         }
-        commands[id] = PendingCommand(responder: responder, remaining: ranges.count, readBuffer: readBuffer)
+        commands[id] = PendingCommand(responder: responder, remaining: ranges.count, op: op, arrived: arrived, readBuffer: readBuffer)
         for (i, (block, within, partLength, bufferOffset)) in ranges.enumerated() {
             let partID = i == 0 ? id : nextID
             if i > 0 { nextID += 1 }
@@ -226,6 +246,7 @@ public actor NodeRuntime {
             resolved.message = try resolve(envelope.message)
             transport.send(resolved, to: to)
         case .hive(let call, let request):
+            hiveCallsMade[call] = (NIODeadline.now(), NodeMetrics.call(request))
             hiveCalls.yield((call, request))
         case .reply(let id, let result):
             reply(id, result)
@@ -277,7 +298,10 @@ public actor NodeRuntime {
             return
         }
         commands[part.command] = nil
+        let series = requestSeries[command.op]
+        if let series { metrics.observe(series.latency, seconds: Self.seconds(since: command.arrived)) }
         if let error = failure.map({ _ in NBDError.eio }) ?? command.error {
+            if let series { metrics.increment(series.errors) }
             command.responder.fail(error)
         } else if let data = command.readBuffer {
             command.responder.succeed(data: data)
@@ -314,6 +338,15 @@ public actor NodeRuntime {
         if after != known {
             logger.info("members: \(members.map { "\($0.node) (\($0.region))" }.joined(separator: ", "))")
         }
+    }
+
+    /// Whether placement is paused here (`lis policy pause`; Hive holds the cluster's switch).
+    var placementPaused: Bool { core.placementPaused }
+
+    func setPlacementPaused(_ paused: Bool) {
+        guard paused != core.placementPaused else { return }
+        core.placementPaused = paused
+        logger.notice(paused ? "placement paused by an operator: this node starts no move of its own" : "placement resumed")
     }
 
     /// The regions of the cluster's members.
@@ -402,7 +435,38 @@ public actor NodeRuntime {
         _ = page.withUnsafeMutableBytes { pwrite(probeFile, $0.baseAddress, 4096, 0) }
     }
 
+    /// An NBD command's metric label.
+    static func label(_ command: NBDCommand) -> String {
+        switch command {
+        case .read: "read"
+        case .write: "write"
+        case .flush: "flush"
+        case .trim: "trim"
+        case .writeZeroes: "write_zeroes"
+        }
+    }
+
+    static func seconds(since start: NIODeadline) -> Double {
+        Double((NIODeadline.now() - start).nanoseconds) / 1e9
+    }
+
+    /// Counts steals.
+    private func count(_ event: NodeEvent) {
+        switch event {
+        case .stealStarted(_, _, let reason):
+            metrics.increment(NodeMetrics.stealsStarted, [("cause", NodeMetrics.cause(reason))])
+        case .moved(_, _, _, let stealMs, let reason):
+            metrics.increment(NodeMetrics.stealsCompleted, [("cause", NodeMetrics.cause(reason))])
+            metrics.observe(NodeMetrics.stealSeconds, seconds: stealMs / 1000)
+        case .stealAbandoned:
+            metrics.increment(NodeMetrics.stealsAbandoned)
+        case .holding, .fenced, .declined:
+            break
+        }
+    }
+
     private func log(_ event: NodeEvent) {
+        count(event)
         switch event {
         case .moved(let key, let epoch, let from, let stealMs, let reason):
             recentMoves.append(
@@ -468,6 +532,9 @@ extension NodeRuntime {
     }
 
     func statusFigures() -> (volumes: Int, served: Int, uptime: Double) { (volumes.count, servedBlocks, uptimeSeconds) }
+    func metricFigures() -> (served: Int, failed: Bool, transport: PeerTransportCounters?) {
+        (servedBlocks, failure != nil, transport?.snapshot)
+    }
 
     /// Makes storage match Hive's volumes (created, grown or deleted through another node),
     /// then gives them to the core. Idempotent: the API's own changes pass through it too.

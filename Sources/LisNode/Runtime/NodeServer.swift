@@ -97,8 +97,11 @@ public enum NodeServer {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let (hiveCalls, hiveContinuation) = AsyncStream.makeStream(of: (HiveCallID, HiveRequest).self)
+        let metrics = Metrics(labels: [("node", nodeID.name), ("region", settings.region.name)])
+        for family in NodeMetrics.all { metrics.declare(family) }
         let runtime = NodeRuntime(
-            loop: loop, core: core, store: store, dataDirectory: dataDirectory, hiveCalls: hiveContinuation, logger: logger)
+            loop: loop, core: core, store: store, dataDirectory: dataDirectory, hiveCalls: hiveContinuation, metrics: metrics,
+            logger: logger)
         await runtime.setVolumes(volumes)
         var transport: PeerTransport?
         if let peer, let secret {
@@ -138,6 +141,8 @@ public enum NodeServer {
                 }, logger: logger)
         }
         defer { responder?.stop() }
+        let paused = try await hive.placementPaused()
+        await runtime.setPlacementPaused(paused)
         await runtime.start()
         if transport != nil { await runtime.setMembers(members) }
         // The core uses this member list now: say so, so the next node may join.
@@ -413,6 +418,7 @@ struct NodeService: Service {
                         if let members = try? await hive.members() {
                             await runtime.setMembers(members)
                             if let lapsed = try? await hive.lapsedMembers() { await runtime.setLapsed(lapsed) }
+                            if let paused = try? await hive.placementPaused() { await runtime.setPlacementPaused(paused) }
                             if members.count != acknowledged,
                                 (try? await hive.acknowledgeMembers(runtime.core.id, count: members.count)) != nil
                             {
