@@ -494,3 +494,31 @@ public struct SetPolicyRequest: Codable, Sendable, Equatable {
         paused = try decoder.container(keyedBy: CodingKeys.self).decode(Bool.self, forKey: .paused)
     }
 }
+
+/// `POST /v1/volumes/{name}/pin`: the regions whose nodes may hold the volume's blocks (they
+/// must include its home), or `null` for every region. Hive's compare-and-set enforces it.
+public struct PinVolumeRequest: Codable, Sendable, Equatable {
+    public var allowed_regions: [String]?
+
+    public init(allowed_regions: [String]?) { self.allowed_regions = allowed_regions }
+
+    public static let expectedShape = #"{"allowed_regions": ["REGION", ...]} (null: every region)"#
+
+    private enum CodingKeys: String, CodingKey, CaseIterable { case allowed_regions }
+
+    public init(from decoder: any Decoder) throws {
+        try UnknownField.check(decoder, known: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // Required, though it may be null: an empty body must not unpin a volume.
+        guard c.contains(.allowed_regions) else {
+            throw DecodingError.keyNotFound(
+                CodingKeys.allowed_regions, .init(codingPath: [], debugDescription: "allowed_regions is required (null: every region)"))
+        }
+        allowed_regions = try c.decodeIfPresent([String].self, forKey: .allowed_regions)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(allowed_regions, forKey: .allowed_regions)
+    }
+}

@@ -12,6 +12,7 @@ import NIOCore
 /// | `GET /v1/volumes/{name}` | 200 `VolumeInfo`, 404 if there is none |
 /// | `DELETE /v1/volumes/{name}` | 204 |
 /// | `POST /v1/volumes/{name}/resize` (`ResizeVolumeRequest`) | 200 `VolumeInfo` |
+/// | `POST /v1/volumes/{name}/pin` (`PinVolumeRequest`) | 200 `VolumeInfo` |
 /// | `GET /v1/volumes/{name}/blocks` | 200 `VolumeBlocks` |
 /// | `POST /v1/blocks/move` (`MoveBlocksRequest`) | 202 `MoveBlocksAccepted` |
 /// | `GET /v1/cluster` | 200 `ClusterInfo` |
@@ -104,6 +105,12 @@ public enum LisHTTPRoutes {
             let body = try await readBody(request, context: context)
             let move = try RequestDecoding.decode(MoveBlocksRequest.self, from: body, expected: MoveBlocksRequest.expectedShape)
             return JSONResponse.make(try await api.moveBlocks(move), status: .accepted)
+        }
+        v1.post("volumes/:name/pin") { request, context in
+            let name = try context.parameters.require("name")
+            let body = try await readBody(request, context: context)
+            let pin = try RequestDecoding.decode(PinVolumeRequest.self, from: body, expected: PinVolumeRequest.expectedShape)
+            return JSONResponse.make(try await api.pinVolume(named: name, pin), status: .ok)
         }
         v1.post("volumes/:name/resize") { request, context in
             let name = try context.parameters.require("name")

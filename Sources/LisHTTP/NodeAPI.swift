@@ -16,6 +16,8 @@ public protocol NodeAPI: Sendable {
     func deleteVolume(named: String) async throws(APIError)
     /// `POST /v1/volumes/{name}/resize`: answered with 200 and the volume after the resize.
     func resizeVolume(named: String, _ request: ResizeVolumeRequest) async throws(APIError) -> VolumeInfo
+    /// `POST /v1/volumes/{name}/pin`: answered with 200 and the volume after the change.
+    func pinVolume(named: String, _ request: PinVolumeRequest) async throws(APIError) -> VolumeInfo
     /// `GET /v1/cluster`: members, measured round trips, this node's leases and peers.
     func cluster() async throws(APIError) -> ClusterInfo
     /// `GET /v1/moves`: the blocks that moved to this node lately, oldest first.

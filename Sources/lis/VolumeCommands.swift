@@ -20,7 +20,7 @@ struct Volume: ParsableCommand {
             another node with --api URL or the LIS_API environment variable. Each volume is also an \
             NBD export of the same name.
             """,
-        subcommands: [VolumeCreate.self, VolumeList.self, VolumeResize.self, VolumeDelete.self]
+        subcommands: [VolumeCreate.self, VolumeList.self, VolumeResize.self, VolumePin.self, VolumeUnpin.self, VolumeDelete.self]
     )
 }
 
@@ -187,6 +187,62 @@ struct VolumeResize: AsyncParsableCommand {
             "POST", "/v1/volumes/\(name)/resize", body: ResizeVolumeRequest(size: .text(size)),
             expecting: VolumeInfo.self)
         print("volume \(volume.name) is now \(ByteSize.format(volume.size_bytes)) in \(volume.blocks) blocks")
+    }
+}
+
+struct VolumePin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pin",
+        abstract: "Keep a volume's blocks in some regions only.",
+        discussion: """
+            Example: lis volume pin vm-100-disk-0 --regions nyc,london. From then on only nodes of \
+            those regions may hold the volume's blocks: Hive's compare-and-set refuses any other \
+            holder, below every policy and operator's move. The list must include the volume's home. \
+            Blocks held elsewhere now are named in the refusal: move them first with lis block move. \
+            lis volume unpin allows every region again.
+            """
+    )
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "The volume's name.")
+    var name: String
+
+    @Option(name: .long, help: "The regions, comma-separated, such as nyc,london.")
+    var regions: String
+
+    var list: [String] { regions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    func validate() throws {
+        do {
+            _ = try VolumeRequestValidation.name(name, key: "NAME")
+            for (i, region) in list.enumerated() { _ = try VolumeRequestValidation.region(region, key: "--regions[\(i)]") }
+        } catch {
+            throw ValidationError(error.message)
+        }
+        guard !list.isEmpty else { throw ValidationError("--regions names at least the volume's home region") }
+    }
+
+    func run() async throws {
+        let volume = try await options.client.send(
+            "POST", "/v1/volumes/\(name)/pin", body: PinVolumeRequest(allowed_regions: list), expecting: VolumeInfo.self)
+        print("volume \(volume.name) pinned to \(volume.allowed_regions?.joined(separator: ",") ?? "every region")")
+    }
+}
+
+struct VolumeUnpin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unpin", abstract: "Let a volume's blocks live in every region again.")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "The volume's name.")
+    var name: String
+
+    func run() async throws {
+        let volume = try await options.client.send(
+            "POST", "/v1/volumes/\(name)/pin", body: PinVolumeRequest(allowed_regions: nil), expecting: VolumeInfo.self)
+        print("volume \(volume.name) may live in every region")
     }
 }
 

@@ -79,6 +79,15 @@ actor FakeNode: NodeAPI {
         return info
     }
 
+    func pinVolume(named name: String, _ request: PinVolumeRequest) async throws(APIError) -> VolumeInfo {
+        guard var info = volumes[name] else { throw .notFound("no volume named \(name)") }
+        info.allowed_regions = try request.allowed_regions.map { names throws(APIError) in
+            try VolumeRequestValidation.allowedRegions(names, home: RegionID(info.home)).map(\.name)
+        }
+        volumes[name] = info
+        return info
+    }
+
     static func info(_ spec: VolumeSpec) -> VolumeInfo {
         VolumeInfo(
             name: spec.name.name, size_bytes: spec.sizeBytes, block_size_bytes: spec.blockSizeBytes, home: spec.home.name,
@@ -261,6 +270,25 @@ struct HTTPResult {
             let listed = try JSONDecoder().decode(VolumeBlocks.self, from: blocks.body)
             #expect(listed.moved.map(\.holder) == ["s-1"] && listed.home == "nyc")
             #expect(try await call(base, "GET", "/v1/volumes/nope/blocks").status == 404)
+        }
+    }
+
+    @Test func pinSetsAndClearsAllowedRegionsAndNeedsTheKey() async throws {
+        try await withServer(FakeNode()) { base in
+            #expect(try await call(base, "POST", "/v1/volumes", #"{"name": "p", "size": "1G", "home": "nyc"}"#).status == 201)
+            let pinned = try await call(base, "POST", "/v1/volumes/p/pin", #"{"allowed_regions": ["nyc", "london"]}"#)
+            #expect(pinned.status == 200)
+            #expect(try JSONDecoder().decode(VolumeInfo.self, from: pinned.body).allowed_regions == ["nyc", "london"])
+            let withoutHome = try await call(base, "POST", "/v1/volumes/p/pin", #"{"allowed_regions": ["london"]}"#)
+            #expect(withoutHome.status == 400)
+            #expect(withoutHome.error?.contains("home region nyc") == true)
+            let empty = try await call(base, "POST", "/v1/volumes/p/pin", "{}")
+            #expect(empty.status == 400, "an empty body does not unpin")
+            #expect(empty.error?.contains("(null: every region)") == true, "the error shows the expected body")
+            let unpinned = try await call(base, "POST", "/v1/volumes/p/pin", #"{"allowed_regions": null}"#)
+            #expect(unpinned.status == 200)
+            #expect(try JSONDecoder().decode(VolumeInfo.self, from: unpinned.body).allowed_regions == nil)
+            #expect(try await call(base, "POST", "/v1/volumes/nope/pin", #"{"allowed_regions": null}"#).status == 404)
         }
     }
 

@@ -180,6 +180,63 @@ struct NodeAPIService: NodeAPI {
         return VolumeInfo(spec)
     }
 
+    /// Checks what Hive cannot say in a sentence (which blocks stand in the way), then lets
+    /// Hive make the change: its check against every lease record is the one that counts.
+    func pinVolume(named name: String, _ request: PinVolumeRequest) async throws(APIError) -> VolumeInfo {
+        guard var spec = await runtime.volumeByName[name] else {
+            throw APIError.notFound("no volume named \(name); `GET /v1/volumes` lists them")
+        }
+        let allowed = try request.allowed_regions.map { names throws(APIError) in
+            try VolumeRequestValidation.allowedRegions(names, home: spec.home)
+        }
+        var pinned = spec
+        pinned.allowedRegions = allowed
+        do {
+            let members = try await hive.members()
+            let regionOf = Dictionary(members.map { ($0.node, $0.region) }, uniquingKeysWith: { _, last in last })
+            let known = Set(members.map(\.region))
+            if let unknown = allowed?.first(where: { !known.contains($0) }) {
+                throw APIError.badRequest(
+                    "no member in region \(unknown); the cluster's regions: \(known.map(\.name).sorted().joined(separator: ", "))")
+            }
+            var outside: [RegionID: [UInt64]] = [:]
+            for (key, record) in try await hive.records(of: spec.name) {
+                if let region = regionOf[record.holder], !pinned.allows(region) { outside[region, default: []].append(key.block.index) }
+            }
+            if let (region, blocks) = outside.min(by: { $0.key < $1.key }) {
+                let target = allowed?.first ?? spec.home
+                let list = blocks.prefix(8).map(String.init).joined(separator: ", ") + (blocks.count > 8 ? " …" : "")
+                throw APIError(
+                    status: .conflict,
+                    message: "\(blocks.count) block(s) of \(name) are held in \(region), which the pin leaves out (\(list)); "
+                        + "move them first, e.g. lis block move \(name):\(blocks[0]) --to \(target)")
+            }
+        } catch let error as APIError {
+            throw error
+        } catch let error as HiveError {
+            throw Self.apiError(error)
+        } catch {
+            throw APIError(status: .internalServerError, message: "\(error)")
+        }
+        // The never-moved blocks' term (epoch 0) has no lease record: every node derives its
+        // Q2 from the spec. A pin that changed it would let a stealer fence a majority of other
+        // regions than the holder's writes reached.
+        let homeQuorum = await runtime.homeQuorumRegions(of: spec)
+        guard await runtime.homeQuorumRegions(of: pinned) == homeQuorum else {
+            throw APIError.badRequest(
+                "\(name) survives the loss of a region: its home \(spec.home) keeps copies in "
+                    + "\(homeQuorum.map(\.name).joined(separator: " and ")), and a pin must keep allowing them")
+        }
+        spec = pinned
+        do {
+            try await hive.updateVolume(spec)
+        } catch {
+            throw Self.apiError(error)
+        }
+        await refreshVolumes()
+        return VolumeInfo(spec)
+    }
+
     private func refreshVolumes() async {
         if let volumes = try? await hive.volumes() { await runtime.setVolumes(volumes) }
     }

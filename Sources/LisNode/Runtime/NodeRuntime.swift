@@ -349,6 +349,11 @@ public actor NodeRuntime {
         logger.notice(paused ? "placement paused by an operator: this node starts no move of its own" : "placement resumed")
     }
 
+    /// The Q2 regions of a volume's never-moved blocks (held by its home node at epoch 0).
+    func homeQuorumRegions(of volume: VolumeSpec) -> [RegionID] {
+        core.map.quorumRegions(for: volume.home, volume: volume)
+    }
+
     /// The regions of the cluster's members.
     var regions: [RegionID] { core.map.regions }
 
