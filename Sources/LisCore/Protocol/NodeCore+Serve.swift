@@ -94,10 +94,11 @@ extension NodeCore {
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
         if blocks[key]?.holding == nil, blocks[key]?.steal == nil, takeUpIfNamed(key) { return false }
-        let state = blocks[key, default: BlockState()]
-        guard let holding = state.holding,
-            holding.epoch == state.promised || (mutant == .acceptStaleEpoch && holding.epoch < state.promised)
-        else { return false }
+        // Only the term is kept: a copy of the whole state alive here would share the block's
+        // newest-writes table, and the write path's change to it would copy it.
+        guard let holding = blocks[key]?.holding else { return false }
+        let promised = blocks[key]?.promised ?? .zero
+        guard holding.epoch == promised || (mutant == .acceptStaleEpoch && holding.epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
         case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)
@@ -154,40 +155,36 @@ extension NodeCore {
     }
 
     mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: HolderTerm) {
-        var state = blocks[key, default: BlockState()]
+        // The block's state is read where it is and changed in place: a copy taken out to
+        // change shares the copy's newest-writes table, and the first change would copy the
+        // whole table (`Replica.recentLimit` entries) on every write.
+        let logged = blocks[key]?.position ?? .empty
         // The same write again (a retry after a redirect, a steal that adopted it): answer with
         // where it already is rather than applying it twice.
-        if let wid = write.id, let existing = state.recent[wid], existing.version <= state.position.version {
-            if var pending = state.holding?.pendingWrites[existing.version], pending.write.id == wid {
-                pending.extraReplies.append(target)
-                state.holding?.pendingWrites[existing.version] = pending
-                blocks[key] = state
+        if let wid = write.id, let existing = blocks[key]?.recent[wid], existing.version <= logged.version {
+            if blocks[key]?.holding?.pendingWrites[existing.version]?.write.id == wid {
+                blocks[key]?.holding?.pendingWrites[existing.version]?.extraReplies.append(target)
             } else {
                 replyWritten(key, target, wid, existing, fua: write.fua)
             }
             return
         }
-        let previous = state.position
-        let position = LogPosition(epoch: holding.epoch, version: state.position.version + 1)
+        let previous = logged
+        let position = LogPosition(epoch: holding.epoch, version: logged.version + 1)
         precondition(
-            holding.epoch == state.promised || mutant == .acceptStaleEpoch,
-            "\(id) writes \(key) at \(holding.epoch) having promised \(state.promised)")
-        state.replica.append(key, write, at: position, durable: write.fua, &effects)
+            holding.epoch == (blocks[key]?.promised ?? .zero) || mutant == .acceptStaleEpoch,
+            "\(id) writes \(key) at \(holding.epoch) having promised \(blocks[key]?.promised ?? .zero)")
+        blocks[key, default: BlockState()].replica.append(key, write, at: position, durable: write.fua, &effects)
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
             send(node, .accept(key, position: position, previous: previous, write: write))
         }
-        if tally.isComplete {
-            blocks[key] = state
-            commit(key, position, previous: previous, write, target)
-        } else if mutant == .ackBeforeQuorum {
-            blocks[key] = state
+        if tally.isComplete || mutant == .ackBeforeQuorum {
             commit(key, position, previous: previous, write, target)
         } else {
-            state.holding?.pendingWrites[position.version] = HolderTerm.PendingWrite(
+            blocks[key]?.holding?.pendingWrites[position.version] = HolderTerm.PendingWrite(
                 tally: tally, reply: target, write: write, position: position, previous: previous, startedAt: now)
-            blocks[key] = state
             armQuorumResend(key)
         }
     }
