@@ -71,12 +71,19 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
-        // The HTTP API (and later the dashboard) over a node, as routes on an interface.
+        // The HTTP API and the dashboard over a node or a simulated run, as routes on interfaces.
         .target(
             name: "LisHTTP",
             dependencies: [
                 "LisCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            // The dashboard's page, built into the binary (no files to install or find at run time).
+            resources: [
+                .embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/dashboard.js"),
+                .embedInCode("Dashboard/dashboard.css"),
             ]
         ),
         .executableTarget(
@@ -85,6 +92,8 @@ let package = Package(
                 "LisCore", "LisSim", "LisNode", "LisHTTP", "LisCheck",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

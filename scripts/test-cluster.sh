@@ -138,6 +138,35 @@ check "… and its Hive calls" \
 check "nyc counts the block images it sent on the bulk lane" \
     metric nyc-1 '^lis_peer_bytes_sent_total\{lane="bulk",node="nyc-1",region="nyc"\} [1-9]'
 
+echo "== the dashboard of the cluster, seen from nyc (what london's clients did comes from london)"
+# nyc's views merge every member's activity (GET /v1/activity): london's writes to block 0,
+# which moved it, are only in london's log.
+napi=http://127.0.0.1:${api[nyc-1]}
+check "GET /v1/overview from nyc: both regions, the round trip between them measured, Hive answering" bash -c "curl -sf $napi/v1/overview | python3 -c '
+import json, sys; o = json.load(sys.stdin); r = {x[\"name\"]: x for x in o[\"regions\"]}
+assert set(r) == {\"nyc\", \"london\"} and 60 < r[\"nyc\"][\"rtt_ms\"][\"london\"] < 150 and o[\"hive\"][\"ok\"], o
+v = next(v for v in o[\"volumes\"] if v[\"name\"] == \"vm\"); assert v[\"held_by_region\"][\"london\"] >= 3, v'"
+check "GET /v1/heat from nyc: block 0 held in london, written by london's clients, its move marked" bash -c "curl -sf '$napi/v1/heat?volume=vm&first=0&last=11' | python3 -c '
+import json, sys; h = json.load(sys.stdin); london = h[\"regions\"].index(\"london\")
+row = next(r for r in h[\"rows\"] if r[\"first\"] == 0)
+assert row[\"holder\"] == london and row[\"segments\"][-1][1] == london and h[\"missing\"] == [], h
+assert any(c[3] == london and c[1] > 0 for c in row[\"cells\"]), row
+assert {m[\"block\"] for m in h[\"moves\"] if m[\"to\"] == london} >= {0, 10, 11}, h[\"moves\"]'"
+check "GET /v1/decisions from nyc lists london's moves with their reasons (placement, operator)" bash -c "curl -sf '$napi/v1/decisions?volume=vm&kind=moved' | python3 -c '
+import json, sys; d = json.load(sys.stdin); by = {x[\"block\"]: x for x in d if x[\"node\"] == \"london-1\"}
+assert by[0][\"cause\"] == \"placement\" and by[0][\"text\"].startswith(\"tiers:\") and by[0][\"reason\"] and by[0][\"from_region\"] == \"nyc\", by
+assert by[10][\"cause\"] == \"operator\" and by[11][\"cause\"] == \"operator\", by'"
+check "lis block why vm:0, asked of nyc, says London took it and why" bash -c "
+    '$lis' block why vm:0 --api $napi > why.out && grep -qE 'london-1  moved vm:0 nyc → london in [0-9.]+ ms \(placement\): tiers:' why.out"
+check "GET /v1/latency and /v1/usage from nyc: both regions' clients" bash -c "
+    curl -sf $napi/v1/latency | python3 -c 'import json,sys; l=json.load(sys.stdin); assert {s[\"region\"] for s in l[\"series\"] if s[\"op\"]==\"write\"} == {\"nyc\",\"london\"}, l' &&
+    curl -sf '$napi/v1/usage?volume=vm' | python3 -c 'import json,sys; u=json.load(sys.stdin)[0]; assert set(u[\"share\"]) == {\"nyc\",\"london\"} and abs(sum(u[\"share\"].values())-1) < 1e-9, u'"
+check "headless Chromium on nyc's dashboard: the moved blocks in london's colour, the moves in the log; a move from the page's form lands" \
+    /usr/bin/python3 "$root/scripts/lib/dashboard_browser.py" --url "$napi/" --expect-moved vm:0=london --expect-moved vm:10=london \
+        --move vm:14-15=london --screenshot dashboard-cluster.png --timeout 30
+check "… and Hive names london-1 the holder of the blocks moved from the page" bash -c "
+    '$lis' block list vm --json --api $napi | python3 -c 'import json,sys; b={l[\"block\"]: l for l in json.load(sys.stdin)[\"moved\"]}; assert all(b[i][\"holder\"]==\"london-1\" and b[i][\"state\"]==\"active\" for i in (14,15)), b'"
+
 echo "== lis policy pause and resume"
 check "lis policy pause, asked of nyc" "$lis" policy pause --api "http://127.0.0.1:${api[nyc-1]}"
 check "london follows the switch in Hive within seconds" \
@@ -157,7 +186,7 @@ check "resumed, london's next writes to block 20 steal it (the policy's reason i
 echo "== lis volume pin and unpin"
 check "pinning vm to nyc is refused while london holds some of its blocks, naming them" bash -c "
     ! '$lis' volume pin vm --regions nyc --api http://127.0.0.1:${api[nyc-1]} > pin.out 2>&1 &&
-    grep -q 'block(s) of vm are held in london, which the pin leaves out (0, 10, 11, 20); move them first' pin.out"
+    grep -q 'block(s) of vm are held in london, which the pin leaves out (0, 10, 11, 14, 15, 20); move them first' pin.out"
 check "a volume homed in nyc, pinned to nyc" bash -c "
     '$lis' volume create pinned --size 16M --home nyc --api http://127.0.0.1:${api[nyc-1]} > /dev/null &&
     '$lis' volume pin pinned --regions nyc --api http://127.0.0.1:${api[nyc-1]} &&
@@ -179,6 +208,9 @@ echo "== partitions (the admin API's fault switches)"
 faults() {  # faults NODE JSON: replaces NODE's fault switches
     curl -sf -X PUT -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:${api[$1]}/v1/faults" >/dev/null
 }
+# These checks are about the protocol under partitions: placement is paused, or nyc's writes to
+# block 0 (each slow: forwarded to London) would have the tiers rule move it to nyc mid-way.
+check "placement paused for the partitions, asked of nyc" "$lis" policy pause --api "http://127.0.0.1:${api[nyc-1]}"
 check "a blackhole between nyc and london" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {\"london-1\": {\"send_loss\": 1, \"receive_loss\": 1}}}' && faults london-1 '{\"peers\": {\"nyc-1\": {\"send_loss\": 1, \"receive_loss\": 1}}}'"
 check "london, the holder, keeps writing on its own quorum" qemu-io -f raw "$(uri london-1 vm)" -c 'write -P 0x7a 128k 4k' -c flush
 check "nyc's write to block 0 fails (EIO), not acknowledged" bash -c "! timeout 120 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x7b 132k 4k'"
@@ -189,6 +221,7 @@ check "after the heal nyc writes block 0 and reads london's partition-time write
 check "a one-way partition (nyc cannot send to london): nyc's write fails" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {\"london-1\": {\"send_loss\": 1, \"receive_loss\": 0}}}' && ! timeout 120 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x7d 140k 4k'"
 check "healed again, every acknowledged write reads back through both nodes" bash -c "$(declare -f faults); $(declare -p api); faults nyc-1 '{\"peers\": {}}' &&
     for n in nyc-1 london-1; do qemu-io -f raw \"nbd+unix:///vm?socket=$work/\$n/nbd.sock\" -c 'read -P 0x7a 128k 4k' -c 'read -P 0x7c 136k 4k' -c 'read -P 0x21 4096 4k' || exit 1; done"
+check "placement resumed" "$lis" policy resume --api "http://127.0.0.1:${api[nyc-1]}"
 
 echo "== discovery: nodes that know only the secret find the cluster"
 # A node on etcd answers discovery; two nodes given only the secret (no Hive, no members) find
@@ -388,6 +421,23 @@ start_node lon-b
 check "lon-b, back, is alive again for lon-a" wait_for 30 grep -q 'member lon-b is alive again' lon-a.log
 check "lon-b reads every flushed write through the new holder" bash -c "
     for i in \$(seq 50); do timeout 60 qemu-io -f raw '$(uri6 lon-b)' -c 'read -P 0x6c 400k 4k' -c 'read -P 0x6d 404k 4k' -c 'read -P 0x21 4096 4k' && exit 0; sleep 0.2; done; exit 1"
+
+echo "== lis node drain: a home node's leases move to the other nodes of its region"
+# nyc-a is nyc's home node: it holds every block of vm6 that never moved (63 of 64).
+napi6=http://127.0.0.1:${api[nyc-b]}
+check "nyc-a holds vm6's never-moved blocks" bash -c "'$lis' node show nyc-a --json --api $napi6 | python3 -c 'import json,sys; n=json.load(sys.stdin); assert n[\"held_blocks\"] >= 60 and not n[\"drained\"], n'"
+check "lis node drain nyc-a (asked of nyc-b) waits until nyc-a holds nothing" bash -c "'$lis' node drain nyc-a --wait 120 --api $napi6 > drain.out 2> drain.err || { cat drain.out drain.err; exit 1; }"
+check "… Hive names nyc's other nodes the holders, and every node knows nyc-a is drained" bash -c "
+    '$lis' block list vm6 --json --api $napi6 | python3 -c 'import json,sys; b=json.load(sys.stdin)[\"moved\"]; assert len(b)==64 and not [l for l in b if l[\"holder\"]==\"nyc-a\"] and {l[\"region\"] for l in b if l[\"block\"]!=0} == {\"nyc\"}, b' &&
+    for i in \$(seq 50); do grep -q 'member nyc-a drained by an operator' lon-a.log && exit 0; sleep 0.2; done; exit 1"
+check "the move log (from any node) says why: an operator's move" bash -c "curl -sf 'http://127.0.0.1:${api[lon-a]}/v1/decisions?volume=vm6&kind=moved&limit=2000' | python3 -c '
+import json, sys; d = [x for x in json.load(sys.stdin) if x[\"from\"] == \"nyc-a\" and x[\"cause\"] == \"operator\"]
+assert len(d) >= 60 and {x[\"node\"] for x in d} <= {\"nyc-b\", \"nyc-c\"}, d[:3]'"
+check "nyc-a's clients still read and write vm6, through the new holders" bash -c "
+    qemu-io -f raw '$(uri6 nyc-a)' -c 'write -P 0x6e 8M 4k' -c flush -c 'read -P 0x6e 8M 4k' -c 'read -P 0x6c 400k 4k'"
+check "… and nothing moved back to nyc-a" bash -c "'$lis' node show nyc-a --json --api $napi6 | python3 -c 'import json,sys; n=json.load(sys.stdin); assert n[\"held_blocks\"] == 0 and n[\"drained\"], n'"
+check "draining a node that is not a member is refused, naming the members" bash -c "! '$lis' node drain nobody --api $napi6 2>nd.err && grep -q 'the members: nyc-a' nd.err"
+check "lis node undrain nyc-a" bash -c "'$lis' node undrain nyc-a --api $napi6 | grep -q 'no longer drained'"
 
 echo "== evacuation: the holder's region degrades (its round trips × 5) and its hot blocks leave"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done

@@ -92,13 +92,63 @@ done
 check "… the open NBD connections (none now), and that the node has not failed" \
     bash -c "grep -qE '^lis_nbd_connections\{.*\} 0$' metrics.txt && grep -qE '^lis_node_failed\{.*\} 0$' metrics.txt"
 
+echo "== the dashboard (docs/DASHBOARD.md): the page built in, the views of what the clients did"
+api=http://127.0.0.1:7780
+check "GET / serves the page and its files, nothing from elsewhere" bash -c "
+    curl -sf $api/ | grep -q 'dashboard.js' && curl -sf $api/dashboard.js | grep -q EventSource && curl -sf $api/dashboard.css > /dev/null &&
+    ! curl -sf $api/ | grep -qE 'https?://' && curl -sfI $api/ | grep -qi \"content-security-policy: default-src 'self'\""
+check "GET /v1/overview: vm1's 1,024 blocks are all held in local, Hive answers" bash -c "curl -sf $api/v1/overview | python3 -c '
+import json, sys; o = json.load(sys.stdin); v = o[\"volumes\"][0]
+assert o[\"kind\"] == \"node\" and o[\"hive\"][\"ok\"] and v[\"name\"] == \"vm1\" and v[\"held_by_region\"] == {\"local\": 1024}, o'"
+check "GET /v1/heat: the block the clients wrote last has its row with writes; the rows cover the volume once" bash -c "curl -sf '$api/v1/heat?columns=10' | python3 -c '
+import json, sys; h = json.load(sys.stdin); rows = {(r[\"first\"], r[\"last\"]): r for r in h[\"rows\"]}
+assert (900, 900) in rows and sum(c[1] for c in rows[(900, 900)][\"cells\"]) >= 1, rows.get((900, 900))
+assert h[\"missing\"] == []
+assert sorted((r[\"first\"], r[\"last\"]) for r in h[\"rows\"])[0][0] == 0 and sum(r[\"last\"] - r[\"first\"] + 1 for r in h[\"rows\"]) == 1024'"
+check "GET /v1/latency: write, read and flush percentiles of region local" bash -c "curl -sf $api/v1/latency | python3 -c '
+import json, sys; l = json.load(sys.stdin)
+ops = {s[\"op\"] for s in l[\"series\"] if s[\"region\"] == \"local\" and s[\"points\"] and s[\"points\"][0][\"p99_ms\"] >= s[\"points\"][0][\"p50_ms\"] > 0}
+assert ops == {\"write\", \"read\", \"flush\"}, l'"
+check "GET /v1/usage: vm1 is used from local only" bash -c "curl -sf $api/v1/usage | python3 -c '
+import json, sys; u = json.load(sys.stdin); assert u[0][\"volume\"] == \"vm1\" and u[0][\"share\"] == {\"local\": 1}, u'"
+check "GET /v1/events streams ticks (server-sent events)" bash -c "curl -sN --max-time 5 $api/v1/events | grep -q '^event: tick'"
+check "headless Chromium loads the dashboard: heat map drawn, no error in its console" \
+    /usr/bin/python3 "$root/scripts/lib/dashboard_browser.py" --url "$api/" --screenshot dashboard-one-node.png
+check "a change from another site is refused (403), one from the page's own origin is not" bash -c "
+    curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Origin: http://evil.example' -d '{\"paused\": false}' $api/v1/policy | grep -qx 403 &&
+    curl -s -o /dev/null -w '%{http_code}' -X PUT -H 'Origin: $api' -d '{\"paused\": false}' $api/v1/policy | grep -qx 200"
+check "a request naming another host (DNS rebinding) is refused on loopback" bash -c "
+    curl -s -o /dev/null -w '%{http_code}' -H 'Host: rebound.example:7780' $api/v1/overview | grep -qx 403"
+
+echo "== an API outside loopback needs the cluster's token"
+check "lis serve on 0.0.0.0 without a join secret stops, naming lis cluster init" bash -c "
+    ! timeout 20 '$lis' serve --data-dir open-data --nbd-address 127.0.0.1:10898 --http-address 0.0.0.0:7798 2>open.log; grep -q 'lis cluster init' open.log"
+check "lis cluster init writes the join secret and the API token" bash -c "'$lis' cluster init --name solo --secret-file solo.secret --token-file solo.token > init.out && test -s solo.token && grep -q 'API token' init.out"
+"$lis" serve --data-dir open-data --nbd-address 127.0.0.1:10898 --http-address 0.0.0.0:7798 --secret-file solo.secret >>open.log 2>&1 &
+open_pid=$!
+check "with the secret it serves on 0.0.0.0" wait_for 30 bash -c "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:7798/v1/status | grep -qx 401"
+check "… every route but the page needs the token (401 without, 200 with)" bash -c "
+    curl -sf http://127.0.0.1:7798/ > /dev/null && curl -s http://127.0.0.1:7798/metrics -o /dev/null -w '%{http_code}' | grep -qx 401 &&
+    curl -sf -H \"Authorization: Bearer \$(cat solo.token)\" http://127.0.0.1:7798/v1/overview > /dev/null"
+check "lis … --token-file works, and without it the error says what is missing" bash -c "
+    '$lis' volume create open1 --size 16M --api http://127.0.0.1:7798 --token-file solo.token &&
+    ! '$lis' volume list --api http://127.0.0.1:7798 2>nt.err && grep -q 'API token' nt.err"
+check "headless Chromium with the token in the URL's fragment loads the dashboard" \
+    /usr/bin/python3 "$root/scripts/lib/dashboard_browser.py" --url "http://127.0.0.1:7798/" --token "$(cat solo.token)" --screenshot dashboard-token.png
+kill -TERM "$open_pid"; wait "$open_pid" 2>/dev/null
+
 echo "== one node per data directory, clean shutdown"
 check "a second lis serve on the same directory is refused" bash -c "! timeout 20 '$lis' serve --nbd-address 127.0.0.1:10899 --http-address 127.0.0.1:7799 2>second.log; grep -q 'in use' second.log"
 check "the first node is unharmed" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'
+# A browser left open on the dashboard must not hold the shutdown up.
+curl -sN --max-time 60 http://127.0.0.1:7780/v1/events > /dev/null &
+events_pid=$!
+sleep 1
 kill -TERM "$pid"
-check "SIGTERM stops the node cleanly" bash -c "for i in \$(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; ! kill -0 $pid 2>/dev/null && grep -q 'stopped cleanly' serve.log"
+check "SIGTERM stops the node cleanly (an open event stream ends with it)" bash -c "for i in \$(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done; ! kill -0 $pid 2>/dev/null && grep -q 'stopped cleanly' serve.log"
 wait "$pid"; status=$?; pid=
 check "exit status 0 after SIGTERM" test "$status" -eq 0
+kill "$events_pid" 2>/dev/null; wait "$events_pid" 2>/dev/null
 start "restart after a clean stop"
 check "pattern after a clean restart" qemu-io -f raw "$uri" -c 'read -P 0x77 900M 1M'
 
@@ -131,6 +181,26 @@ check "the restarted node took new epochs through etcd" bash -c "etcdctl --endpo
 kill -TERM "$pid"; wait "$pid" 2>/dev/null; pid=
 stop_etcd
 check "with etcd down, lis serve fails with a message naming etcd" bash -c "! timeout 20 '$lis' serve --config etcd.toml 2>down.log; grep -q 'cannot start: hive: .*etcd at' down.log"
+
+echo "== the simulator serves the same dashboard for a run (lis sim run --serve)"
+"$lis" sim run --scenario sydney-student --seed 1 --serve 127.0.0.1:7796 > served.out 2> served.err &
+sim_pid=$!
+sapi=http://127.0.0.1:7796
+check "lis sim run --serve answers, its virtual clock pacing the run" wait_for 30 bash -c "curl -sf $sapi/v1/overview | python3 -c '
+import json, sys; o = json.load(sys.stdin); c = o[\"clock\"]
+assert o[\"kind\"] == \"simulation\" and c[\"end_ms\"] > 600000 and not c[\"finished\"] and o[\"now_ms\"] < c[\"end_ms\"], o'"
+check "PUT /v1/clock speeds it up, and the run plays to its end" bash -c "
+    curl -sf -X PUT -d '{\"speed\": 100000}' $sapi/v1/clock | grep -q '\"speed\":100000' &&
+    for i in \$(seq 120); do curl -sf $sapi/v1/overview | grep -q '\"finished\":true' && exit 0; sleep 0.5; done; exit 1"
+check "the run's report is the one lis sim run prints (16 moves of the student's document)" \
+    wait_for 10 bash -c "grep -q 'moves: 16' served.out || grep -q '16 moves' served.out"
+student=$(curl -sf "$sapi/v1/decisions?kind=moved&limit=1" | python3 -c 'import json,sys; d=json.load(sys.stdin)[0]; print(d["volume"] + ":" + str(d["block"]) + "=" + d["to"])')
+check "headless Chromium on the run's dashboard: the student's newest moved block ($student) in its region's colour" \
+    /usr/bin/python3 "$root/scripts/lib/dashboard_browser.py" --url "$sapi/" --expect-moved "$student" --screenshot dashboard-sim.png
+check "a simulated run takes no operator moves (409) and serves on loopback only" bash -c "
+    curl -s -o /dev/null -w '%{http_code}' -X POST -d '{\"volume\": \"vm-100-disk-0\", \"first\": 0, \"to\": \"nyc\"}' $sapi/v1/blocks/move | grep -qx 409 &&
+    ! '$lis' sim run --scenario sydney-student --serve 0.0.0.0:7797 2>lo.err && grep -q 'loopback' lo.err"
+kill -TERM "$sim_pid"; wait "$sim_pid" 2>/dev/null
 
 echo "node tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

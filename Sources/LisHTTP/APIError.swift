@@ -59,8 +59,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func message(for status: HTTPResponse.Status, _ request: Request) -> String {
         switch status {
         case .notFound:
-            "no endpoint \(request.method.rawValue) \(request.uri.path); the API is GET /v1/status, "
-                + "GET and POST /v1/volumes, GET and DELETE /v1/volumes/{name}, POST /v1/volumes/{name}/resize"
+            "no endpoint \(request.method.rawValue) \(request.uri.path); the API's routes include "
+                + "GET /v1/status, /v1/volumes, /v1/cluster, /v1/overview and /metrics, and the dashboard at /"
         case .contentTooLarge:
             "the request body is too large; the limit is \(LisHTTPRoutes.maxBodyBytes) bytes"
         default:

@@ -91,6 +91,13 @@ public struct VolumeInfo: Codable, Sendable, Equatable {
         self.blocks = blocks
     }
 
+    /// A volume's spec as the API shows it.
+    public init(_ spec: VolumeSpec) {
+        self.init(
+            name: spec.name.name, size_bytes: spec.sizeBytes, block_size_bytes: spec.blockSizeBytes, home: spec.home.name,
+            survive: spec.survive.rawValue, allowed_regions: spec.allowedRegions?.map(\.name), blocks: spec.blockCount)
+    }
+
     private enum CodingKeys: String, CodingKey {
         case name, size_bytes, block_size_bytes, home, survive, allowed_regions, blocks
     }
@@ -520,5 +527,25 @@ public struct PinVolumeRequest: Codable, Sendable, Equatable {
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(allowed_regions, forKey: .allowed_regions)
+    }
+}
+
+/// `GET /v1/nodes/{node}` and the answer to `POST /v1/nodes/{node}/drain|undrain`: whether an
+/// operator drained the node and how many blocks it still holds.
+public struct NodeDrainInfo: Codable, Sendable, Equatable {
+    public var node: String
+    public var region: String
+    public var drained: Bool
+    /// Blocks the node holds now: lease records naming it, and, for its region's home node,
+    /// the region's volumes' blocks that never moved.
+    public var held_blocks: Int
+    /// Blocks a drain asked other nodes to take, by taker (empty for a status or an undrain).
+    public var moving: [String: Int]
+    public init(node: String, region: String, drained: Bool, held_blocks: Int, moving: [String: Int] = [:]) {
+        self.node = node
+        self.region = region
+        self.drained = drained
+        self.held_blocks = held_blocks
+        self.moving = moving
     }
 }

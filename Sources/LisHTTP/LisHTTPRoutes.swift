@@ -16,12 +16,16 @@ import NIOCore
 /// | `GET /v1/volumes/{name}/blocks` | 200 `VolumeBlocks` |
 /// | `POST /v1/blocks/move` (`MoveBlocksRequest`) | 202 `MoveBlocksAccepted` |
 /// | `GET /v1/cluster` | 200 `ClusterInfo` |
+/// | `GET /v1/nodes/{node}` | 200 `NodeDrainInfo` |
+/// | `POST /v1/nodes/{node}/drain`, `/undrain` | 202, 200 `NodeDrainInfo` |
 /// | `GET /v1/moves` | 200 `[MoveInfo]` |
 /// | `GET`, `PUT /v1/faults` (`FaultSwitches`) | 200 `FaultSwitches` |
 /// | `GET`, `PUT /v1/policy` (`SetPolicyRequest`) | 200 `PolicyInfo` |
 /// | `GET /metrics` | 200, Prometheus's text format 0.0.4 |
+/// | `GET /`, `/dashboard.js`, `/dashboard.css`, `/v1/overview`, `/v1/heat`, `/v1/decisions`, `/v1/latency`, `/v1/usage`, `/v1/activity`, `/v1/events`, `PUT /v1/clock` | the dashboard (`DashboardRoutes`, docs/DASHBOARD.md) |
 ///
-/// Every failure is `{"error": "…"}` with its status: 400 for a body that is not the JSON
+/// `AccessMiddleware` guards them all (`AccessPolicy`: loopback host names, the bearer token,
+/// no state change from another site). Every failure is `{"error": "…"}` with its status: 400 for a body that is not the JSON
 /// expected (the message shows the expected body), the `NodeAPI`'s `APIError`s as thrown, 404
 /// for unknown paths, 413 for a body over `maxBodyBytes`.
 public enum LisHTTPRoutes {
@@ -29,12 +33,27 @@ public enum LisHTTPRoutes {
     /// a client can make the node hold.
     public static let maxBodyBytes = 64 * 1024
 
-    /// A router with the API's routes. Add more routes (the dashboard, `/metrics`) to it
-    /// before building the application; they do not get the API's error rendering.
-    public static func router(api: some NodeAPI) -> Router<BasicRequestContext> {
-        // At the root too, so unknown paths anywhere get the API's error shape.
+    /// A router with the API's routes, the dashboard's if `dashboard` is given, behind `access`.
+    public static func router(
+        api: some NodeAPI, dashboard: (any DashboardSource)? = nil, access: AccessPolicy = AccessPolicy(token: nil, loopback: false)
+    ) -> Router<BasicRequestContext> {
+        // At the root too, so unknown paths anywhere get the API's error shape; access inside
+        // it, so its refusals get that shape too.
         let router = Router(context: BasicRequestContext.self).add(middleware: APIErrorMiddleware())
+            .add(middleware: AccessMiddleware(policy: access))
         addRoutes(to: router, api: api)
+        if let dashboard { DashboardRoutes.add(to: router, source: dashboard) }
+        return router
+    }
+
+    /// A router with the dashboard alone (a simulated run: `lis sim run --serve`).
+    public static func router(dashboard: some DashboardSource, access: AccessPolicy) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self).add(middleware: APIErrorMiddleware())
+            .add(middleware: AccessMiddleware(policy: access))
+        DashboardRoutes.add(to: router, source: dashboard)
+        router.group("v1").add(middleware: APIErrorMiddleware()).post("blocks/move") { _, _ -> Response in
+            throw APIError(status: .conflict, message: "a simulated run takes no operator moves")
+        }
         return router
     }
 
@@ -106,6 +125,15 @@ public enum LisHTTPRoutes {
             let move = try RequestDecoding.decode(MoveBlocksRequest.self, from: body, expected: MoveBlocksRequest.expectedShape)
             return JSONResponse.make(try await api.moveBlocks(move), status: .accepted)
         }
+        v1.get("nodes/:node") { _, context in
+            JSONResponse.make(try await api.node(named: try context.parameters.require("node")), status: .ok)
+        }
+        v1.post("nodes/:node/drain") { _, context in
+            JSONResponse.make(try await api.drainNode(named: try context.parameters.require("node"), drained: true), status: .accepted)
+        }
+        v1.post("nodes/:node/undrain") { _, context in
+            JSONResponse.make(try await api.drainNode(named: try context.parameters.require("node"), drained: false), status: .ok)
+        }
         v1.post("volumes/:name/pin") { request, context in
             let name = try context.parameters.require("name")
             let body = try await readBody(request, context: context)
@@ -126,13 +154,14 @@ public enum LisHTTPRoutes {
     /// The caller runs it: add it to a `ServiceGroup` (it is a `Service`) rather than calling
     /// `runService()`, which installs its own signal handlers.
     public static func application(
-        api: some NodeAPI, host: String, port: Int,
+        api: some NodeAPI, dashboard: (any DashboardSource)? = nil, access: AccessPolicy = AccessPolicy(token: nil, loopback: false),
+        host: String, port: Int,
         eventLoopGroup: EventLoopGroupProvider = .singleton,
         logger: Logger? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> Application<RouterResponder<BasicRequestContext>> {
         Application(
-            router: router(api: api),
+            router: router(api: api, dashboard: dashboard, access: access),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "lis"),
             onServerRunning: onServerRunning,
             eventLoopGroupProvider: eventLoopGroup,

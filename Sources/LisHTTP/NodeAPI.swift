@@ -35,6 +35,11 @@ public protocol NodeAPI: Sendable {
     func policy() async -> PolicyInfo
     /// `PUT /v1/policy`: pauses or resumes placement on every node; answered with this node's.
     func setPolicy(_ request: SetPolicyRequest) async throws(APIError) -> PolicyInfo
+    /// `GET /v1/nodes/{node}`: whether the node is drained and what it still holds.
+    func node(named: String) async throws(APIError) -> NodeDrainInfo
+    /// `POST /v1/nodes/{node}/drain` (`drained`) and `/undrain`: marks the node in Hive; a drain
+    /// also asks other nodes to take every block it holds (202).
+    func drainNode(named: String, drained: Bool) async throws(APIError) -> NodeDrainInfo
     /// `GET /metrics`: the node's metrics in Prometheus's text format (`Metrics.text()`).
     func metrics() async -> String
 }

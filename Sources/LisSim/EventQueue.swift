@@ -18,6 +18,8 @@ struct EventQueue<Payload> {
     private var seq: UInt64 = 0
 
     var isEmpty: Bool { heap.isEmpty }
+    /// When the next event is due; nil if none is.
+    var nextTime: Instant? { heap.min.map { Instant(us: $0.at) } }
     var count: Int { heap.count }
 
     mutating func schedule(at: Instant, _ payload: Payload) {

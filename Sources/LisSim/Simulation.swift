@@ -7,6 +7,14 @@ import Foundation
 ///
 /// Same scenario, seed, parameters and fault plan → the same event trace, byte for byte
 /// (`digest`). Without a plan nothing fails: links, disks, clocks and Hive are perfect.
+/// Watches a run as it goes (the dashboard of `lis sim run --serve`). Called on the thread
+/// that runs the simulation, in event order; it must not change the run.
+public protocol SimulationObserver: AnyObject {
+    /// A client's operation was answered (or failed) at `atMs`, after `latencyMs`.
+    func answered(_ op: TraceOp, node: NodeID, blocks: ClosedRange<UInt64>?, latencyMs: Double, failed: Bool, atMs: Double)
+    func event(_ event: NodeEvent, node: NodeID, region: RegionID, atMs: Double)
+}
+
 public final class Simulation {
     enum Event {
         case traceOp(Int)
@@ -87,6 +95,8 @@ public final class Simulation {
     public var stopAtMs: Double?
     /// The block whose decision records the report keeps (`lis sim run --explain`).
     public var explainKey: BlockKey?
+    /// Told of every answered operation and every node event (`lis sim run --serve`'s dashboard).
+    public var observer: (any SimulationObserver)?
 
     /// The plan resolved to node indices: each partition's side, each node's clog windows.
     var partitionSides: [[Bool]] = []
@@ -183,7 +193,15 @@ public final class Simulation {
 
     /// Plays the whole trace and returns the report.
     public func run() -> SimReport {
-        let started = Date()
+        begin()
+        advance(until: nil)
+        return finish()
+    }
+
+    /// Starts the nodes and schedules the trace: the first step of `run()`, for a driver that
+    /// paces the run itself (`advance(until:)`, then `finish()`).
+    public func begin() {
+        startedAt = Date()
         if let plan { install(plan) }
         for i in nodes.indices {
             apply(i, nodes[i].core.start(now: now, wallMs: wallMs(i)), at: now)
@@ -195,15 +213,40 @@ public final class Simulation {
                 queue.schedule(at: .ms(move.tMs), .take(nodeIndex[node]!, move.key, reason: move.reason))
             }
         }
-        let lastIssue = Instant.ms(scenario.trace.last?.tMs ?? 0)
-        let deadline = stopAtMs.map { Instant.ms($0) } ?? lastIssue + .ms(parameters.drainMs)
-        while let (at, event) = queue.pop() {
-            if at > deadline { break }
-            if stopAtMs == nil && issuedOps == scenario.trace.count && outstandingOps == 0 { break }
+    }
+
+    /// The cluster's map (members, regions, volumes).
+    public var clusterMap: ClusterMap { map }
+    /// The holder Hive names for each block that moved.
+    public var leaseHolders: [BlockKey: NodeID] { hiveRecords.mapValues(\.holder) }
+
+    /// When the run stops at the latest (virtual time): `stopAtMs`, else `drainMs` after the
+    /// last operation is issued.
+    public var deadline: Instant {
+        stopAtMs.map { Instant.ms($0) } ?? Instant.ms(scenario.trace.last?.tMs ?? 0) + .ms(parameters.drainMs)
+    }
+    /// The virtual time of the last event processed.
+    public var currentTime: Instant { now }
+    private var startedAt = Date()
+
+    /// Processes every event due up to `limit` (all, if nil); returns whether any is left.
+    @discardableResult
+    public func advance(until limit: Instant?) -> Bool {
+        let deadline = self.deadline
+        while let at = queue.nextTime {
+            if at > deadline { return false }
+            if stopAtMs == nil && issuedOps == scenario.trace.count && outstandingOps == 0 { return false }
+            if let limit, at > limit { return true }
+            let (_, event) = queue.pop()!
             now = at
             handle(event)
             report.events += 1
         }
+        return false
+    }
+
+    /// Ends the run: the checks that need all of it, and the report.
+    public func finish() -> SimReport {
         if stopAtMs != nil { now = max(now, deadline) }
         for op in clientOps where op.remaining > 0 {
             let t = scenario.trace[op.index]
@@ -213,7 +256,7 @@ public final class Simulation {
         checkFlushedWritesAtHolders()
         report.taintedBlocks = taintedAt.count
         finishReport()
-        report.wallSeconds = Date().timeIntervalSince(started)
+        report.wallSeconds = Date().timeIntervalSince(startedAt)
         return report
     }
 
@@ -359,6 +402,7 @@ public final class Simulation {
         guard op.remaining == 0 else { return }
         outstandingOps -= 1
         let latency = (now - .ms(traceOp.tMs)).ms
+        observer?.answered(traceOp, node: nodes[op.node].core.id, blocks: blockRange(traceOp), latencyMs: latency, failed: op.failed, atMs: now.ms)
         var stats = report.regions[regionSlot[traceOp.region]!]
         if op.failed {
             stats.failed += 1
@@ -461,8 +505,15 @@ public final class Simulation {
         }
     }
 
+    /// The blocks a read or write spans; nil for a flush.
+    func blockRange(_ op: TraceOp) -> ClosedRange<UInt64>? {
+        guard op.op != .flush, let blockSize = map.volumes[op.volume]?.blockSizeBytes, op.length > 0 else { return nil }
+        return op.offset / blockSize...(op.offset + op.length - 1) / blockSize
+    }
+
     func observe(_ n: Int, _ event: NodeEvent) {
         if let explainKey { explain(n, event, explainKey) }
+        observer?.event(event, node: nodes[n].core.id, region: nodes[n].region, atMs: now.ms)
         switch event {
         case .holding(let key, let epoch):
             if let other = holders[key]?[epoch], other != n {

@@ -12,7 +12,7 @@ struct Block: ParsableCommand {
             a steal like the policy's, recorded in the move log as the operator's; the policy may \
             move the block again later if its users are elsewhere.
             """,
-        subcommands: [BlockList.self, BlockMove.self]
+        subcommands: [BlockList.self, BlockMove.self, BlockWhy.self]
     )
 }
 
@@ -118,6 +118,71 @@ struct BlockMove: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}
+
+struct BlockWhy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "why",
+        abstract: "Why a block moved or stayed: its decisions, newest first.",
+        discussion: """
+            The move log the dashboard shows (GET /v1/decisions), gathered from every member: \
+            moves and steals with the rule and numbers that started them, and the moves a \
+            holder's policy looked at and declined, with why. Example: lis block why vm:3
+            """
+    )
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "VOLUME:BLOCK, or VOLUME for all its blocks.")
+    var block: String
+
+    @Option(name: .long, help: "At most this many decisions (1–2000).")
+    var limit: Int = 20
+
+    @Flag(name: .long, help: "Print the API's JSON (with the typed decision records).")
+    var json = false
+
+    func validate() throws {
+        guard (1...2_000).contains(limit) else { throw ValidationError("--limit must be from 1 to 2000") }
+        if let colon = block.lastIndex(of: ":"), UInt64(block[block.index(after: colon)...]) == nil {
+            throw ValidationError("\"\(block)\" is not VOLUME:BLOCK (a block number) or VOLUME")
+        }
+    }
+
+    func run() async throws {
+        var volume = block
+        var query = "limit=\(limit)"
+        if let colon = block.lastIndex(of: ":") {
+            volume = String(block[..<colon])
+            query += "&block=\(block[block.index(after: colon)...])"
+        }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-_."))
+        query += "&volume=\(volume.addingPercentEncoding(withAllowedCharacters: allowed) ?? volume)"
+        let decisions = try await options.client.send("GET", "/v1/decisions?\(query)", expecting: [Decision].self)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(decisions), as: UTF8.self))
+            return
+        }
+        guard !decisions.isEmpty else {
+            print("no decision about \(block) is kept: it never moved and no holder looked at moving it (or the nodes restarted since)")
+            return
+        }
+        for d in decisions {
+            let when = Date(timeIntervalSince1970: Double(d.at_ms) / 1000).formatted(.iso8601.time(includingFractionalSeconds: false))
+            var what = "\(d.kind.rawValue) \(d.volume):\(d.block)"
+            switch d.kind {
+            case .moved, .steal_started:
+                what += " \(d.from_region ?? d.from ?? "?") → \(d.to ?? d.region)"
+                if let ms = d.steal_ms { what += " in \(String(format: "%.1f", ms)) ms" }
+                if let cause = d.cause { what += " (\(cause))" }
+            case .declined: what += " → \(d.to ?? "?")"
+            case .abandoned: break
+            }
+            print("\(when)  \(d.node)  \(what): \(d.text)")
         }
     }
 }

@@ -28,6 +28,11 @@ struct ClusterInit: ParsableCommand {
             prints the [cluster] section for every node's lis.toml. Copy the file to every node \
             over a channel you trust: a node proves it knows the secret before its peers accept \
             any message from it. An existing file is never overwritten.
+
+            Also writes the cluster's API token (derived from the secret, so every node accepts \
+            it) to the token file: a node whose HTTP API listens outside loopback requires it, \
+            from `lis --token-file FILE …` and from the dashboard (open \
+            http://NODE:7780/#token=TOKEN once).
             """
     )
 
@@ -37,21 +42,29 @@ struct ClusterInit: ParsableCommand {
     @Option(name: .customLong("secret-file"), help: "Where to write the join secret.")
     var secretFile: String = "./lis-cluster.secret"
 
+    @Option(name: .customLong("token-file"), help: "Where to write the API token.")
+    var tokenFile: String = "./lis-api.token"
+
     func validate() throws {
         if let problem = RegionID.problem(with: name) { throw ValidationError("--name \(problem)") }
     }
 
     func run() throws {
-        if FileManager.default.fileExists(atPath: secretFile) {
-            throw ValidationError("\(secretFile) exists; remove it first if you mean to make a new cluster secret")
+        for file in [secretFile, tokenFile] where FileManager.default.fileExists(atPath: file) {
+            throw ValidationError("\(file) exists; remove it first if you mean to make a new cluster secret")
         }
         var generator = SystemRandomNumberGenerator()
         let secret = Data((0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
         guard FileManager.default.createFile(atPath: secretFile, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
         else { throw ValidationError("cannot write \(secretFile)") }
         let path = URL(fileURLWithPath: secretFile).standardizedFileURL.path
+        let token = AccessPolicy.token(fromSecret: Array(secret.utf8))
+        guard FileManager.default.createFile(atPath: tokenFile, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else { throw ValidationError("cannot write \(tokenFile)") }
+        let tokenPath = URL(fileURLWithPath: tokenFile).standardizedFileURL.path
         print("""
             wrote the join secret of cluster \(name) to \(path)
+            wrote its API token to \(tokenPath) (lis --token-file \(tokenPath) …; the dashboard: http://NODE:7780/#token=…)
             add to every node's lis.toml (with its own peer address):
 
             [cluster]

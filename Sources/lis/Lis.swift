@@ -11,7 +11,7 @@ struct Lis: AsyncParsableCommand {
             writing blocks held far away, it steals their leases, so hot blocks follow their users \
             and cold blocks stay put.
             """,
-        subcommands: [Serve.self, Volume.self, Block.self, PolicyCommand.self, Cluster.self, Demo.self, Sim.self, Check.self]
+        subcommands: [Serve.self, Volume.self, Block.self, NodeCommand.self, PolicyCommand.self, Cluster.self, Demo.self, Sim.self, Check.self]
     )
 
     /// Also answers to the name `lis-cluster` (a link to this binary, as packages install it),

@@ -3,7 +3,7 @@ import Foundation
 @_spi(Simulation) import LisCore
 import LisSim
 
-struct SimRun: ParsableCommand {
+struct SimRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Simulate a scenario and report latencies, moves and safety checks.",
@@ -38,6 +38,14 @@ struct SimRun: ParsableCommand {
         valueName: "VOLUME:BLOCK"))
     var explain: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Serve the dashboard of the run on HOST:PORT (loopback) while it plays against a virtual clock, and on after it ends until Ctrl-C.",
+        valueName: "HOST:PORT"))
+    var serve: String?
+
+    @Option(name: .long, help: "With --serve: virtual milliseconds per wall millisecond at the start (1–100000; default: the run plays in about two minutes). The page can change it.")
+    var speed: Double?
+
     /// `--explain`'s block.
     var explainKey: BlockKey? {
         guard let explain, let colon = explain.lastIndex(of: ":"), let block = UInt64(explain[explain.index(after: colon)...]),
@@ -54,9 +62,12 @@ struct SimRun: ParsableCommand {
             throw ValidationError("--explain takes VOLUME:BLOCK (a block number), e.g. workspace:3; got '\(explain!)'")
         }
         if let policy { _ = try PolicyName.named(policy) }
+        if let speed, !(1...100_000).contains(speed) { throw ValidationError("--speed must be from 1 to 100000, got \(speed)") }
+        if speed != nil && serve == nil { throw ValidationError("--speed paces a served run: give --serve HOST:PORT too") }
+        if serve != nil && trace != nil { throw ValidationError("--trace writes a whole run at once; leave it out with --serve") }
     }
 
-    func run() throws {
+    func run() async throws {
         var loaded = try loadScenario(name: scenario, file: scenarioFile, seed: seed)
         if let policy { loaded.policy.name = try PolicyName.named(policy) }
         if let key = explainKey {
@@ -69,6 +80,10 @@ struct SimRun: ParsableCommand {
         }
         let simulation = Simulation(scenario: loaded, seed: seed)
         simulation.explainKey = explainKey
+        if let serve {
+            try await self.serve(simulation, address: serve)
+            return
+        }
         var traceFile: UnsafeMutablePointer<FILE>?
         if let trace {
             guard let file = fopen(trace, "w") else { throw ValidationError("cannot write the trace to \(trace)") }

@@ -39,7 +39,25 @@ struct APIOptions: ParsableArguments {
         return url
     }
 
+    @Option(
+        name: .customLong("token-file"),
+        help: "A file holding the cluster's API token, which a node bound outside loopback requires (default: $LIS_API_TOKEN_FILE; or the token itself in $LIS_API_TOKEN). `lis cluster init` writes it.")
+    var tokenFile: String?
+
+    /// The API token: `--token-file`, else `$LIS_API_TOKEN_FILE`, else `$LIS_API_TOKEN`; nil if none.
+    func token() throws -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = tokenFile ?? environment["LIS_API_TOKEN_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the API token file \(path)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return environment["LIS_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     func validate() throws {
+        _ = try token()
         let url = baseURL
         guard let parsed = URL(string: url), let scheme = parsed.scheme, ["http", "https"].contains(scheme),
             parsed.host != nil
@@ -49,7 +67,7 @@ struct APIOptions: ParsableArguments {
         }
     }
 
-    var client: APIClient { APIClient(baseURL: baseURL) }
+    var client: APIClient { APIClient(baseURL: baseURL, token: (try? token()) ?? nil) }
 }
 
 struct VolumeCreate: AsyncParsableCommand {
@@ -276,6 +294,8 @@ struct VolumeDelete: AsyncParsableCommand {
 /// message, verbatim, or why the node could not be reached) and end the command non-zero.
 struct APIClient {
     var baseURL: String
+    /// Sent as `Authorization: Bearer` when set.
+    var token: String? = nil
     /// Creating a volume allocates its storage; give a busy node time.
     var timeoutSeconds: Double = 60
 
@@ -309,6 +329,7 @@ struct APIClient {
         var request = URLRequest(url: url)
         request.timeoutInterval = timeoutSeconds
         request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         if let body {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")

@@ -423,6 +423,22 @@ import Testing
         #expect(nyc.requestMove([Self.key], to: RegionID("sydney"), now: t, wallMs: 0).taker == nil)
     }
 
+    /// One write from Sydney, forwarded to New York and answered (230 ms later): the Hive calls
+    /// it led to at Sydney.
+    static func slowWrite(_ tag: UInt8, _ nyc: inout NodeCore, _ sydney: inout NodeCore, _ t: inout Instant)
+        -> [(HiveCallID, HiveRequest)]
+    {
+        let forwards = sent(sydney.step(.client(UInt64(tag), key, write(tag)), now: t, wallMs: t.us / 1000))
+        t = t + .ms(115)
+        var replies: [(NodeID, PeerEnvelope)] = []
+        for (_, envelope) in forwards { replies += sent(nyc.step(.peer(envelope), now: t, wallMs: t.us / 1000)) }
+        t = t + .ms(115)
+        var atSydney: [NodeEffect] = []
+        for (_, envelope) in replies { atSydney += sydney.step(.peer(envelope), now: t, wallMs: t.us / 1000) }
+        #expect(atSydney.contains(.reply(UInt64(tag), .written(LogPosition(epoch: .zero, version: UInt64(tag))))))
+        return hiveCalls(atSydney)
+    }
+
     /// While an operator paused placement, slow writes move nothing; once resumed, the next
     /// slow write moves the block as it would have.
     @Test func aPausedPolicyStealsNothingUntilResumed() {
@@ -431,23 +447,26 @@ import Testing
         _ = nyc.start(now: t, wallMs: 0)
         _ = sydney.start(now: t, wallMs: 0)
         sydney.placementPaused = true
-        /// One write from Sydney, forwarded to New York and answered: the Hive calls it led to.
-        func slowWrite(_ tag: UInt8) -> [(HiveCallID, HiveRequest)] {
-            let forwards = Self.sent(sydney.step(.client(UInt64(tag), Self.key, Self.write(tag)), now: t, wallMs: t.us / 1000))
-            t = t + .ms(115)
-            var replies: [(NodeID, PeerEnvelope)] = []
-            for (_, envelope) in forwards { replies += Self.sent(nyc.step(.peer(envelope), now: t, wallMs: t.us / 1000)) }
-            t = t + .ms(115)
-            var atSydney: [NodeEffect] = []
-            for (_, envelope) in replies { atSydney += sydney.step(.peer(envelope), now: t, wallMs: t.us / 1000) }
-            #expect(atSydney.contains(.reply(UInt64(tag), .written(LogPosition(epoch: .zero, version: UInt64(tag))))))
-            return Self.hiveCalls(atSydney)
-        }
-        for tag in UInt8(1)...5 { #expect(slowWrite(tag).isEmpty, "paused: write \(tag) moves nothing") }
+        for tag in UInt8(1)...5 { #expect(Self.slowWrite(tag, &nyc, &sydney, &t).isEmpty, "paused: write \(tag) moves nothing") }
         sydney.placementPaused = false
-        let claims = slowWrite(6)
+        let claims = Self.slowWrite(6, &nyc, &sydney, &t)
         #expect(claims.count == 1, "resumed: the next slow write claims the block")
         if case .compareAndSet(_, _, let claim)? = claims.first?.1 { #expect(claim.holder == Self.sydney) }
+    }
+
+    /// A drained node starts no steal, and no operator's move picks it, until undrained.
+    @Test func aDrainedNodeStealsNothingAndNoMoveGoesToIt() {
+        var (nyc, sydney) = Self.cluster()
+        var t = Instant.ms(0)
+        _ = nyc.start(now: t, wallMs: 0)
+        _ = sydney.start(now: t, wallMs: 0)
+        nyc.drained = [Self.sydney]
+        sydney.drained = [Self.sydney]
+        for tag in UInt8(1)...5 { #expect(Self.slowWrite(tag, &nyc, &sydney, &t).isEmpty, "drained: write \(tag) moves nothing") }
+        #expect(nyc.requestMove([Self.key], to: RegionID("sydney"), now: t, wallMs: 0).taker == nil)
+        nyc.drained = []
+        let (taker, effects) = nyc.requestMove([Self.key], to: RegionID("sydney"), now: t, wallMs: 0)
+        #expect(taker == Self.sydney && Self.sent(effects).map(\.0) == [Self.sydney])
     }
 
     @Test func messagesAboutAVolumeThisNodeDoesNotKnowAreDropped() {

@@ -43,6 +43,17 @@ actor FakeNode: NodeAPI {
         return VolumeBlocks(volume: name, home: "nyc", blocks: 20, moved: [.init(block: 3, holder: "s-1", region: "sydney", epoch: 2, state: "active")])
     }
 
+    var drained: Set<String> = []
+    func node(named name: String) async throws(APIError) -> NodeDrainInfo {
+        guard name == "n1" || name == "n2" else { throw APIError.notFound("no member named \(name)") }
+        return NodeDrainInfo(node: name, region: "local", drained: drained.contains(name), held_blocks: drained.contains(name) ? 0 : 7)
+    }
+    func drainNode(named name: String, drained: Bool) async throws(APIError) -> NodeDrainInfo {
+        guard name == "n1" || name == "n2" else { throw APIError.notFound("no member named \(name)") }
+        if drained { self.drained.insert(name) } else { self.drained.remove(name) }
+        return NodeDrainInfo(node: name, region: "local", drained: drained, held_blocks: 7, moving: drained ? ["n3": 7] : [:])
+    }
+
     nonisolated func status() async -> NodeStatus {
         NodeStatus(
             node_id: "n1", region: "local", version: "0.1.0", uptime_seconds: 1.5, data_dir: "/tmp/lis", hive: "embedded",
@@ -104,44 +115,60 @@ struct HTTPResult {
     var error: String? { json?["error"] as? String }
 }
 
-/// The router served by a real Hummingbird server on 127.0.0.1 and a free port, called over
-/// URLSession (the test target does not depend on HummingbirdTesting).
+/// The router (the API's, with a dashboard and access rules if given) served by a real
+/// Hummingbird server on 127.0.0.1 and a free port (the test target does not depend on
+/// HummingbirdTesting). The server is stopped by cancelling its task.
+func withTestServer(
+    _ api: FakeNode, dashboard: (any DashboardSource)? = nil, access: AccessPolicy = AccessPolicy(token: nil, loopback: false),
+    _ body: @Sendable (URL) async throws -> Void
+) async throws {
+    let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
+    // Cancelling logs errors about the connections URLSession keeps open; those are expected.
+    var logger = Logger(label: "lis.http.test")
+    logger.logLevel = .critical
+    let app = LisHTTPRoutes.application(api: api, dashboard: dashboard, access: access, host: "127.0.0.1", port: 0, logger: logger) {
+        channel in
+        portSink.yield(channel.localAddress?.port ?? 0)
+        portSink.finish()
+    }
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await app.run() }
+        var iterator = ports.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        #expect(port > 0)
+        do {
+            try await body(URL(string: "http://127.0.0.1:\(port)")!)
+        } catch {
+            group.cancelAll()
+            throw error
+        }
+        group.cancelAll()
+    }
+}
+
+/// One request over URLSession; `path` may carry a query.
+func httpCall(_ base: URL, _ method: String, _ path: String, _ body: String? = nil, headers: [String: String] = [:]) async throws
+    -> HTTPResult
+{
+    var request = URLRequest(url: URL(string: base.absoluteString + path)!)
+    request.httpMethod = method
+    for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+    if let body {
+        request.httpBody = Data(body.utf8)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+    }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    let http = try #require(response as? HTTPURLResponse)
+    return HTTPResult(status: http.statusCode, body: data, headers: http.allHeaderFields)
+}
+
 @Suite struct HTTPTests {
     func withServer(_ api: FakeNode, _ body: @Sendable (URL) async throws -> Void) async throws {
-        let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        // The server is stopped by cancelling its task, which it logs as errors about the
-        // connections URLSession keeps open; those are expected here.
-        var logger = Logger(label: "lis.http.test")
-        logger.logLevel = .critical
-        let app = LisHTTPRoutes.application(api: api, host: "127.0.0.1", port: 0, logger: logger) { channel in
-            portSink.yield(channel.localAddress?.port ?? 0)
-            portSink.finish()
-        }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            #expect(port > 0)
-            do {
-                try await body(URL(string: "http://127.0.0.1:\(port)")!)
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-            group.cancelAll()
-        }
+        try await withTestServer(api, body)
     }
 
     func call(_ base: URL, _ method: String, _ path: String, _ body: String? = nil) async throws -> HTTPResult {
-        var request = URLRequest(url: base.appendingPathComponent(path))
-        request.httpMethod = method
-        if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let http = try #require(response as? HTTPURLResponse)
-        return HTTPResult(status: http.statusCode, body: data, headers: http.allHeaderFields)
+        try await httpCall(base, method, path, body)
     }
 
     @Test func statusHasEveryKeyInSnakeCase() async throws {

@@ -11,6 +11,19 @@ private func mix(_ rates: [RegionRate]) -> String {
 }
 
 extension MoveReason {
+    /// What started the move, for metrics and the dashboard: `placement` (a policy's rule),
+    /// `recovery` (a stalled claim, a restart, a lapsed holder) or `operator`.
+    public var cause: String {
+        switch self {
+        case .movesWith(_, let inner), .handedOver(_, let inner): inner.cause
+        case .renewingStalledClaim, .adoptingClaim, .renewingAfterRestart, .takingOver: "recovery"
+        case .operatorMove, .requested: "operator"
+        case .tiers, .crdbFtw, .wpaxosConsecutive, .wpaxosMajority, .adaptive, .coAccess, .coAccessTaken, .neverUsedNeighbours,
+            .prediction:
+            "placement"
+        }
+    }
+
     /// One line: which rule, and the numbers behind it.
     public var text: String {
         switch self {

@@ -59,7 +59,7 @@ public indirect enum MoveReason: Hashable, Sendable, Codable {
 }
 
 /// Why a holder-side policy left the block where it is when another region used it.
-public indirect enum DeclineReason: Hashable, Sendable {
+public indirect enum DeclineReason: Hashable, Sendable, Codable {
     /// The block came on a prediction and stays until then.
     case reserved(untilMs: Double)
     /// The saving over the horizon is under the margin times the move's cost.
@@ -91,7 +91,7 @@ public indirect enum DeclineReason: Hashable, Sendable {
 }
 
 /// Why a steal stopped without moving the block.
-public enum StealEnd: Hashable, Sendable {
+public enum StealEnd: Hashable, Sendable, Codable {
     /// Hive could not be reached or refused for its own reason (pinning), with its message.
     case hiveUnavailable(String)
     /// Hive's record had changed: another claim or holder (nil: the home, never moved).

@@ -15,7 +15,7 @@ extension NodeCore {
     /// An operation from `origin` was the first anyone made on the block (this home node took
     /// it up for it): the policy may hand `origin` the never-used blocks around it.
     mutating func onFirstUse(_ key: BlockKey, by origin: RegionID, candidates: [RegionID]) {
-        guard origin != region, candidates.contains(origin), let volume = volume(key), let target = map.homeNode(of: origin)
+        guard origin != region, candidates.contains(origin), let volume = volume(key), let target = handOverTarget(in: origin)
         else { return }
         // The policy reads blocks through a snapshot while it changes (copy-on-write: nothing is copied).
         let core = self

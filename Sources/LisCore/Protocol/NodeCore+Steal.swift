@@ -43,7 +43,7 @@ extension NodeCore {
     /// one steal per block, at most `max_concurrent_migrations` per node, the per-block
     /// cooldown, pinning, and never a steal within the holder's own region.
     mutating func considerSteal(_ key: BlockKey) {
-        guard placement.decidesAtOrigin, !placementPaused, let state = blocks[key], state.steal == nil, state.holding == nil,
+        guard placement.decidesAtOrigin, !placementStopped, let state = blocks[key], state.steal == nil, state.holding == nil,
             let volume = volume(key), volume.allows(region),
             stealsInFlight < migration.maxConcurrentMigrations,
             let holder = believedHolder(key), holder != id, map.region(of: holder) != region,
@@ -84,7 +84,7 @@ extension NodeCore {
             effects.append(.event(.declined(key, to: declined.to, reason: declined.reason)))
         }
         blocks[key, default: BlockState()].holding = holding
-        guard let decision = verdict.handOver, let target = map.homeNode(of: decision.to) else { return }
+        guard let decision = verdict.handOver, let target = handOverTarget(in: decision.to) else { return }
         if let interval = placement.minHandOverIntervalMs, let last = lastHandOverAt, (now - last).ms < interval { return }
         guard handOver(key, to: target, reason: decision.reason) else {
             if placement.keepsCooldown, let ago = coolingMs(key), var term = blocks[key]?.holding,
@@ -127,7 +127,7 @@ extension NodeCore {
     /// activates (one Hive round trip of each, and the log's one way); or the target, which
     /// steals it (two of its own Hive round trips after the request's one way).
     mutating func handOver(_ key: BlockKey, to target: NodeID, reason: MoveReason) -> Bool {
-        guard !placementPaused, let state = blocks[key], var holding = state.holding, state.steal == nil, state.handingOver == nil,
+        guard !placementStopped, let state = blocks[key], var holding = state.holding, state.steal == nil, state.handingOver == nil,
             let volume = volume(key), let to = map.region(of: target)
         else { return false }
         if placement.keepsCooldown, coolingMs(key) != nil { return false }
@@ -186,7 +186,7 @@ extension NodeCore {
     /// here now move here, under the rules no policy overrides.
     mutating func predictMoves() {
         effects.append(.armTimer(.predict, at: now + .ms(placement.predictIntervalMs)))
-        guard !placementPaused else { return }
+        guard !placementStopped else { return }
         // What the policy needs to price a move here: round trips, this region's to Hive, and
         // every region and block size a block may come from.
         let known = knownRtts
@@ -226,7 +226,9 @@ extension NodeCore {
         received.at = now
         switch handOver {
         case .steal(let epoch):
-            guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations else { return }
+            guard let volume = volume(key), volume.allows(region), stealsInFlight < migration.maxConcurrentMigrations,
+                !drained.contains(id)
+            else { return }
             let state = blocks[key, default: BlockState()]
             guard state.steal == nil, state.holding == nil, state.promised <= epoch else { return }
             // A stale route is fine: Hive refuses the claim with its record, and the steal

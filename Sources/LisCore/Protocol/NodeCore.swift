@@ -31,6 +31,11 @@ public struct NodeCore: Sendable {
     /// starts no move of its own (no steal at the origin, no hand-over, no prediction); the
     /// policy still watches, and takeovers, renewals and operators' moves go on.
     public var placementPaused = false
+    /// Nodes an operator drained (`lis node drain`, kept in Hive): their leases moved away and
+    /// nothing moves to them; a drained node starts no move of its own, as if paused.
+    public var drained: Set<NodeID> = []
+    /// This node starts no move of its own: placement is paused, or this node is drained.
+    var placementStopped: Bool { placementPaused || drained.contains(id) }
 
     /// A protection switched off for the simulator's teeth tests; nil in every real node.
     @_spi(Simulation) public var mutant: CoreMutant?
@@ -134,13 +139,25 @@ public struct NodeCore: Sendable {
     {
         begin(now, wallMs)
         let keys = Array(keys.prefix(Self.maxRequestedBlocks))
-        if target == region {
+        guard let taker = target == region && !drained.contains(id) ? id : liveNode(in: target) else { return (nil, effects) }
+        if taker == id {
             takeRequested(keys, via: id)
-            return (id, effects)
+        } else {
+            send(taker, .takeBlocks(keys))
         }
-        guard let taker = map.nodes(in: target).first(where: { !lapsed.contains($0) }) else { return (nil, effects) }
-        send(taker, .takeBlocks(keys))
         return (taker, effects)
+    }
+
+    /// The node of `region` a move goes to: the first, in join order, that is neither lapsed
+    /// nor drained.
+    func liveNode(in region: RegionID) -> NodeID? {
+        map.nodes(in: region).first { !lapsed.contains($0) && !drained.contains($0) }
+    }
+
+    /// The node of `region` a holder hands a block to: its first that is not drained. (A lapsed
+    /// one is not skipped: its membership, not a hand-over, decides who takes its blocks.)
+    func handOverTarget(in region: RegionID) -> NodeID? {
+        map.nodes(in: region).first { !drained.contains($0) }
     }
 
     /// Steals the blocks an operator's move names (`requestMove`, here or on `node`).
@@ -297,6 +314,15 @@ public struct NodeCore: Sendable {
 
     /// Measured round trips to other regions (`ping`/`pong`), smoothed.
     public var measuredRttMs: [RegionID: Double] { links.measuredMs }
+    /// Round trips between regions as measured: this node's own, and what the node it asks in
+    /// each other region reported of that region's (the dashboard's matrix).
+    public var rttMatrixMs: [RegionID: [RegionID: Double]] {
+        var matrix = links.reportedMs
+        matrix[map.region(of: id) ?? RegionID("")] = links.measuredMs
+        return matrix
+    }
+    /// This node's Hive round trip, smoothed; nil until a call was answered.
+    public var hiveRttMs: Double? { links.hiveMs }
 
     /// Round trips between regions as this node knows them.
     var knownRtts: KnownRtts { links.known(table: map.rttMs, hiveRegion: map.hiveRegion) }

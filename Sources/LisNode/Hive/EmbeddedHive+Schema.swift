@@ -56,6 +56,10 @@ extension EmbeddedHive {
         migrator.registerMigration("v4") { db in
             try db.execute(sql: "CREATE TABLE setting (name TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL) WITHOUT ROWID")
         }
+        // Where each node's HTTP API answers (the dashboard reads every member's activity).
+        migrator.registerMigration("v5") { db in
+            try db.execute(sql: "ALTER TABLE member ADD COLUMN http TEXT")
+        }
         return migrator
     }()
 

@@ -42,8 +42,8 @@ public final class EmbeddedHive: HiveEngine {
         try await write { db throws(HiveError) in
             if let region = try Self.region(of: member.node, db) {
                 if region == member.region {
-                    try Self.run(db, "UPDATE member SET address = ? WHERE node = ?",
-                        [member.address.databaseValue, member.node.name.databaseValue])
+                    try Self.run(db, "UPDATE member SET address = ?, http = ? WHERE node = ?",
+                        [member.address.databaseValue, member.http.databaseValue, member.node.name.databaseValue])
                     return
                 }
                 throw .invalid(
@@ -57,8 +57,9 @@ public final class EmbeddedHive: HiveEngine {
                     "node \(member.node) waits to join: member \(try Self.text(row, "node")) has not yet seen every node "
                         + "that joined before it")
             }
-            try Self.run(db, "INSERT INTO member (node, region, address) VALUES (?, ?, ?)",
-                [member.node.name.databaseValue, member.region.name.databaseValue, member.address.databaseValue])
+            try Self.run(db, "INSERT INTO member (node, region, address, http) VALUES (?, ?, ?, ?)",
+                [member.node.name.databaseValue, member.region.name.databaseValue, member.address.databaseValue,
+                 member.http.databaseValue])
         }
     }
 
@@ -70,10 +71,10 @@ public final class EmbeddedHive: HiveEngine {
 
     public func members() async throws(HiveError) -> [HiveMember] {
         try await read { db throws(HiveError) in
-            try Self.fetchAll(db, "SELECT node, region, address FROM member ORDER BY rowid", []).map { row throws(HiveError) in
+            try Self.fetchAll(db, "SELECT node, region, address, http FROM member ORDER BY rowid", []).map { row throws(HiveError) in
                 HiveMember(
                     node: NodeID(try Self.text(row, "node")), region: RegionID(try Self.text(row, "region")),
-                    address: row["address"])
+                    address: row["address"], http: row["http"])
             }
         }
     }
@@ -98,6 +99,24 @@ public final class EmbeddedHive: HiveEngine {
             try Self.run(
                 db, "INSERT OR REPLACE INTO setting (name, value) VALUES ('placement_paused', ?)",
                 [(paused ? "true" : "false").databaseValue])
+        }
+    }
+
+    public func drainedNodes() async throws(HiveError) -> Set<NodeID> {
+        try await read { db throws(HiveError) in
+            Set(try Self.fetchAll(db, "SELECT name FROM setting WHERE name LIKE 'drained:%'", []).map { row throws(HiveError) in
+                NodeID(String(try Self.text(row, "name").dropFirst("drained:".count)))
+            })
+        }
+    }
+
+    public func setDrained(_ node: NodeID, _ drained: Bool) async throws(HiveError) {
+        try await write { db throws(HiveError) in
+            if drained {
+                try Self.run(db, "INSERT OR REPLACE INTO setting (name, value) VALUES (?, 'true')", [("drained:" + node.name).databaseValue])
+            } else {
+                try Self.run(db, "DELETE FROM setting WHERE name = ?", [("drained:" + node.name).databaseValue])
+            }
         }
     }
 

@@ -10,7 +10,8 @@ import Synchronization
 ///
 /// Keys, under a prefix (`/lis/` by default) so that clusters can share an etcd:
 ///
-///     members/<node>                  {"region":…,"address":…}        region written once
+///     members/<node>                  {"region":…,"address":…,"http":…} region written once
+///     settings/drained/<node>         "true"                          while an operator drained it
 ///     acks/<node>                     {"seen":…}                       members the node uses
 ///     alive/<node>                    {}                               under the node's etcd lease
 ///     volumes/<volume>                {"size_bytes":…,"home":…,…}
@@ -77,7 +78,7 @@ public final class EtcdHive: HiveEngine {
 
     public func register(_ member: HiveMember) async throws(HiveError) {
         let key = memberKey(member.node)
-        let value = StoredMember(region: member.region.name, address: member.address).json
+        let value = StoredMember(region: member.region.name, address: member.address, http: member.http).json
         while true {
             let read = try await call {
                 try await gateway.read([.get(key), .list(prefix: membersPrefix), .list(prefix: acksPrefix)])
@@ -90,7 +91,7 @@ public final class EtcdHive: HiveEngine {
                         "node \(member.node) is a member of region \(region) and cannot move to region "
                             + "\(member.region); give the node a new id (or a new data dir) instead")
                 }
-                if known.address != member.address {
+                if known.address != member.address || known.http != member.http {
                     // The same node, at a new address: replace the record it read, or read again.
                     let result = try await call {
                         try await gateway.txn([.modified(key, at: stored.modRevision)], success: [.put(key, value)])
@@ -133,7 +134,7 @@ public final class EtcdHive: HiveEngine {
             let stored = try StoredMember.decode(kv.value, what: kv.key)
             return HiveMember(
                 node: NodeID(String(kv.key.dropFirst(membersPrefix.count))), region: RegionID(stored.region),
-                address: stored.address)
+                address: stored.address, http: stored.http)
         }
     }
 
@@ -163,6 +164,18 @@ public final class EtcdHive: HiveEngine {
 
     public func setPlacementPaused(_ paused: Bool) async throws(HiveError) {
         _ = try await call { try await gateway.txn([], success: [.put(placementPausedKey, Data((paused ? "true" : "false").utf8))]) }
+    }
+
+    private var drainedPrefix: String { prefix + "settings/drained/" }
+
+    public func drainedNodes() async throws(HiveError) -> Set<NodeID> {
+        let result = try await call { try await gateway.read([.list(prefix: drainedPrefix)]) }
+        return Set((result.ranges.first ?? []).map { NodeID(String($0.key.dropFirst(drainedPrefix.count))) })
+    }
+
+    public func setDrained(_ node: NodeID, _ drained: Bool) async throws(HiveError) {
+        let key = drainedPrefix + node.name
+        _ = try await call { try await gateway.txn([], success: [drained ? .put(key, Data("true".utf8)) : .delete(key)]) }
     }
 
     public func volumes() async throws(HiveError) -> [VolumeSpec] {
@@ -355,6 +368,8 @@ private struct StoredAck: StoredValue {
 private struct StoredMember: StoredValue {
     var region: String
     var address: String?
+    /// Where its HTTP API answers (members read each other's dashboard activity there).
+    var http: String?
 }
 
 private struct StoredVolume: StoredValue {

@@ -6,11 +6,14 @@ public struct HiveMember: Sendable, Equatable {
     public var node: NodeID
     public var region: RegionID
     public var address: String?
+    /// Where its HTTP API answers, `host:port` (members read each other's dashboard activity).
+    public var http: String?
 
-    public init(node: NodeID, region: RegionID, address: String? = nil) {
+    public init(node: NodeID, region: RegionID, address: String? = nil, http: String? = nil) {
         self.node = node
         self.region = region
         self.address = address
+        self.http = http
     }
 }
 
@@ -79,6 +82,10 @@ public protocol HiveEngine: Sendable {
     /// a move of its own while it is; recovery and operators' moves go on. False until set.
     func placementPaused() async throws(HiveError) -> Bool
     func setPlacementPaused(_ paused: Bool) async throws(HiveError)
+    /// The nodes an operator drained (`lis node drain`): nothing moves to them and they start
+    /// no move of their own until undrained.
+    func drainedNodes() async throws(HiveError) -> Set<NodeID>
+    func setDrained(_ node: NodeID, _ drained: Bool) async throws(HiveError)
     /// Every volume, sorted by name.
     func volumes() async throws(HiveError) -> [VolumeSpec]
     /// Adds a volume; `volumeExists` if the name is taken.

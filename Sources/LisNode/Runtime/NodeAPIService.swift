@@ -10,6 +10,8 @@ struct NodeAPIService: NodeAPI {
     let settings: NodeSettings
     let nodeID: NodeID
     let registry: NBDConnectionRegistry
+    /// The cluster's API token, sent when reading other members' activity; nil without a join secret.
+    let apiToken: String?
 
     func status() async -> NodeStatus {
         let (volumes, served, uptime) = await runtime.statusFigures()
@@ -110,7 +112,7 @@ struct NodeAPIService: NodeAPI {
     }
 
     func moves() async -> [MoveInfo] {
-        Array(await runtime.recentMoves)
+        await runtime.recentMoves()
     }
 
     func listVolumes() async -> [VolumeInfo] {
@@ -311,14 +313,6 @@ struct NodeAPIService: NodeAPI {
         case .storage: APIError(status: .internalServerError, message: error.description)
         case .retryLater: APIError(status: .serviceUnavailable, message: error.message)
         }
-    }
-}
-
-extension VolumeInfo {
-    init(_ spec: VolumeSpec) {
-        self.init(
-            name: spec.name.name, size_bytes: spec.sizeBytes, block_size_bytes: spec.blockSizeBytes, home: spec.home.name,
-            survive: spec.survive.rawValue, allowed_regions: spec.allowedRegions?.map(\.name), blocks: spec.blockCount)
     }
 }
 

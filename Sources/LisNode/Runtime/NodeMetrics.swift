@@ -44,18 +44,6 @@ enum NodeMetrics {
         peerBytesSent, peerBytesReceived, peerMessages, peerRefused, nbdConnections, blocksHeld, failed,
     ]
 
-    /// What made a steal: a few values, so a label.
-    static func cause(_ reason: MoveReason) -> String {
-        switch reason {
-        case .movesWith(_, let inner), .handedOver(_, let inner): cause(inner)
-        case .renewingStalledClaim, .adoptingClaim, .renewingAfterRestart, .takingOver: "recovery"
-        case .operatorMove, .requested: "operator"
-        case .tiers, .crdbFtw, .wpaxosConsecutive, .wpaxosMajority, .adaptive, .coAccess, .coAccessTaken, .neverUsedNeighbours,
-            .prediction:
-            "placement"
-        }
-    }
-
     /// The label of a Hive call.
     static func call(_ request: HiveRequest) -> String {
         switch request {

@@ -38,6 +38,10 @@ public actor NodeRuntime {
         var error: NBDError?
         /// Reads: the reply buffer, filled part by part.
         var readBuffer: ByteBuffer?
+        /// What the dashboard's activity log records of it: the volume, its blocks, its bytes.
+        var volume: String?
+        var blocks: ClosedRange<UInt64>?
+        var bytes: UInt64 = 0
     }
     struct Part {
         var command: UInt64
@@ -61,9 +65,10 @@ public actor NodeRuntime {
     var transport: PeerTransport?
     /// Members whose keep-alive lapsed in Hive (`setLapsed`).
     private(set) var lapsed: Set<NodeID> = []
-    /// The blocks that moved here lately, oldest first (`GET /v1/moves`).
-    private(set) var recentMoves: Deque<MoveInfo> = []
-    static let recentMovesKept = 1000
+    /// What this node's clients did and what it decided, for the dashboard (`GET /v1/activity`).
+    private(set) var activity = ActivityLog()
+    /// Decisions as they happen, to every `/v1/events` stream.
+    nonisolated let decisionFeed = DecisionFeed()
 
     init(
         loop: any EventLoop, core: NodeCore, store: BlockStore, dataDirectory: String,
@@ -178,7 +183,9 @@ public actor NodeRuntime {
             ranges.append((BlockID(block), UInt32(at - block * blockSize), UInt32(end - at), Int(at - offset)))
             at = end
         }
-        commands[id] = PendingCommand(responder: responder, remaining: ranges.count, op: op, arrived: arrived, readBuffer: readBuffer)
+        commands[id] = PendingCommand(
+            responder: responder, remaining: ranges.count, op: op, arrived: arrived, readBuffer: readBuffer, volume: volume.name.name,
+            blocks: ranges.isEmpty ? nil : ranges.first!.0.index...ranges.last!.0.index, bytes: length)
         for (i, (block, within, partLength, bufferOffset)) in ranges.enumerated() {
             let partID = i == 0 ? id : nextID
             if i > 0 { nextID += 1 }
@@ -299,7 +306,12 @@ public actor NodeRuntime {
         }
         commands[part.command] = nil
         let series = requestSeries[command.op]
-        if let series { metrics.observe(series.latency, seconds: Self.seconds(since: command.arrived)) }
+        let seconds = Self.seconds(since: command.arrived)
+        if let series { metrics.observe(series.latency, seconds: seconds) }
+        activity.record(
+            command.op == "read" ? .read : command.op == "flush" ? .flush : .write, volume: command.volume, blocks: command.blocks,
+            bytes: command.bytes, latencyMs: seconds * 1000, region: core.map.region(of: core.id)?.name ?? "", node: core.id.name,
+            atMs: wallMs())
         if let error = failure.map({ _ in NBDError.eio }) ?? command.error {
             if let series { metrics.increment(series.errors) }
             command.responder.fail(error)
@@ -349,6 +361,14 @@ public actor NodeRuntime {
         logger.notice(paused ? "placement paused by an operator: this node starts no move of its own" : "placement resumed")
     }
 
+    /// The nodes an operator drained (Hive's list, read every second): logged when it changes.
+    func setDrained(_ nodes: Set<NodeID>) {
+        guard nodes != core.drained else { return }
+        for node in nodes.subtracting(core.drained).sorted() { logger.notice("member \(node) drained by an operator: nothing moves to it") }
+        for node in core.drained.subtracting(nodes).sorted() { logger.notice("member \(node) undrained") }
+        core.drained = nodes
+    }
+
     /// The Q2 regions of a volume's never-moved blocks (held by its home node at epoch 0).
     func homeQuorumRegions(of volume: VolumeSpec) -> [RegionID] {
         core.map.quorumRegions(for: volume.home, volume: volume)
@@ -356,6 +376,22 @@ public actor NodeRuntime {
 
     /// The regions of the cluster's members.
     var regions: [RegionID] { core.map.regions }
+
+    /// The dashboard's figures: round trips between regions as measured, this node's Hive round trip.
+    func dashboardFigures() -> (rtt: [RegionID: [RegionID: Double]], hiveMs: Double?) { (core.rttMatrixMs, core.hiveRttMs) }
+
+    /// This node's activity in `[sinceMs, untilMs)` (`GET /v1/activity`).
+    func activitySnapshot(sinceMs: Int64, untilMs: Int64) -> ActivitySnapshot { activity.snapshot(sinceMs: sinceMs, untilMs: untilMs) }
+
+    /// The blocks that moved here lately, oldest first (`GET /v1/moves`).
+    func recentMoves(limit: Int = 1_000) -> [MoveInfo] {
+        activity.moveDecisions.suffix(limit).compactMap { d in
+            guard d.node == core.id.name, let reason = d.reason else { return nil }
+            return MoveInfo(
+                volume: d.volume, block: d.block, epoch: d.epoch ?? 0, from: d.from ?? "", steal_ms: d.steal_ms ?? 0, reason: reason,
+                at_ms: d.at_ms)
+        }
+    }
 
     /// An operator's move (`lis block move`): steals the blocks here if this node is in
     /// `target`, else asks a live node there to. Returns the node that takes them.
@@ -459,9 +495,9 @@ public actor NodeRuntime {
     private func count(_ event: NodeEvent) {
         switch event {
         case .stealStarted(_, _, let reason):
-            metrics.increment(NodeMetrics.stealsStarted, [("cause", NodeMetrics.cause(reason))])
+            metrics.increment(NodeMetrics.stealsStarted, [("cause", reason.cause)])
         case .moved(_, _, _, let stealMs, let reason):
-            metrics.increment(NodeMetrics.stealsCompleted, [("cause", NodeMetrics.cause(reason))])
+            metrics.increment(NodeMetrics.stealsCompleted, [("cause", reason.cause)])
             metrics.observe(NodeMetrics.stealSeconds, seconds: stealMs / 1000)
         case .stealAbandoned:
             metrics.increment(NodeMetrics.stealsAbandoned)
@@ -472,13 +508,15 @@ public actor NodeRuntime {
 
     private func log(_ event: NodeEvent) {
         count(event)
+        let map = core.map
+        if let region = map.region(of: core.id),
+            let decision = Decision(event, node: core.id, region: region, atMs: wallMs(), regionOf: { map.region(of: $0) })
+        {
+            activity.record(decision)
+            if decision.kind != .declined { decisionFeed.publish(decision) }
+        }
         switch event {
         case .moved(let key, let epoch, let from, let stealMs, let reason):
-            recentMoves.append(
-                MoveInfo(
-                    volume: key.volume.name, block: key.block.index, epoch: epoch.value, from: from.name, steal_ms: stealMs,
-                    reason: reason, at_ms: wallMs()))
-            if recentMoves.count > Self.recentMovesKept { recentMoves.removeFirst() }
             logger.info("block moved here", metadata: ["block": "\(key)", "epoch": "\(epoch)", "from": "\(from)", "steal_ms": "\(stealMs)", "reason": "\(reason.text)"])
         case .stealStarted(let key, let from, let reason):
             logger.info("stealing block", metadata: ["block": "\(key)", "from": "\(from)", "reason": "\(reason.text)"])

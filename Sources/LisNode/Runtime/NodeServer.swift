@@ -30,7 +30,18 @@ public enum NodeServer {
         let peer = try settings.cluster.peerAddress.map { address throws(NodeStartError) in
             (try NodeSettings.hostPort(address), address)
         }
-        let secret = try peer.map { _ throws(NodeStartError) in try readSecret(settings.cluster.secretFile ?? "") }
+        let secretBytes = try (peer != nil ? settings.cluster.secretFile ?? "" : settings.cluster.secretFile).map {
+            path throws(NodeStartError) in try readSecret(path)
+        }
+        let secret = try secretBytes.flatMap { bytes throws(NodeStartError) in peer == nil ? nil : try peerSecret(bytes) }
+        // The API answers anyone on loopback; bound elsewhere it needs the cluster's token.
+        let loopback = AccessPolicy.isLoopback(host: http.host)
+        let token = secretBytes.map(AccessPolicy.token(fromSecret:))
+        if !loopback && token == nil {
+            throw NodeStartError(
+                "the HTTP API on \(settings.httpAddress) is not on loopback, so it needs an API token: run `lis cluster init` "
+                    + "and give the node its join secret ([cluster] secret_file or --secret-file), or bind it to 127.0.0.1")
+        }
         if settings.autoDiscover || !settings.joinTargets.isEmpty {
             guard let peer, let secret else {
                 throw NodeStartError(
@@ -46,7 +57,9 @@ public enum NodeServer {
             case .embedded: try EmbeddedHive(path: dataDirectory + "/hive.sqlite")
             case .etcd: try EtcdHive(endpoints: settings.hive.endpoints, prefix: settings.hive.prefix)
             }
-        try await register(HiveMember(node: nodeID, region: settings.region, address: peer?.1), in: hive, logger: logger)
+        try await register(
+            HiveMember(node: nodeID, region: settings.region, address: peer?.1, http: advertisedHTTP(http, peerHost: peer?.0.host)),
+            in: hive, logger: logger)
         try await hive.keepAlive(nodeID)
         let members = try await hive.members()
         let volumes = try await hive.volumes()
@@ -143,6 +156,7 @@ public enum NodeServer {
         defer { responder?.stop() }
         let paused = try await hive.placementPaused()
         await runtime.setPlacementPaused(paused)
+        await runtime.setDrained(try await hive.drainedNodes())
         await runtime.start()
         if transport != nil { await runtime.setMembers(members) }
         // The core uses this member list now: say so, so the next node may join.
@@ -166,9 +180,10 @@ public enum NodeServer {
             throw NodeStartError("cannot listen for NBD: \(error)")
         }
 
-        let api = NodeAPIService(runtime: runtime, hive: hive, settings: settings, nodeID: nodeID, registry: registry)
+        let api = NodeAPIService(
+            runtime: runtime, hive: hive, settings: settings, nodeID: nodeID, registry: registry, apiToken: token)
         let app = Application(
-            router: LisHTTPRoutes.router(api: api),
+            router: LisHTTPRoutes.router(api: api, dashboard: api, access: AccessPolicy(token: loopback ? nil : token, loopback: loopback)),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: "lis"),
             logger: logger)
         let node = NodeService(
@@ -270,16 +285,29 @@ public enum NodeServer {
         settings.cluster.name = beacon.cluster
     }
 
-    static func readSecret(_ path: String) throws(NodeStartError) -> PeerSecret {
+    /// The join secret's bytes, without a trailing newline.
+    static func readSecret(_ path: String) throws(NodeStartError) -> [UInt8] {
         guard var bytes = FileManager.default.contents(atPath: path).map(Array.init) else {
             throw NodeStartError("cannot read the join secret \(path) ([cluster] secret_file)")
         }
         while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+        guard bytes.count >= 16 else { throw NodeStartError("the join secret \(path) is too short: it needs at least 16 bytes") }
+        return bytes
+    }
+
+    static func peerSecret(_ bytes: [UInt8]) throws(NodeStartError) -> PeerSecret {
         do {
             return try PeerSecret(bytes)
         } catch {
-            throw NodeStartError("the join secret \(path) is too short: it needs at least 16 bytes")
+            throw NodeStartError("the join secret is too short: it needs at least 16 bytes")
         }
+    }
+
+    /// Where other members reach this node's API: its own address, or the peer address's host
+    /// if the API listens on every interface.
+    static func advertisedHTTP(_ http: (host: String, port: Int), peerHost: String?) -> String {
+        let host = ["0.0.0.0", "::", "[::]"].contains(http.host) ? peerHost ?? "127.0.0.1" : http.host
+        return host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(http.port)" : "\(host):\(http.port)"
     }
 
     /// The node's identity, made once and kept in the data directory.
@@ -419,6 +447,7 @@ struct NodeService: Service {
                             await runtime.setMembers(members)
                             if let lapsed = try? await hive.lapsedMembers() { await runtime.setLapsed(lapsed) }
                             if let paused = try? await hive.placementPaused() { await runtime.setPlacementPaused(paused) }
+                            if let drained = try? await hive.drainedNodes() { await runtime.setDrained(drained) }
                             if members.count != acknowledged,
                                 (try? await hive.acknowledgeMembers(runtime.core.id, count: members.count)) != nil
                             {
