@@ -71,10 +71,9 @@ public struct ActivityLog: Sendable {
             if op == .write { cells[key, default: .init()].writes += 1 } else { cells[key, default: .init()].reads += 1 }
         }
         let hour = atMs - atMs % 3_600_000
-        var counts = usage[UsageKey(volume: volume, hourMs: hour, region: region), default: .init()]
-        if op == .write { counts.writes += 1 } else { counts.reads += 1 }
-        counts.bytes += bytes
-        usage[UsageKey(volume: volume, hourMs: hour, region: region)] = counts
+        let key = UsageKey(volume: volume, hourMs: hour, region: region)
+        if op == .write { usage[key, default: .init()].writes += 1 } else { usage[key, default: .init()].reads += 1 }
+        usage[key, default: .init()].bytes += bytes
     }
 
     /// A decision or a move (`Decision.kind`).

@@ -18,6 +18,8 @@ public actor NodeRuntime {
     let logger: Logger
     var core: NodeCore
     let store: BlockStore
+    /// The name of this node's region, as the activity log labels its clients' commands.
+    let regionName: String
     let hiveCalls: AsyncStream<(HiveCallID, HiveRequest)>.Continuation
     let startedAt = NIODeadline.now()
     let allocator = ByteBufferAllocator()
@@ -82,6 +84,7 @@ public actor NodeRuntime {
             })
         self.core = core
         self.store = store
+        regionName = core.map.region(of: core.id)?.name ?? ""
         self.hiveCalls = hiveCalls
         self.logger = logger
         probeFile = open(dataDirectory + "/probe", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
@@ -310,7 +313,7 @@ public actor NodeRuntime {
         if let series { metrics.observe(series.latency, seconds: seconds) }
         activity.record(
             command.op == "read" ? .read : command.op == "flush" ? .flush : .write, volume: command.volume, blocks: command.blocks,
-            bytes: command.bytes, latencyMs: seconds * 1000, region: core.map.region(of: core.id)?.name ?? "", node: core.id.name,
+            bytes: command.bytes, latencyMs: seconds * 1000, region: regionName, node: core.id.name,
             atMs: wallMs())
         if let error = failure.map({ _ in NBDError.eio }) ?? command.error {
             if let series { metrics.increment(series.errors) }
