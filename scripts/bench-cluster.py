@@ -217,7 +217,7 @@ def write_path(work, etcd, nodes):
 
 def main():
     if not os.path.exists(LIS):
-        raise SystemExit(f"{LIS} is missing: swift build -c release --product lis")
+        raise SystemExit(f"{LIS} is missing: swift build -c release --static-swift-stdlib --product lis")
     work = tempfile.mkdtemp(prefix="lis-bench-cluster-")
     with open(os.path.join(work, "secret"), "w") as f:
         f.write(os.urandom(32).hex())

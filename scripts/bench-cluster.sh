@@ -4,5 +4,5 @@
 # or transfers runs one part.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-(cd "$root" && swift build -c release --product lis 2>&1 | tail -n 1) >&2
+(cd "$root" && swift build -c release --static-swift-stdlib --product lis 2>&1 | tail -n 1) >&2
 exec /usr/bin/python3 "$root/scripts/bench-cluster.py" "$@"

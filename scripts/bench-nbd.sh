@@ -4,81 +4,112 @@
 #
 #   scripts/bench-nbd.sh [RUNS]      (default 3 runs of every job on each server)
 #
-# Both servers keep their data in files in one temporary directory on the same file system.
+# Two working sets, each on fresh disks of both servers:
+#   cached     4 KiB jobs in the first 256 MiB of a fresh 1 GiB volume: once written, the data
+#              lives in the page cache and the servers' own costs are what is measured;
+#   prefilled  the whole 1 GiB, written once before the jobs: reads read data, not holes,
+#              and writes wait on writeback as they would on a full disk.
+# Jobs: 4 KiB random writes and reads at QD1 (p50/p99 latency) and QD32 (IOPS), 1 MiB
+# sequential writes and reads at QD8 (MiB/s), and a mixed job (70 % reads, QD8) with a FLUSH
+# every 64 writes, whose p99 write and flush latencies show what a flush costs other I/O.
+# BENCH_RUNTIME (seconds, default 6) sets each job's length. Both servers keep their data in
+# one temporary directory on the same file system.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 runtime=${BENCH_RUNTIME:-6}
 "$root/scripts/install-deps.sh"
-(cd "$root" && swift build -c release --product lis 2>&1 | tail -n 1)
+(cd "$root" && swift build -c release --static-swift-stdlib --product lis 2>&1 | tail -n 1)
 lis="$root/.build/release/lis"
 
 work=$(mktemp -d /tmp/lis-bench.XXXXXX)
 lis_pid=
 kit_pid=
-cleanup() {
+stop_servers() {
     [ -n "$lis_pid" ] && kill "$lis_pid" 2>/dev/null && wait "$lis_pid" 2>/dev/null
-    [ -n "$kit_pid" ] && kill "$kit_pid" 2>/dev/null
-    rm -rf "$work"
+    [ -n "$kit_pid" ] && kill "$kit_pid" 2>/dev/null && wait "$kit_pid" 2>/dev/null
+    lis_pid=
+    kit_pid=
+    true
 }
-trap cleanup EXIT
+trap 'stop_servers; rm -rf "$work"' EXIT
 cd "$work"
 
 size=1G
-"$lis" serve --data-dir "$work/lis" --nbd-address none --http-address 127.0.0.1:7790 --log-level warning 2>lis.log &
-lis_pid=$!
-for _ in $(seq 300); do curl -sf http://127.0.0.1:7790/v1/status >/dev/null && break; sleep 0.1; done
-"$lis" volume create bench --size $size --api http://127.0.0.1:7790 >/dev/null
-truncate -s $size "$work/nbdkit.img"
-nbdkit --exit-with-parent -U "$work/nbdkit.sock" file file="$work/nbdkit.img" &
-kit_pid=$!
-for _ in $(seq 100); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
-
 declare -A uri=(
     [lis]="nbd+unix:///bench?socket=$work/lis/nbd.sock"
     [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock"
 )
-# Fill both disks once so reads read data, not holes.
-for s in lis nbdkit; do
-    fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=$size --output=/dev/null
-done
+start_servers() {  # fresh disks on both servers
+    stop_servers
+    rm -rf "$work/lis" "$work/nbdkit.img" "$work/nbdkit.sock"
+    "$lis" serve --data-dir "$work/lis" --nbd-address none --http-address 127.0.0.1:7790 --log-level warning 2>>lis.log &
+    lis_pid=$!
+    for _ in $(seq 300); do curl -sf http://127.0.0.1:7790/v1/status >/dev/null && break; sleep 0.1; done
+    "$lis" volume create bench --size $size --api http://127.0.0.1:7790 >/dev/null
+    truncate -s $size "$work/nbdkit.img"
+    nbdkit --exit-with-parent -U "$work/nbdkit.sock" file file="$work/nbdkit.img" &
+    kit_pid=$!
+    for _ in $(seq 100); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
+}
 
 # name | fio arguments | metric
 jobs=(
     "4k randwrite QD1|--rw=randwrite --bs=4k --iodepth=1|lat"
+    "4k randread QD1|--rw=randread --bs=4k --iodepth=1|lat"
     "4k randwrite QD32|--rw=randwrite --bs=4k --iodepth=32|iops"
     "4k randread QD32|--rw=randread --bs=4k --iodepth=32|iops"
     "1M seq write QD8|--rw=write --bs=1M --iodepth=8|mibs"
     "1M seq read QD8|--rw=read --bs=1M --iodepth=8|mibs"
+    "mixed 4k, flush/64|--rw=randrw --rwmixread=70 --bs=4k --iodepth=8 --fsync=64|mixed"
 )
 
 declare -A results
-for run in $(seq "$runs"); do
-    for job in "${jobs[@]}"; do
-        IFS='|' read -r name args metric <<<"$job"
+for set in cached prefilled; do
+    start_servers
+    if [ "$set" = cached ]; then
+        range=256M
+    else
+        range=$size
         for s in lis nbdkit; do
-            # shellcheck disable=SC2086
-            fio --name=b --ioengine=nbd --uri="${uri[$s]}" $args --size=$size --time_based --runtime="$runtime" \
-                --ramp_time=1 --output-format=json --output=out.json >/dev/null
-            value=$(python3 - "$metric" <<'PY'
+            fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=$size --output=/dev/null
+        done
+    fi
+    for run in $(seq "$runs"); do
+        for job in "${jobs[@]}"; do
+            IFS='|' read -r name args metric <<<"$job"
+            # Sequential jobs always cover the whole volume: 256 MiB would be read from cache in a blink.
+            [[ "$name" == 1M* ]] && span=$size || span=$range
+            for s in lis nbdkit; do
+                # shellcheck disable=SC2086
+                fio --name=b --ioengine=nbd --uri="${uri[$s]}" $args --size=$span --time_based --runtime="$runtime" \
+                    --ramp_time=1 --output-format=json --output=out.json >/dev/null
+                value=$(python3 - "$metric" <<'PY'
 import json, sys
 j = json.load(open("out.json"))["jobs"][0]
-side = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
 m = sys.argv[1]
+def pct(side, p):
+    return side["clat_ns"]["percentile"][p] / 1000
+if m == "mixed":
+    w, sync = j["write"], j["sync"]
+    print(f'{pct(w, "99.000000"):.1f} {sync["lat_ns"]["percentile"]["99.000000"]/1000:.1f}')
+    sys.exit()
+side = j["write"] if j["write"]["io_bytes"] > 0 else j["read"]
 if m == "lat":
-    p = side["clat_ns"]["percentile"]
-    print(f'{p["50.000000"]/1000:.1f} {p["99.000000"]/1000:.1f}')
+    print(f'{pct(side, "50.000000"):.1f} {pct(side, "99.000000"):.1f}')
 elif m == "iops":
     print(f'{side["iops"]:.0f}')
 else:
     print(f'{side["bw_bytes"]/1048576:.0f}')
 PY
 )
-            results["$name|$s"]+="$value;"
-            echo "run $run  $name  $s: $value" >&2
+                results["$set|$name|$s"]+="$value;"
+                echo "$set run $run  $name  $s: $value" >&2
+            done
         done
     done
 done
+stop_servers
 
 python3 - "$runs" <<PY
 import statistics
@@ -86,21 +117,25 @@ rows = """$(for k in "${!results[@]}"; do echo "$k=${results[$k]}"; done)"""
 data = {}
 for line in rows.strip().splitlines():
     key, values = line.split("=", 1)
-    name, server = key.split("|")
-    data.setdefault(name, {})[server] = [v for v in values.split(";") if v]
-order = ["4k randwrite QD1", "4k randwrite QD32", "4k randread QD32", "1M seq write QD8", "1M seq read QD8"]
+    working_set, name, server = key.split("|")
+    data.setdefault((working_set, name), {})[server] = [v for v in values.split(";") if v]
+order = ["4k randwrite QD1", "4k randread QD1", "4k randwrite QD32", "4k randread QD32", "1M seq write QD8",
+         "1M seq read QD8", "mixed 4k, flush/64"]
+labels = {"QD1": ["p50 lat µs", "p99 lat µs"], "flush/64": ["write p99 µs", "flush p99 µs"]}
 print(f"\nmedians of $runs runs each, fio ioengine=nbd, unix socket, runtime ${runtime}s")
-print(f"{'job':<22} {'metric':<14} {'lis':>10} {'nbdkit file':>12} {'lis/nbdkit':>11}")
+print(f"{'working set':<11} {'job':<20} {'metric':<13} {'lis':>9} {'nbdkit file':>12} {'lis/nbdkit':>11}")
 def med(vals, i=0):
     return statistics.median(float(v.split()[i]) for v in vals)
-for name in order:
-    d = data[name]
-    if name.endswith("QD1"):
-        for i, label in enumerate(["p50 lat µs", "p99 lat µs"]):
-            a, b = med(d["lis"], i), med(d["nbdkit"], i)
-            print(f"{name:<22} {label:<14} {a:>10.1f} {b:>12.1f} {a/b:>10.2f}×")
-    else:
-        label = "IOPS" if "4k" in name else "MiB/s"
-        a, b = med(d["lis"]), med(d["nbdkit"])
-        print(f"{name:<22} {label:<14} {a:>10.0f} {b:>12.0f} {a/b:>10.2f}×")
+for working_set in ["cached", "prefilled"]:
+    for name in order:
+        d = data[(working_set, name)]
+        two = next((v for k, v in labels.items() if name.endswith(k)), None)
+        if two:
+            for i, label in enumerate(two):
+                a, b = med(d["lis"], i), med(d["nbdkit"], i)
+                print(f"{working_set:<11} {name:<20} {label:<13} {a:>9.1f} {b:>12.1f} {a/b:>10.2f}×")
+        else:
+            label = "IOPS" if "4k" in name else "MiB/s"
+            a, b = med(d["lis"]), med(d["nbdkit"])
+            print(f"{working_set:<11} {name:<20} {label:<13} {a:>9.0f} {b:>12.0f} {a/b:>10.2f}×")
 PY

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real NBD clients, etcd and the tools the node tests and benchmarks use
 # (promtool, from Debian's prometheus, checks the node's /metrics; Debian's headless chromium
-# with its driver, and selenium from PyPI, load the dashboard in a real browser).
+# with its driver, and selenium from PyPI, load the dashboard in a real browser; lintian checks
+# the Debian package, perl's prove runs the Proxmox plugin's tests).
 set -euo pipefail
 need=()
 command -v qemu-io >/dev/null || need+=(qemu-utils)
@@ -15,6 +16,8 @@ command -v etcdctl >/dev/null || need+=(etcd-client)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v lintian >/dev/null || need+=(lintian)  # checks the Debian package (scripts/build-deb.sh)
+command -v prove >/dev/null || need+=(perl)       # the Proxmox plugin's tests
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     export DEBIAN_FRONTEND=noninteractive

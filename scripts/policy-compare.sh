@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-policy-compare}"
 mkdir -p "$out"
-swift build -c release --product lis >&2
+swift build -c release --static-swift-stdlib --product lis >&2
 lis=.build/release/lis
 python3 scenarios/unseen/make.py "$out/unseen" >&2
 "$lis" sim compare --scenarios all --policies all --markdown --svg "$out/svg" > "$out/builtin.md" 2> "$out/builtin.log" &

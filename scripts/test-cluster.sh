@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 
 echo "== building lis (release)"
-(cd "$root" && swift build -c release --product lis 2>&1 | tail -n 1)
+(cd "$root" && swift build -c release --static-swift-stdlib --product lis 2>&1 | tail -n 1)
 lis="$root/.build/release/lis"
 
 work=$(mktemp -d /tmp/lis-cluster-test.XXXXXX)
@@ -261,6 +261,31 @@ intruder_status=$?
 check "a node with another secret finds nothing and stops with a clear error" bash -c "
     [ $intruder_status -ne 0 ] && grep -q 'found no cluster within 10.0 seconds (no member answered)' disc-intruder.log"
 check "… and the members logged its queries as not proving the secret" grep -q 'sender does not know the join secret' disc-nyc.log
+# A joined node's data directory records its cluster: restarted with no Hive and no discovery
+# (as a service is, after lis-cluster join), it rejoins; a one-node directory that holds a
+# volume refuses to join a cluster, whose Hive would not list the volume, rather than delete it.
+kill -TERM "${pids[disc-london]}"; wait "${pids[disc-london]}"
+"$lis" serve --node-id disc-london --region london --data-dir "$work/disc-london" --http-address "127.0.0.1:${api[disc-london]}" \
+    --nbd-address none --peer-address "127.0.0.1:$(free_port)" --secret-file "$work/secret" >>disc-london.log 2>&1 &
+pids[disc-london]=$!
+check "a joined node restarted without discovery rejoins its cluster (recorded in its data directory)" \
+    wait_for 30 bash -c "grep -q 'rejoining cluster test' disc-london.log &&
+        '$lis' volume list --api http://127.0.0.1:${api[disc-london]} | grep -q '^found '"
+solo=$(free_port)
+"$lis" serve --data-dir "$work/solo" --http-address "127.0.0.1:$solo" --nbd-address none >>solo.log 2>&1 &
+solo_pid=$!
+wait_for 30 curl -sf "http://127.0.0.1:$solo/v1/status" >/dev/null && "$lis" volume create keep --size 1M --api "http://127.0.0.1:$solo" >/dev/null
+kill -TERM "$solo_pid"; wait "$solo_pid"
+"$lis" serve --data-dir "$work/solo" --region paris --http-address "127.0.0.1:$solo" --nbd-address none \
+    --peer-address "127.0.0.1:$(free_port)" --secret-file "$work/secret" --join "127.0.0.1:$disco" --discovery-port "$disco" >>solo.log 2>&1
+solo_status=$?
+check "a one-node data directory with a volume refuses to join a cluster, naming the volume" bash -c "
+    [ $solo_status -ne 0 ] && grep -q 'holds the volumes of a one-node cluster (keep)' solo.log"
+"$lis" serve --data-dir "$work/solo" --http-address "127.0.0.1:$solo" --nbd-address none >>solo.log 2>&1 &
+solo_pid=$!
+check "… and still serves the volume as its own one-node cluster" \
+    wait_for 30 bash -c "'$lis' volume show keep --api http://127.0.0.1:$solo >/dev/null"
+kill -TERM "$solo_pid"; wait "$solo_pid"
 for n in disc-nyc disc-london disc-tokyo disc-intruder; do kill -TERM "${pids[$n]}" 2>/dev/null; wait "${pids[$n]}" 2>/dev/null; unset "pids[$n]"; done
 
 echo "== a history of concurrent clients across steals and a partition, checked for linearizability"

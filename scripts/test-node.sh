@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 scripts/install-deps.sh 2>/dev/null || "$root/scripts/install-deps.sh"
 
 echo "== building lis (release)"
-(cd "$root" && swift build -c release --product lis 2>&1 | tail -n 1)
+(cd "$root" && swift build -c release --static-swift-stdlib --product lis 2>&1 | tail -n 1)
 lis="$root/.build/release/lis"
 
 work=$(mktemp -d /tmp/lis-node-test.XXXXXX)

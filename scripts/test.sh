@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The README's test command: builds Lis and runs every test suite, then the node's and the
-# cluster's end-to-end tests with real NBD clients and real processes. It installs what the tests need (apt packages: qemu-utils,
+# The README's test command: builds Lis and runs every test suite, then the node's, the Proxmox
+# plugin's, the Debian package's and the cluster's end-to-end tests with real NBD clients,
+# real processes and systemd. It installs what the tests need (apt packages: qemu-utils,
 # nbdkit, libnbd-bin, fio, python3-libnbd, etcd-server), so it works on a fresh machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +51,12 @@ PY
 
 echo "== the node with real NBD clients"
 scripts/test-node.sh
+
+echo "== the Proxmox VE storage plugin against a live node, with real NBD clients"
+scripts/test-proxmox.sh
+
+echo "== the Debian package: built, lintian, installed under systemd in a copy of this machine"
+scripts/test-package.sh
 
 echo "== a cluster of real processes: two regions on etcd, WAN emulated"
 scripts/test-cluster.sh

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LIS=${LIS:-.build/release/lis}
-[ -x "$LIS" ] || swift build -c release --product lis >/dev/null
+[ -x "$LIS" ] || swift build -c release --static-swift-stdlib --product lis >/dev/null
 POLICIES=${POLICIES:-"tiers adaptive"}
 SEEDS=${SEEDS:-"1 7 42 99 150"}
 work=$(mktemp -d)

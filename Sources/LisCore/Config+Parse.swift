@@ -46,7 +46,12 @@ extension NodeConfig {
         node.region = try r.name("region").map(RegionID.init) ?? node.region
         node.dataDir = try r.path("data_dir") ?? node.dataDir
         node.nbdSocket = try r.path("nbd_socket")
-        node.nbdAddress = try r.address("nbd_address") ?? node.nbdAddress
+        // "none" serves NBD on the unix socket alone, as `--nbd-address none` does.
+        if r.table["nbd_address"]?.string == "none" {
+            node.nbdAddress = nil
+        } else {
+            node.nbdAddress = try r.address("nbd_address") ?? node.nbdAddress
+        }
         node.httpAddress = try r.address("http_address") ?? node.httpAddress
         return node
     }
@@ -54,13 +59,24 @@ extension NodeConfig {
 
 extension ClusterConfig {
     static func parse(_ r: TOMLReader) throws(ConfigError) -> ClusterConfig {
-        try r.rejectUnknownKeys(allowed: ["name", "peer_address", "secret_file", "discovery", "discovery_port"])
+        try r.rejectUnknownKeys(allowed: ["name", "peer_address", "secret_file", "discovery", "discovery_port", "auto_discover", "join"])
         var cluster = ClusterConfig()
         cluster.name = try r.name("name") ?? cluster.name
         cluster.peerAddress = try r.address("peer_address")
         cluster.secretFile = try r.path("secret_file")
         cluster.discovery = try r.bool("discovery") ?? cluster.discovery
         cluster.discoveryPort = try r.integer("discovery_port", in: 1...65535) ?? cluster.discoveryPort
+        cluster.autoDiscover = try r.bool("auto_discover") ?? cluster.autoDiscover
+        let joinForm = "an array of members' discovery addresses (host:port), such as [\"10.0.0.1:7790\"]"
+        cluster.join =
+            try r.value("join", joinForm) { raw in
+                guard let array = raw.array else { return nil }
+                let addresses = array.compactMap { $0.string }.filter { TOMLReader.hostPortProblem($0) == nil }
+                return addresses.count == array.count ? addresses : nil
+            } ?? cluster.join
+        if (cluster.autoDiscover || !cluster.join.isEmpty) && cluster.peerAddress == nil {
+            throw r.missing("peer_address", "where peers reach this node; a joiner needs it to find and join the cluster")
+        }
         if cluster.discovery && cluster.peerAddress == nil {
             throw r.missing("peer_address", "where peers reach this node; discovery tells joiners of it")
         }

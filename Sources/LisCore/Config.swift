@@ -55,6 +55,12 @@ public struct ClusterConfig: Sendable, Equatable {
     public var discovery = false
     /// Key `discovery_port`: the UDP port discovery queries go to. Default 7790.
     public var discoveryPort = 7790
+    /// Key `auto_discover`: find the cluster's Hive by asking on the peer network's multicast
+    /// group at the first start (`--auto-discover`), then answer others' queries.
+    public var autoDiscover = false
+    /// Key `join`: members' discovery addresses (`host:port`, UDP) to ask at the first start
+    /// (`--join`), for routed networks.
+    public var join: [String] = []
 
     public init() {}
 }
@@ -87,8 +93,9 @@ public struct NodeConfig: Sendable, Equatable {
     public var dataDir: String = "./lis-data"
     /// Key `nbd_socket`: the NBD unix socket. Nil means `<data_dir>/nbd.sock`.
     public var nbdSocket: String?
-    /// Key `nbd_address`: NBD over TCP, `host:port` (10809 is NBD's registered port).
-    public var nbdAddress: String = "127.0.0.1:10809"
+    /// Key `nbd_address`: NBD over TCP, `host:port` (10809 is NBD's registered port), or
+    /// `"none"` (nil) for the unix socket alone.
+    public var nbdAddress: String? = "127.0.0.1:10809"
     /// Key `http_address`: API, dashboard and `/metrics`, `host:port`.
     public var httpAddress: String = "127.0.0.1:7780"
 

@@ -23,11 +23,13 @@ public struct NodeStatus: Codable, Sendable, Equatable {
     public var held_blocks: Int
     /// Open NBD connections.
     public var open_connections: Int
+    /// The file system of the data directory (nil if it cannot be read).
+    public var disk: DiskFigures?
 
     public init(
         node_id: String, region: String, version: String, uptime_seconds: Double, data_dir: String, hive: String,
         nbd_unix_socket: String?, nbd_tcp_address: String?, http_address: String, volumes: Int, held_blocks: Int,
-        open_connections: Int
+        open_connections: Int, disk: DiskFigures? = nil
     ) {
         self.node_id = node_id
         self.region = region
@@ -41,11 +43,12 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         self.volumes = volumes
         self.held_blocks = held_blocks
         self.open_connections = open_connections
+        self.disk = disk
     }
 
     private enum CodingKeys: String, CodingKey {
         case node_id, region, version, uptime_seconds, data_dir, hive, nbd_unix_socket, nbd_tcp_address
-        case http_address, volumes, held_blocks, open_connections
+        case http_address, volumes, held_blocks, open_connections, disk
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -62,6 +65,22 @@ public struct NodeStatus: Codable, Sendable, Equatable {
         try c.encode(volumes, forKey: .volumes)
         try c.encode(held_blocks, forKey: .held_blocks)
         try c.encode(open_connections, forKey: .open_connections)
+        try c.encode(disk, forKey: .disk)
+    }
+}
+
+/// A file system's figures in bytes, as `statvfs` gives them (and `df` shows them):
+/// `available_bytes` is what the node may still write, so `used + available` can be less
+/// than `total` (the blocks reserved for root).
+public struct DiskFigures: Codable, Sendable, Equatable {
+    public var total_bytes: UInt64
+    public var available_bytes: UInt64
+    public var used_bytes: UInt64
+
+    public init(total_bytes: UInt64, available_bytes: UInt64, used_bytes: UInt64) {
+        self.total_bytes = total_bytes
+        self.available_bytes = available_bytes
+        self.used_bytes = used_bytes
     }
 }
 

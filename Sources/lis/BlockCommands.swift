@@ -31,9 +31,7 @@ struct BlockList: AsyncParsableCommand {
     func run() async throws {
         let blocks = try await options.client.send("GET", "/v1/volumes/\(volume)/blocks", expecting: VolumeBlocks.self)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(blocks), as: UTF8.self))
+            try printJSON(blocks)
             return
         }
         print("\(blocks.volume): \(blocks.blocks) blocks, home \(blocks.home); \(blocks.moved.count) moved, the rest held in \(blocks.home)")
@@ -162,9 +160,7 @@ struct BlockWhy: AsyncParsableCommand {
         query += "&volume=\(volume.addingPercentEncoding(withAllowedCharacters: allowed) ?? volume)"
         let decisions = try await options.client.send("GET", "/v1/decisions?\(query)", expecting: [Decision].self)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(decisions), as: UTF8.self))
+            try printJSON(decisions)
             return
         }
         guard !decisions.isEmpty else {

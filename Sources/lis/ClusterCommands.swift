@@ -93,9 +93,7 @@ struct ClusterStatus: AsyncParsableCommand {
     func run() async throws {
         let info = try await options.client.send("GET", "/v1/cluster", expecting: ClusterInfo.self)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(info), as: UTF8.self))
+            try printJSON(info)
             return
         }
         print("cluster \(info.cluster ?? "(one node, no peers)"), Hive \(info.hive); seen from \(info.node_id) in \(info.region)")

@@ -7,9 +7,6 @@ import LisCore
 import LisHTTP
 import LisSim
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -7,9 +7,6 @@ import LisCore
 import LisHTTP
 import LisSim
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 enum DemoTools {
     static func find(_ name: String, hint: String) throws -> String {
@@ -76,21 +73,11 @@ enum DemoTools {
     }
 
     static func get(_ url: String) async -> Bool {
-        guard let url = URL(string: url) else { return false }
-        var request = URLRequest(url: url)
-        request.timeoutInterval = 2
-        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 200
+        (try? await HTTPAnswer.fetch("GET", url, timeoutSeconds: 2))?.status == 200
     }
 
     static func post(_ url: String, body: String) async -> Bool {
-        guard let url = URL(string: url) else { return false }
-        var request = URLRequest(url: url)
-        request.timeoutInterval = 2
-        request.httpMethod = "POST"
-        request.httpBody = Data(body.utf8)
-        guard let (_, response) = try? await URLSession.shared.data(for: request) else { return false }
-        return (response as? HTTPURLResponse)?.statusCode == 200
+        (try? await HTTPAnswer.fetch("POST", url, body: Data(body.utf8), timeoutSeconds: 2))?.status == 200
     }
 
     /// Ctrl-C and SIGTERM run `cleanup` (stopping the children), then end the demo.

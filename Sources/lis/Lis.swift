@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LisNode
 
 @main
 struct Lis: AsyncParsableCommand {
@@ -11,7 +12,8 @@ struct Lis: AsyncParsableCommand {
             writing blocks held far away, it steals their leases, so hot blocks follow their users \
             and cold blocks stay put.
             """,
-        subcommands: [Serve.self, Volume.self, Block.self, NodeCommand.self, PolicyCommand.self, Cluster.self, Demo.self, Sim.self, Check.self]
+        version: LisVersion.current,
+        subcommands: [Serve.self, Status.self, Volume.self, Block.self, NodeCommand.self, PolicyCommand.self, Cluster.self, Demo.self, Sim.self, Check.self]
     )
 
     /// Also answers to the name `lis-cluster` (a link to this binary, as packages install it),

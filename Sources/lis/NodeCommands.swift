@@ -98,11 +98,39 @@ struct NodeShow: AsyncParsableCommand {
     func run() async throws {
         let info = try await options.client.send("GET", "/v1/nodes/\(node)", expecting: NodeDrainInfo.self)
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(info), as: UTF8.self))
+            try printJSON(info)
         } else {
             print("\(info.node) in \(info.region): \(info.drained ? "drained" : "not drained"), holds \(info.held_blocks) blocks")
         }
     }
+}
+
+/// `lis status`: the node the CLI talks to, as `GET /v1/status` shows it.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the node: its identity, where it serves NBD, its volumes and its data directory's disk.")
+
+    @OptionGroup var options: APIOptions
+
+    @Flag(name: .long, help: "Print the API's JSON instead of lines.")
+    var json = false
+
+    func run() async throws {
+        let s = try await options.client.send("GET", "/v1/status", expecting: NodeStatus.self)
+        if json { return try printJSON(s) }
+        var rows = [
+            ["node", "\(s.node_id) in region \(s.region) (lis \(s.version), up \(Int(s.uptime_seconds)) s)"],
+            ["hive", s.hive], ["nbd", [s.nbd_unix_socket, s.nbd_tcp_address].compactMap { $0 }.joined(separator: ", ")],
+            ["api", s.http_address], ["volumes", String(s.volumes)], ["held blocks", String(s.held_blocks)],
+            ["connections", String(s.open_connections)], ["data", s.data_dir],
+        ]
+        if let d = s.disk {
+            rows.append([
+                "disk", "\(Self.gib(d.used_bytes)) used, \(Self.gib(d.available_bytes)) available of \(Self.gib(d.total_bytes))",
+            ])
+        }
+        print(Table.render(rows), terminator: "")
+    }
+
+    static func gib(_ bytes: UInt64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
 }

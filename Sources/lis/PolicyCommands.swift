@@ -30,7 +30,7 @@ struct PolicyStatus: AsyncParsableCommand {
     func run() async throws {
         let info = try await options.client.send("GET", "/v1/policy", expecting: PolicyInfo.self)
         if json {
-            print(String(decoding: try JSONEncoder().encode(info), as: UTF8.self))
+            try printJSON(info)
         } else {
             print("policy \(info.policy): \(info.paused ? "paused (no node starts a move of its own)" : "running")")
         }

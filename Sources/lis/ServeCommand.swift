@@ -121,8 +121,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("a cluster node needs the join secret: --secret-file (lis cluster init makes one)")
         }
         var settings = NodeSettings(config: loaded)
-        settings.autoDiscover = autoDiscover
-        settings.joinTargets = join
+        if autoDiscover { settings.autoDiscover = true }
+        if !join.isEmpty { settings.joinTargets = join }
         guard discoveryTimeout > 0 else { throw ValidationError("--discovery-timeout must be above 0 seconds") }
         settings.discoveryTimeoutSeconds = discoveryTimeout
         if let nbdAddress { settings.nbdAddress = nbdAddress == "none" ? nil : nbdAddress }

@@ -4,13 +4,11 @@
 // `AsyncParsableCommand` with `@main` on it (swift-argument-parser #433).
 
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import LisCore
 import LisHTTP
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 struct Volume: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,7 +18,7 @@ struct Volume: ParsableCommand {
             another node with --api URL or the LIS_API environment variable. Each volume is also an \
             NBD export of the same name.
             """,
-        subcommands: [VolumeCreate.self, VolumeList.self, VolumeResize.self, VolumePin.self, VolumeUnpin.self, VolumeDelete.self]
+        subcommands: [VolumeCreate.self, VolumeList.self, VolumeShow.self, VolumeResize.self, VolumePin.self, VolumeUnpin.self, VolumeDelete.self]
     )
 }
 
@@ -104,6 +102,9 @@ struct VolumeCreate: AsyncParsableCommand {
         help: "Regions that may hold the volume's blocks, comma-separated, including the home region (default: all).")
     var allowedRegions: String?
 
+    @Flag(name: .long, help: "Print the new volume as the API's JSON instead of a sentence.")
+    var json = false
+
     /// The regions of `--allowed-regions a,b`, as typed.
     var allowedRegionNames: [String]? {
         allowedRegions.map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
@@ -134,6 +135,7 @@ struct VolumeCreate: AsyncParsableCommand {
             name: name, size: .text(size), block_size: blockSize.map(SizeValue.text), home: home, survive: survive,
             allowed_regions: allowedRegionNames)
         let volume = try await options.client.send("POST", "/v1/volumes", body: request, expecting: VolumeInfo.self)
+        if json { return try printJSON(volume) }
         print(
             "created volume \(volume.name): \(ByteSize.format(volume.size_bytes)) in \(volume.blocks) blocks of "
                 + "\(ByteSize.format(volume.block_size_bytes)), home \(volume.home), survive \(volume.survive), "
@@ -151,12 +153,7 @@ struct VolumeList: AsyncParsableCommand {
 
     func run() async throws {
         let volumes = try await options.client.send("GET", "/v1/volumes", expecting: [VolumeInfo].self)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(volumes), as: UTF8.self))
-            return
-        }
+        if json { return try printJSON(volumes) }
         if volumes.isEmpty {
             print("no volumes; create one with `lis volume create NAME --size 20G`")
             return
@@ -169,6 +166,32 @@ struct VolumeList: AsyncParsableCommand {
                 ]
             }
         print(Table.render(rows), terminator: "")
+    }
+}
+
+struct VolumeShow: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Show one volume; fails if there is none of that name.")
+
+    @OptionGroup var options: APIOptions
+
+    @Argument(help: "The volume's name.")
+    var name: String
+
+    @Flag(name: .long, help: "Print the API's JSON (one volume) instead of lines.")
+    var json = false
+
+    func validate() throws { try validateVolumeName(name) }
+
+    func run() async throws {
+        let v = try await options.client.send("GET", "/v1/volumes/\(name)", expecting: VolumeInfo.self)
+        if json { return try printJSON(v) }
+        print(
+            Table.render([
+                ["name", v.name], ["size", "\(ByteSize.format(v.size_bytes)) (\(v.size_bytes) bytes)"],
+                ["blocks", "\(v.blocks) of \(ByteSize.format(v.block_size_bytes))"], ["home", v.home], ["survive", v.survive],
+                ["allowed regions", v.allowed_regions?.joined(separator: ",") ?? "all"],
+            ]), terminator: "")
     }
 }
 
@@ -191,6 +214,9 @@ struct VolumeResize: AsyncParsableCommand {
     @Option(name: .long, help: "The new size: at least the current size, a multiple of 4K, such as 40G.")
     var size: String
 
+    @Flag(name: .long, help: "Print the volume as the API's JSON instead of a sentence.")
+    var json = false
+
     func validate() throws {
         do {
             _ = try VolumeRequestValidation.name(name, key: "NAME")
@@ -204,6 +230,7 @@ struct VolumeResize: AsyncParsableCommand {
         let volume = try await options.client.send(
             "POST", "/v1/volumes/\(name)/resize", body: ResizeVolumeRequest(size: .text(size)),
             expecting: VolumeInfo.self)
+        if json { return try printJSON(volume) }
         print("volume \(volume.name) is now \(ByteSize.format(volume.size_bytes)) in \(volume.blocks) blocks")
     }
 }
@@ -276,13 +303,7 @@ struct VolumeDelete: AsyncParsableCommand {
     @Argument(help: "The volume's name.")
     var name: String
 
-    func validate() throws {
-        do {
-            _ = try VolumeRequestValidation.name(name, key: "NAME")
-        } catch {
-            throw ValidationError(error.message)
-        }
-    }
+    func validate() throws { try validateVolumeName(name) }
 
     func run() async throws {
         try await options.client.send("DELETE", "/v1/volumes/\(name)")
@@ -325,32 +346,19 @@ struct APIClient {
     }
 
     private func exchange(_ method: String, _ path: String, body: Data?) async throws -> Data {
-        guard let url = URL(string: baseURL + path) else { throw fail("\(baseURL + path) is not a URL") }
-        var request = URLRequest(url: url)
-        request.timeoutInterval = timeoutSeconds
-        request.httpMethod = method
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        }
-        let data: Data
-        let response: URLResponse
+        var headers = [("Content-Type", "application/json")]
+        if let token { headers.append(("Authorization", "Bearer \(token)")) }
+        let answer: HTTPAnswer
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            answer = try await HTTPAnswer.fetch(method, baseURL + path, body: body, headers: headers, timeoutSeconds: timeoutSeconds)
         } catch {
-            throw fail("cannot reach the Lis node at \(baseURL): is `lis serve` running?")
+            throw fail("cannot reach the Lis node at \(baseURL): is `lis serve` running? (\(error))")
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw fail("the node at \(baseURL) did not answer over HTTP")
-        }
-        if (200..<300).contains(http.statusCode) { return data }
-        if let error = try? JSONDecoder().decode(APIErrorBody.self, from: data) {
+        if (200..<300).contains(answer.status) { return answer.body }
+        if let error = try? JSONDecoder().decode(APIErrorBody.self, from: answer.body) {
             throw fail(error.error)
         }
-        throw fail(
-            "\(baseURL) answered \(http.statusCode) \(HTTPURLResponse.localizedString(forStatusCode: http.statusCode)) "
-                + "without a Lis error message; is it a Lis node?")
+        throw fail("\(baseURL) answered \(answer.status) without a Lis error message; is it a Lis node?")
     }
 
     /// Prints `message` to stderr and ends the command with exit code 1.
@@ -358,6 +366,48 @@ struct APIClient {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
         return .failure
     }
+}
+
+/// Checks a volume name before any request, so that a typo fails with the rule.
+func validateVolumeName(_ name: String) throws {
+    do {
+        _ = try VolumeRequestValidation.name(name, key: "NAME")
+    } catch {
+        throw ValidationError(error.message)
+    }
+}
+
+/// One HTTP exchange over AsyncHTTPClient (the node's own client, so the binary needs no libcurl).
+struct HTTPAnswer {
+    var status: Int
+    var body: Data
+
+    /// A refused connection fails the command at once: a node that is down is not going to come
+    /// up during it (the default client retries until the whole request's deadline).
+    private static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(5)))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: .singletonMultiThreadedEventLoopGroup, configuration: configuration)
+    }()
+
+    static func fetch(
+        _ method: String, _ url: String, body: Data? = nil, headers: [(String, String)] = [], timeoutSeconds: Double
+    ) async throws -> HTTPAnswer {
+        var request = HTTPClientRequest(url: url)
+        request.method = .RAW(value: method)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(body) }
+        let response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+        let bytes = try await response.body.collect(upTo: 256 << 20)
+        return HTTPAnswer(status: Int(response.status.code), body: Data(buffer: bytes))
+    }
+}
+
+/// Prints an API answer as the commands' `--json` output: pretty, keys sorted, slashes plain.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
 }
 
 /// Left-aligned columns separated by two spaces.

@@ -253,6 +253,13 @@ private func tiers(_ pairs: [(Double, Int)]) -> [MigrationTier] {
         #expect(discovering.discovery && discovering.discoveryPort == 7999)
         #expect(c.discoveryPort == 7790 && !c.discovery)
         #expect(configError("[cluster]\ndiscovery = true")?.key == "cluster.peer_address")
+        let joining = try LisConfig.parse(
+            toml: "[cluster]\npeer_address = \"10.0.0.2:7781\"\nsecret_file = \"s\"\nauto_discover = true\njoin = [\"10.0.0.1:7790\"]").cluster
+        #expect(joining.autoDiscover && joining.join == ["10.0.0.1:7790"] && !c.autoDiscover && c.join.isEmpty)
+        #expect(configError("[cluster]\nauto_discover = true")?.key == "cluster.peer_address")
+        #expect(configError("[cluster]\npeer_address = \"10.0.0.2:7781\"\nsecret_file = \"s\"\njoin = [\"nowhere\"]")?.key == "cluster.join")
+        #expect(try LisConfig.parse(toml: "[node]\nnbd_address = \"none\"").node.nbdAddress == nil)
+        #expect(configError("[node]\nnbd_address = \"nope\"")?.key == "node.nbd_address")
         #expect(configError("[cluster]\npeer_address = \"10.0.0.1:7781\"\nsecret_file = \"s\"\ndiscovery_port = 0")?.key == "cluster.discovery_port")
         #expect(try LisConfig.parse(toml: "[wan]\ntopology = \"topology/regions.toml\"").wanTopology == "topology/regions.toml")
         #expect(configError("[wan]\nrtt = 5")?.key == "wan.rtt")

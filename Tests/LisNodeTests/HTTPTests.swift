@@ -58,7 +58,8 @@ actor FakeNode: NodeAPI {
         NodeStatus(
             node_id: "n1", region: "local", version: "0.1.0", uptime_seconds: 1.5, data_dir: "/tmp/lis", hive: "embedded",
             nbd_unix_socket: nil, nbd_tcp_address: "127.0.0.1:10809", http_address: "127.0.0.1:7780", volumes: 0,
-            held_blocks: 0, open_connections: 0)
+            held_blocks: 0, open_connections: 0,
+            disk: DiskFigures(total_bytes: 100 << 30, available_bytes: 40 << 30, used_bytes: 55 << 30))
     }
 
     func listVolumes() async -> [VolumeInfo] { volumes.values.sorted { $0.name < $1.name } }
@@ -179,9 +180,12 @@ func httpCall(_ base: URL, _ method: String, _ path: String, _ body: String? = n
             #expect(
                 Set(json.keys) == [
                     "node_id", "region", "version", "uptime_seconds", "data_dir", "hive", "nbd_unix_socket",
-                    "nbd_tcp_address", "http_address", "volumes", "held_blocks", "open_connections",
+                    "nbd_tcp_address", "http_address", "volumes", "held_blocks", "open_connections", "disk",
                 ])
             #expect(json["nbd_unix_socket"] is NSNull)
+            let disk = try #require(json["disk"] as? [String: Any])
+            #expect(disk["total_bytes"] as? Int == 100 << 30 && disk["available_bytes"] as? Int == 40 << 30)
+            #expect(disk["used_bytes"] as? Int == 55 << 30)
             #expect(json["version"] as? String == "0.1.0")
             #expect(json["hive"] as? String == "embedded")
             let decoded = try JSONDecoder().decode(NodeStatus.self, from: result.body)

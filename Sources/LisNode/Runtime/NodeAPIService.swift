@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import LisCore
 import LisNBD
 import LisHTTP
@@ -19,7 +22,18 @@ struct NodeAPIService: NodeAPI {
             node_id: nodeID.name, region: settings.region.name, version: LisVersion.current, uptime_seconds: uptime,
             data_dir: settings.dataDirectory, hive: settings.hive.engine.rawValue, nbd_unix_socket: settings.nbdSocket,
             nbd_tcp_address: settings.nbdAddress, http_address: settings.httpAddress, volumes: volumes,
-            held_blocks: served, open_connections: registry.openConnections)
+            held_blocks: served, open_connections: registry.openConnections, disk: Self.disk(of: settings.dataDirectory))
+    }
+
+    /// The file system holding `directory`, as `df` shows it.
+    static func disk(of directory: String) -> DiskFigures? {
+        var figures = statvfs()
+        guard statvfs(directory, &figures) == 0 else { return nil }
+        let unit = UInt64(figures.f_frsize)
+        let total = UInt64(figures.f_blocks) * unit
+        return DiskFigures(
+            total_bytes: total, available_bytes: UInt64(figures.f_bavail) * unit,
+            used_bytes: total - UInt64(figures.f_bfree) * unit)
     }
 
     /// The runtime's metrics, with what other parts count read now.

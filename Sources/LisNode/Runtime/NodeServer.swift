@@ -42,6 +42,21 @@ public enum NodeServer {
                 "the HTTP API on \(settings.httpAddress) is not on loopback, so it needs an API token: run `lis cluster init` "
                     + "and give the node its join secret ([cluster] secret_file or --secret-file), or bind it to 127.0.0.1")
         }
+        // A node that joined a cluster stays in it: with no Hive of its own in the config, it
+        // takes the one its data directory records instead of asking (or starting alone).
+        let recorded = try HiveRecord.read(in: dataDirectory)
+        if settings.hive.engine == .embedded, let recorded, recorded.isEtcd {
+            guard peer != nil else {
+                throw NodeStartError(
+                    "this data directory belongs to \(recorded.text); give the node its peer address and the join secret "
+                        + "(--peer-address and --secret-file, or [cluster] peer_address and secret_file)")
+            }
+            logger.info("rejoining \(recorded.text), as recorded in \(dataDirectory)/\(HiveRecord.fileName)")
+            settings.hive.engine = .etcd
+            settings.hive.endpoints = recorded.endpoints ?? settings.hive.endpoints
+            settings.hive.prefix = recorded.prefix ?? settings.hive.prefix
+            settings.cluster.name = recorded.cluster ?? settings.cluster.name
+        }
         if settings.autoDiscover || !settings.joinTargets.isEmpty {
             guard let peer, let secret else {
                 throw NodeStartError(
@@ -51,6 +66,16 @@ public enum NodeServer {
             if settings.hive.engine == .embedded { try await discoverHive(&settings, peer.0.host, secret, logger) }
             settings.cluster.discovery = settings.cluster.discovery || settings.autoDiscover
         }
+        let configured = HiveRecord(settings)
+        let embeddedPath = dataDirectory + "/hive.sqlite"
+        var embeddedVolumes: [String] = []
+        if configured.isEtcd && FileManager.default.fileExists(atPath: embeddedPath) {
+            embeddedVolumes = try await EmbeddedHive(path: embeddedPath).volumes().map(\.name.name)
+        }
+        if let refusal = HiveRecord.refusal(recorded: recorded, configured: configured, embeddedVolumes: embeddedVolumes) {
+            throw NodeStartError(refusal)
+        }
+        if recorded != configured { try configured.write(in: dataDirectory) }
         // Hive first: it is the truth about volumes. Then the store, reconciled with it.
         let hive: any HiveEngine =
             switch settings.hive.engine {
@@ -182,9 +207,12 @@ public enum NodeServer {
 
         let api = NodeAPIService(
             runtime: runtime, hive: hive, settings: settings, nodeID: nodeID, registry: registry, apiToken: token)
+        let ready = "lis node \(nodeID) (\(settings.region)): NBD on \(settings.nbdSocket); API on http://\(settings.httpAddress)"
         let app = Application(
             router: LisHTTPRoutes.router(api: api, dashboard: api, access: AccessPolicy(token: loopback ? nil : token, loopback: loopback)),
             configuration: .init(address: .hostname(http.host, port: http.port), serverName: "lis"),
+            // Every listener is bound now: a Type=notify unit counts the node as started.
+            onServerRunning: { _ in SystemdNotify.send("READY=1\nSTATUS=\(ready)") },
             logger: logger)
         let node = NodeService(
             runtime: runtime, hive: hive, hiveCalls: hiveCalls, hiveContinuation: hiveContinuation, listeners: listeners,
@@ -204,6 +232,7 @@ public enum NodeServer {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await services.run()
+            SystemdNotify.send("STOPPING=1")
         } catch {
             try? await group.shutdownGracefully()
             throw error
@@ -310,7 +339,6 @@ public enum NodeServer {
         return host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(http.port)" : "\(host):\(http.port)"
     }
 
-    /// The node's identity, made once and kept in the data directory.
     /// Counts this node's starts in `incarnation` in the data directory, durably before the
     /// node serves: request ids of different runs must never collide (a holder answers a
     /// write whose id it knows with the position it already has).
@@ -319,8 +347,15 @@ public enum NodeServer {
         let previous = (try? String(contentsOfFile: path, encoding: .utf8))
             .flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let next = previous.map { $0 + 1 } ?? 0
+        try writeDurably(Data((String(next) + "\n").utf8), to: path, in: directory)
+        return next
+    }
+
+    /// Replaces the file at `path` in `directory` with `bytes` (a new file renamed over it),
+    /// then syncs the file and the directory, so the new contents survive a crash whole.
+    static func writeDurably(_ bytes: Data, to path: String, in directory: String) throws(NodeStartError) {
         do {
-            try (String(next) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            try bytes.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
             throw NodeStartError("cannot write \(path): \(error.localizedDescription)")
         }
@@ -332,8 +367,9 @@ public enum NodeServer {
             }
             close(fd)
         }
-        return next
     }
+
+    /// The node's identity, made once and kept in the data directory.
 
     static func persistentNodeID(in directory: String) throws -> NodeID {
         let path = directory + "/node.id"

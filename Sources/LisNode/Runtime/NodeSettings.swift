@@ -18,11 +18,11 @@ public struct NodeSettings: Sendable {
     public var wanTopology: String?
     public var wanHiveRegion: RegionID?
     public var wanBandwidthMbit: Double?
-    /// `--auto-discover`: find the cluster's Hive by asking on the local network's multicast
-    /// group, then answer others' queries (`[cluster] discovery`).
-    public var autoDiscover = false
-    /// `--join host:port`: members' discovery addresses to ask (routed networks).
-    public var joinTargets: [String] = []
+    /// `--auto-discover` (`[cluster] auto_discover`): find the cluster's Hive by asking on the
+    /// local network's multicast group, then answer others' queries (`[cluster] discovery`).
+    public var autoDiscover: Bool
+    /// `--join host:port` (`[cluster] join`): members' discovery addresses to ask (routed networks).
+    public var joinTargets: [String]
     /// How long discovery asks before the node gives up.
     public var discoveryTimeoutSeconds: Double = 30
 
@@ -38,6 +38,8 @@ public struct NodeSettings: Sendable {
         policy = config.policy
         hive = config.hive
         cluster = config.cluster
+        autoDiscover = config.cluster.autoDiscover
+        joinTargets = config.cluster.join
         wanTopology = config.wanTopology
         wanHiveRegion = config.wanHiveRegion
         wanBandwidthMbit = config.wanBandwidthMbit
