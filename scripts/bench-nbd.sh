@@ -12,12 +12,14 @@
 # Jobs: 4 KiB random writes and reads at QD1 (p50/p99 latency) and QD32 (IOPS), 1 MiB
 # sequential writes and reads at QD8 (MiB/s), and a mixed job (70 % reads, QD8) with a FLUSH
 # every 64 writes, whose p99 write and flush latencies show what a flush costs other I/O.
-# BENCH_RUNTIME (seconds, default 6) sets each job's length. Both servers keep their data in
-# one temporary directory on the same file system.
+# BENCH_RUNTIME (seconds, default 6) sets each job's length; BENCH_ONLY (a bash regular
+# expression, such as 'mixed' or 'QD32') runs only the jobs whose names match. Both servers keep
+# their data in one temporary directory on the same file system.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 runtime=${BENCH_RUNTIME:-6}
+only=${BENCH_ONLY:-}
 "$root/scripts/install-deps.sh"
 (cd "$root" && swift build -c release --static-swift-stdlib --product lis 2>&1 | tail -n 1)
 lis="$root/.build/release/lis"
@@ -78,6 +80,7 @@ for set in cached prefilled; do
     for run in $(seq "$runs"); do
         for job in "${jobs[@]}"; do
             IFS='|' read -r name args metric <<<"$job"
+            [[ -z "$only" || "$name" =~ $only ]] || continue
             # Sequential jobs always cover the whole volume: 256 MiB would be read from cache in a blink.
             [[ "$name" == 1M* ]] && span=$size || span=$range
             for s in lis nbdkit; do
@@ -128,7 +131,9 @@ def med(vals, i=0):
     return statistics.median(float(v.split()[i]) for v in vals)
 for working_set in ["cached", "prefilled"]:
     for name in order:
-        d = data[(working_set, name)]
+        d = data.get((working_set, name))
+        if d is None:
+            continue
         two = next((v for k, v in labels.items() if name.endswith(k)), None)
         if two:
             for i, label in enumerate(two):

@@ -224,9 +224,16 @@ final class DemoCluster: @unchecked Sendable {
             log("starting \(node) in \(region) (API on 127.0.0.1:\(api), log \(directory)/\(node).log)")
             try spawn(lis, ["serve", "--config", "\(directory)/\(node).toml"], log: "\(node).log")
             // One at a time, in this order: nyc-1 joins first and stays nyc's home node.
-            try await DemoTools.waitFor(seconds: 60, what: "\(node) to serve (see \(directory)/\(node).log)") {
-                await DemoTools.get("http://127.0.0.1:\(api)/v1/status")
-                    && FileManager.default.fileExists(atPath: self.socket(node))
+            do {
+                try await DemoTools.waitFor(seconds: 60, what: "\(node) to serve (see \(directory)/\(node).log)") {
+                    await DemoTools.get("http://127.0.0.1:\(api)/v1/status")
+                        && FileManager.default.fileExists(atPath: self.socket(node))
+                }
+            } catch {
+                // The log goes with the files unless kept: say why here.
+                let log = (try? String(contentsOfFile: "\(directory)/\(node).log", encoding: .utf8)) ?? ""
+                let tail = log.split(separator: "\n").suffix(12).joined(separator: "\n")
+                throw DemoError("\((error as? DemoError)?.message ?? "\(error)")\n\(node)'s log ends:\n\(tail)")
             }
         }
         // Every node knows every other (they read Hive's members each second).

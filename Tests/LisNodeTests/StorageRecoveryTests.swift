@@ -51,6 +51,54 @@ struct StorageRecoveryTests {
         again.close()
     }
 
+    /// A sync whose system calls run off the owner's thread (`beginSync`, `run`, `finishSync`:
+    /// how the node serves an NBD FLUSH without stalling other I/O) makes durable what was
+    /// written before it began, and nothing after.
+    @Test func aSyncOffTheOwnersThreadCoversWhatCameBeforeItBegan() throws {
+        let dir = StorageTempDirectory()
+        do {
+            let store = try makeStore(dir)
+            try store.write(blockKey("disk", 0), logPosition(0, 1), at: 0, pattern(4096, seed: 1))
+            let job = try #require(store.beginSync())
+            try store.write(blockKey("disk", 1), logPosition(0, 2), at: 0, pattern(4096, seed: 2))  // while it runs
+            Thread { job.run() }.start()
+            try store.finishSync(job)
+            let next = try #require(store.beginSync(), "block 1 waits for the next sync")
+            #expect(next.dataFiles.count == 1)
+            store.simulateCrash()  // before that one ran
+        }
+        let store = try BlockStore(directory: dir.path)
+        #expect(store.recovered.positions == [blockKey("disk", 0): logPosition(0, 1)])
+        #expect(store.recovered.droppedTailBytes == 0)
+        #expect(try store.read(blockKey("disk", 0), offsetInBlock: 0, length: 4096) == pattern(4096, seed: 1))
+        store.close()
+    }
+
+    /// A durable operation made while a sync runs off the owner's thread (here a promise) waits
+    /// for it, so log batches reach the file in order and neither is lost.
+    @Test func aPromiseWaitsForTheRunningSync() throws {
+        let dir = StorageTempDirectory()
+        do {
+            let store = try makeStore(dir)
+            try store.write(blockKey("disk", 2), logPosition(0, 3), at: 0, pattern(4096, seed: 3))
+            let job = try #require(store.beginSync())
+            Thread {
+                Thread.sleep(forTimeInterval: 0.05)
+                job.run()
+            }.start()
+            try store.promise(blockKey("disk", 3), Epoch(4))
+            try store.finishSync(job)  // finished by the promise's wait: nothing left to do
+            #expect(store.beginSync() == nil, "nothing was written since")
+            try store.write(blockKey("disk", 5), logPosition(0, 9), at: 0, pattern(4096, seed: 5))  // never synced
+            store.simulateCrash()
+        }
+        let store = try BlockStore(directory: dir.path)
+        #expect(store.recovered.positions == [blockKey("disk", 2): logPosition(0, 3)])
+        #expect(store.recovered.promises == [blockKey("disk", 3): Epoch(4)])
+        #expect(store.recovered.droppedTailBytes == 0)
+        store.close()
+    }
+
     @Test func reopenWithoutSyncOpensWithOlderPositions() throws {
         let dir = StorageTempDirectory()
         do {

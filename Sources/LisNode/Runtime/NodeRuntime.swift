@@ -6,6 +6,7 @@ import LisNBD
 import LisWire
 import Logging
 import NIOCore
+import NIOPosix
 
 /// The node's shell: it owns the protocol core (`NodeCore`) and the block store, feeds the core
 /// every input (client commands from NBD, Hive answers, timers) and applies the core's effects
@@ -60,6 +61,12 @@ public actor NodeRuntime {
     var heldReads: [UInt64: [UInt8]] = [:]
     var inputs: Deque<NodeInput> = []
     var stepping = false
+    /// `sync` effects (their tokens) waiting for the next sync, and the one running off the
+    /// event loop with the tokens it answers: a FLUSH waits for the disk, other I/O does not.
+    var syncsWaiting: [UInt64] = []
+    var syncRunning: (job: BlockStore.SyncJob, tokens: [UInt64])?
+    /// Where a sync's system calls run (one at a time: the store runs one sync at a time).
+    let syncThread = NIOThreadPool(numberOfThreads: 1)
     /// Set after a storage failure: the node stops acknowledging anything (fail-stop).
     var failure: String?
     /// The peer transport of a cluster node; nil for a one-node cluster, whose core never
@@ -88,6 +95,7 @@ public actor NodeRuntime {
         self.hiveCalls = hiveCalls
         self.logger = logger
         probeFile = open(dataDirectory + "/probe", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        syncThread.start()
     }
 
     // MARK: Clock
@@ -238,8 +246,8 @@ public actor NodeRuntime {
             default: preconditionFailure("transfers arrive resolved")
             }
         case .sync(let token):
-            try store.sync()
-            inputs.append(.synced(token))
+            syncsWaiting.append(token)
+            try startSync()
         case .probe(let token):
             probe()
             inputs.append(.probed(token))
@@ -534,6 +542,39 @@ public actor NodeRuntime {
         }
     }
 
+    /// Starts a sync for every waiting `sync` effect unless one runs; answers them at once if
+    /// nothing was written since the last (`.synced` inputs, queued as effects' inputs are).
+    private func startSync() throws {
+        guard syncRunning == nil, !syncsWaiting.isEmpty else { return }
+        let tokens = syncsWaiting
+        syncsWaiting.removeAll()
+        guard let job = store.beginSync() else {
+            try store.sync()  // nothing was written since the last sync: no system call (or the store's error)
+            inputs.append(contentsOf: tokens.map(NodeInput.synced))
+            return
+        }
+        syncRunning = (job, tokens)
+        syncThread.submit { [loop] _ in
+            job.run()
+            loop.execute { self.assumeIsolated { $0.syncRan(job) } }
+        }
+    }
+
+    /// A sync's system calls are done: its tokens are synced, and the next sync starts.
+    private func syncRan(_ job: BlockStore.SyncJob) {
+        guard let running = syncRunning, running.job === job else { return }
+        syncRunning = nil
+        do {
+            try store.finishSync(job)
+            inputs.append(contentsOf: running.tokens.map(NodeInput.synced))
+            try store.checkpointIfDue()
+            try startSync()
+        } catch {
+            failStop("storage failed: \(error)")
+        }
+        if !stepping { drive { _ in [] } }
+    }
+
     private func failStop(_ message: String) {
         if failure == nil {
             logger.critical("\(message); the node stops: it answers clients with EIO, sends peers nothing and lets its membership lapse (fail-stop)")
@@ -559,6 +600,9 @@ public actor NodeRuntime {
     /// Syncs everything and closes the store: the last step of a clean shutdown.
     func close() {
         do { try store.sync() } catch { logger.error("final sync failed: \(error)") }
+        syncRunning = nil
+        syncsWaiting.removeAll()
+        try? syncThread.syncShutdownGracefully()
         store.close()
         if probeFile >= 0 { Foundation.close(probeFile) }
         probeFile = -1

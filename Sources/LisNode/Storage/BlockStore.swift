@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 import LisCore
+import Dispatch
+import Synchronization
 
 /// A node's durable storage: the volumes' bytes and, per block, the promise and the position
 /// that the protocol core (`NodeCore`) needs back after a restart. The shell applies the core's
@@ -91,6 +93,8 @@ public final class BlockStore {
     /// of blocks, so it never forces a sync).
     var unloggedPositions: [SlotKey: LogPosition] = [:]
     var wal: WriteAheadLog
+    /// The sync whose system calls run off the owner's thread (`beginSync`), until finished.
+    private(set) var running: SyncJob?
     private var lockFD: Int32
     private(set) var failure: StorageError?
     private(set) var isClosed = false
@@ -159,26 +163,103 @@ public final class BlockStore {
 
     func sync(checkpointIfDue: Bool) throws(StorageError) {
         try checkUsable()
-        for file in dirtyFiles {
-            let r = StorageIO.syncData(file.fd)
-            if r != 0 { throw fail(.os("cannot sync", path: file.path, code: r)) }
+        try finishRunningSync()
+        if let job = beginSync() {
+            job.run()
+            try finishSync(job)
+        }
+        if checkpointIfDue && wal.checkpointDue(afterBytes: limits.checkpointAfterBytes) { try checkpoint() }
+    }
+
+    /// A sync split in three so that its system calls can run off the owner's thread (an NBD
+    /// FLUSH must not stall other clients' I/O): `beginSync` on the owner takes what is to be
+    /// made durable — the volume files written since the last sync, and the log records of
+    /// their blocks' positions as one sealed batch —, `run` does the `fdatasync`s and the log
+    /// write anywhere, and `finishSync` on the owner takes the outcome. The owner goes on
+    /// writing meanwhile; what it writes after `beginSync` belongs to the next sync. One runs
+    /// at a time: every other durable operation (a promise, an install, a FUA write, a volume
+    /// change, `sync()`) first waits for the running one, so log batches reach the file in
+    /// order and no file a job syncs is closed under it.
+    public final class SyncJob: Sendable {
+        let dataFiles: [(fd: Int32, path: String)]
+        let batch: WriteAheadLog.Batch?
+        private let error = Mutex<StorageError?>(nil)
+        /// Signalled once `run` is done; every waiter passes the signal on.
+        private let done = DispatchSemaphore(value: 0)
+
+        init(dataFiles: [(fd: Int32, path: String)], batch: WriteAheadLog.Batch?) {
+            self.dataFiles = dataFiles
+            self.batch = batch
+        }
+
+        /// The volume files first, then the log: a log record never names data a crash could
+        /// lose. Callable from any thread, once.
+        public func run() {
+            var error: StorageError? = nil
+            for file in dataFiles where error == nil {
+                let r = StorageIO.syncData(file.fd)
+                if r != 0 { error = .os("cannot sync", path: file.path, code: r) }
+            }
+            if error == nil, let batch { error = batch.write() }
+            self.error.withLock { $0 = error }
+            done.signal()
+        }
+
+        /// Blocks until `run` has finished; the error it met, if any.
+        func waitUntilRun() -> StorageError? {
+            done.wait()
+            done.signal()
+            return error.withLock { $0 }
+        }
+    }
+
+    /// Takes what a sync must make durable now; nil if nothing was written since the last one
+    /// (then everything stored is durable already). The caller MUST `run` the job and give it
+    /// to `finishSync`, and MUST NOT begin another before that.
+    public func beginSync() -> SyncJob? {
+        precondition(running == nil, "a sync began while another runs")
+        guard failure == nil, !isClosed, !dirtyFiles.isEmpty || !unloggedPositions.isEmpty || !wal.isEmpty else { return nil }
+        let files = dirtyFiles.map { file in
             file.dirty = false
+            return (fd: file.fd, path: file.path)
         }
         dirtyFiles.removeAll(keepingCapacity: true)
         for slot in unloggedPositions.keys.sorted() { wal.append(.install(slot, unloggedPositions[slot]!)) }
         unloggedPositions.removeAll(keepingCapacity: true)
-        if !wal.isEmpty {
-            do throws(StorageError) { try wal.flush() } catch { throw fail(error) }
+        let job = SyncJob(dataFiles: files, batch: wal.takeBatch())
+        running = job
+        return job
+    }
+
+    /// Takes a run job's outcome: an error fails the store (after a failed `fdatasync` the
+    /// kernel may have dropped the pages, so nothing written before can be vouched for).
+    /// Idempotent: a job another operation already waited for is finished.
+    public func finishSync(_ job: SyncJob) throws(StorageError) {
+        guard running === job else { return }
+        running = nil
+        if let error = job.waitUntilRun() { throw fail(error) }
+        if var batch = job.batch {
+            wal.give(back: &batch)
             stats.syncs += 1
         }
-        if checkpointIfDue && wal.checkpointDue(afterBytes: limits.checkpointAfterBytes) { try checkpoint() }
+    }
+
+    /// Writes a checkpoint if the log has grown enough since the last (a sync first, on the
+    /// owner's thread: rare, once per `Limits.checkpointAfterBytes` of log).
+    public func checkpointIfDue() throws(StorageError) {
+        if wal.checkpointDue(afterBytes: limits.checkpointAfterBytes) { try sync(checkpointIfDue: true) }
+    }
+
+    /// Waits for the sync that runs off the owner's thread, if any, and takes its outcome.
+    func finishRunningSync() throws(StorageError) {
+        if let running { try finishSync(running) }
     }
 
     /// Writes the whole state as the first record of a new log segment and removes the older
     /// segments. Only right after a sync: the checkpoint states positions whose data must be
     /// durable, and records still in memory would be lost with the old segment.
     func checkpoint() throws(StorageError) {
-        precondition(dirtyFiles.isEmpty && wal.isEmpty, "checkpoint before sync")
+        precondition(running == nil && dirtyFiles.isEmpty && wal.isEmpty, "checkpoint before sync")
         do throws(StorageError) { try wal.startSegment(checkpoint: state) } catch { throw fail(error) }
         stats.checkpoints += 1
     }
@@ -189,6 +270,7 @@ public final class BlockStore {
     public func close() {
         guard !isClosed else { return }
         defer { releaseResources() }
+        if let running { _ = running.waitUntilRun() }
         if failure == nil {
             wal.append(.closed)
             try? sync(checkpointIfDue: false)
@@ -199,6 +281,7 @@ public final class BlockStore {
     /// are closed without a sync. (Data already handed to the page cache stays, as after kill -9.)
     func simulateCrash() {
         guard !isClosed else { return }
+        // A sync begun and not run is dropped as a crash drops it (no thread may be running it).
         wal.abandon()
         releaseResources()
     }

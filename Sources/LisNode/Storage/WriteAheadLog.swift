@@ -7,9 +7,10 @@ import Darwin
 /// The appending side of the write-ahead log: `<dir>/wal/<16-digit seq>.log` segments.
 ///
 /// Records collect in memory and reach the file in batches: one `pwrite` that starts with a
-/// `batch` record, followed by `fdatasync`. A batch is written only by `flush`, which the store
-/// calls after it synced the volume files, so **every record on disk describes data that is
-/// already durable** — the log never claims a position whose bytes a crash could lose. The
+/// `batch` record, followed by `fdatasync`. A batch is taken (`takeBatch`) and written
+/// (`Batch.write`) only by the store's sync, after it synced the volume files, so **every
+/// record on disk describes data that is already durable** — the log never claims a position
+/// whose bytes a crash could lose. The
 /// converse (data on disk newer than the log's position) is allowed: it is the "or more" of
 /// the block-device contract.
 struct WriteAheadLog {
@@ -27,6 +28,8 @@ struct WriteAheadLog {
     private(set) var checkpointBytes: UInt64
     /// Records not yet written, behind a placeholder batch record.
     private(set) var buffer: [UInt8] = []
+    /// The memory of the last written batch, for the next one.
+    private var spare: [UInt8] = []
 
     init(directory: String, after recovery: WALReader.Outcome, bufferCapacity: Int) throws(StorageError) {
         self.directory = directory
@@ -64,21 +67,34 @@ struct WriteAheadLog {
         record.encode(into: &buffer)
     }
 
-    /// Writes the pending batch and makes it durable. The caller MUST have synced the volume
-    /// files first (see the type's comment).
-    mutating func flush() throws(StorageError) {
-        guard !buffer.isEmpty else { return }
-        // Move the buffer out (no copy) so `write` may mutate both it and `self`.
-        var batch: [UInt8] = []
-        swap(&batch, &buffer)
-        defer {
-            batch.removeAll(keepingCapacity: true)
-            swap(&batch, &buffer)
+    /// A sealed batch, its place in the segment taken: `write()` puts it there from any thread
+    /// while the owner goes on appending to the next one. Batches must be written in the order
+    /// they were taken, each after the one before it is durable (the store runs one at a time).
+    struct Batch: Sendable {
+        var bytes: [UInt8]
+        let fd: Int32
+        let offset: UInt64
+        let path: String
+
+        /// `pwrite` then `fdatasync`; the error, if any.
+        func write() -> StorageError? {
+            let (fd, at) = (self.fd, offset)
+            let r = bytes.withUnsafeBytes { StorageIO.pwriteAll(fd, $0, at: at) }
+            if r != 0 { return .os("cannot write the log", path: path, code: r) }
+            let s = StorageIO.syncData(fd)
+            if s != 0 { return .os("cannot sync the log", path: path, code: s) }
+            return nil
         }
-        try write(batch: &batch)
     }
 
-    private mutating func write(batch: inout [UInt8]) throws(StorageError) {
+    /// Seals the pending records as the next batch and takes its place in the segment; nil if
+    /// there are none. If the batch then fails to be written, the store fails (fail-stop), so
+    /// taking the place before the write is safe.
+    mutating func takeBatch() -> Batch? {
+        guard !buffer.isEmpty else { return nil }
+        var batch: [UInt8] = spare
+        spare = []
+        swap(&batch, &buffer)
         let seq = nextBatchSeq
         let bytes = UInt32(batch.count)
         batch.withUnsafeMutableBytes { raw in
@@ -86,15 +102,17 @@ struct WriteAheadLog {
             raw.storeBytes(of: bytes.littleEndian, toByteOffset: WALRecord.headerBytes + 8, as: UInt32.self)
         }
         WALRecord.seal(&batch, recordAt: 0, payloadBytes: WALRecord.batchPayloadBytes)
-        let fd = self.fd
-        let at = segmentBytes
-        let r = batch.withUnsafeBytes { StorageIO.pwriteAll(fd, $0, at: at) }
-        if r != 0 { throw .os("cannot write the log", path: currentPath, code: r) }
-        let s = StorageIO.syncData(fd)
-        if s != 0 { throw .os("cannot sync the log", path: currentPath, code: s) }
+        let taken = Batch(bytes: batch, fd: fd, offset: segmentBytes, path: currentPath)
         segmentBytes += UInt64(batch.count)
         bytesSinceCheckpoint += UInt64(batch.count)
         nextBatchSeq += 1
+        return taken
+    }
+
+    /// Keeps a written batch's memory for the next one (no allocation per sync).
+    mutating func give(back batch: inout Batch) {
+        batch.bytes.removeAll(keepingCapacity: true)
+        if spare.capacity < batch.bytes.capacity { swap(&spare, &batch.bytes) }
     }
 
     func checkpointDue(afterBytes threshold: UInt64) -> Bool {
@@ -121,7 +139,10 @@ struct WriteAheadLog {
         fd = newFD
         segmentSeq = newSeq
         segmentBytes = 0
-        try write(batch: &batch)
+        swap(&batch, &buffer)
+        guard let taken = takeBatch() else { preconditionFailure("a checkpoint batch is never empty") }
+        if let error = taken.write() { throw error }
+        batch = taken.bytes
         try StorageIO.syncDirectory(directory)
         close(oldFD)
         checkpointBytes = UInt64(batch.count)
