@@ -14,7 +14,9 @@
 # every 64 writes, whose p99 write and flush latencies show what a flush costs other I/O.
 # BENCH_RUNTIME (seconds, default 6) sets each job's length; BENCH_ONLY (a bash regular
 # expression, such as 'mixed' or 'QD32') runs only the jobs whose names match. Both servers keep
-# their data in one temporary directory on the same file system.
+# their data in one temporary directory on the same file system. After the table it prints each
+# server's CPU use per job (cores) and, for QD32, CPU time per I/O: on a machine whose cores the
+# client shares, a server that spends less CPU per I/O leaves more to the client.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
@@ -66,7 +68,9 @@ jobs=(
     "mixed 4k, flush/64|--rw=randrw --rwmixread=70 --bs=4k --iodepth=8 --fsync=64|mixed"
 )
 
-declare -A results
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+declare -A results cpu
 for set in cached prefilled; do
     start_servers
     if [ "$set" = cached ]; then
@@ -84,6 +88,9 @@ for set in cached prefilled; do
             # Sequential jobs always cover the whole volume: 256 MiB would be read from cache in a blink.
             [[ "$name" == 1M* ]] && span=$size || span=$range
             for s in lis nbdkit; do
+                [ "$s" = lis ] && pid=$lis_pid || pid=$kit_pid
+                ticks0=$(cpu_ticks "$pid")
+                start_ns=$(date +%s%N)
                 # shellcheck disable=SC2086
                 fio --name=b --ioengine=nbd --uri="${uri[$s]}" $args --size=$span --time_based --runtime="$runtime" \
                     --ramp_time=1 --output-format=json --output=out.json >/dev/null
@@ -107,7 +114,10 @@ else:
 PY
 )
                 results["$set|$name|$s"]+="$value;"
-                echo "$set run $run  $name  $s: $value" >&2
+                # The server's CPU time (user + system, every thread) over the job, in cores.
+                cores=$(python3 -c "print(f'{($(cpu_ticks "$pid") - $ticks0) / $(getconf CLK_TCK) / (($(date +%s%N) - $start_ns) / 1e9):.2f}')")
+                cpu["$set|$name|$s"]+="$cores;"
+                echo "$set run $run  $name  $s: $value ($cores cores)" >&2
             done
         done
     done
@@ -117,6 +127,7 @@ stop_servers
 python3 - "$runs" <<PY
 import statistics
 rows = """$(for k in "${!results[@]}"; do echo "$k=${results[$k]}"; done)"""
+cpu_rows = """$(for k in "${!cpu[@]}"; do echo "$k=${cpu[$k]}"; done)"""
 data = {}
 for line in rows.strip().splitlines():
     key, values = line.split("=", 1)
@@ -143,4 +154,21 @@ for working_set in ["cached", "prefilled"]:
             label = "IOPS" if "4k" in name else "MiB/s"
             a, b = med(d["lis"]), med(d["nbdkit"])
             print(f"{working_set:<11} {name:<20} {label:<13} {a:>9.0f} {b:>12.0f} {a/b:>10.2f}×")
+cpu = {}
+for line in cpu_rows.strip().splitlines():
+    key, values = line.split("=", 1)
+    cpu[tuple(key.split("|"))] = [float(v) for v in values.split(";") if v]
+print("\nserver CPU while the job ran (user + system time of all its threads / wall time; a loaded")
+print("single-threaded server shows about 1.0), medians, and for QD32 jobs the CPU time per I/O")
+print(f"{'working set':<11} {'job':<20} {'lis cores':>10} {'nbdkit cores':>13} {'lis µs/IO':>10} {'nbdkit µs/IO':>13}")
+for working_set in ["cached", "prefilled"]:
+    for name in order:
+        if (working_set, name, "lis") not in cpu:
+            continue
+        a, b = (statistics.median(cpu[(working_set, name, s)]) for s in ("lis", "nbdkit"))
+        line = f"{working_set:<11} {name:<20} {a:>10.2f} {b:>13.2f}"
+        if name.endswith("QD32"):
+            ia, ib = med(data[(working_set, name)]["lis"]), med(data[(working_set, name)]["nbdkit"])
+            line += f" {a * 1e6 / ia:>10.1f} {b * 1e6 / ib:>13.1f}"
+        print(line)
 PY

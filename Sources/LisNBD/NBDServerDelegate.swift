@@ -16,6 +16,29 @@ public protocol NBDServerDelegate: AnyObject, Sendable {
     /// on DISC or shutdown. FLUSH MUST NOT be answered before every write already answered is
     /// durable; a command with `fua` MUST NOT be answered before its own data is durable.
     func handle(_ command: NBDCommand, export: NBDExport, responder: NBDResponder)
+    /// Carries out the commands one pass over a connection's received bytes decoded, in order:
+    /// a delegate whose I/O runs on another thread hands them over with one hop. The default
+    /// calls ``handle(_:export:responder:)`` for each.
+    func handle(_ commands: [NBDDispatch])
+}
+
+/// One validated command for ``NBDServerDelegate/handle(_:)``.
+public struct NBDDispatch: Sendable {
+    public let command: NBDCommand
+    public let export: NBDExport
+    public let responder: NBDResponder
+
+    public init(command: NBDCommand, export: NBDExport, responder: NBDResponder) {
+        self.command = command
+        self.export = export
+        self.responder = responder
+    }
+}
+
+extension NBDServerDelegate {
+    public func handle(_ commands: [NBDDispatch]) {
+        for c in commands { self.handle(c.command, export: c.export, responder: c.responder) }
+    }
 }
 
 /// Adapts a delegate to the state machine's catalogue.

@@ -35,6 +35,10 @@ final class NBDServerHandler: ChannelDuplexHandler {
     private var inReadBurst = false
     /// A `read()` was held back because the state machine wanted no input.
     private var readHeldBack = false
+    /// Commands decoded in this pass, handed to the delegate together when it ends.
+    private var dispatched: [NBDDispatch] = []
+    /// Inside ``commandsCompleted(_:)``: its end flushes.
+    private var completingBatch = false
 
     /// Encoded replies not yet written to the channel.
     private var replyBatch: ByteBuffer?
@@ -137,6 +141,11 @@ final class NBDServerHandler: ChannelDuplexHandler {
                 guard missing > 0, var part = incoming.readSlice(length: min(missing, incoming.readableBytes)) else {
                     break
                 }
+                // Room for the whole frame at once: growing by doubling would copy a large
+                // WRITE's payload several times as its pieces arrive.
+                if pending.writableBytes < missing {
+                    pending.reserveCapacity(minimumWritableBytes: missing)
+                }
                 pending.writeBuffer(&part)
             }
         }
@@ -188,17 +197,38 @@ final class NBDServerHandler: ChannelDuplexHandler {
     private func decodeBufferedFrames(context: ChannelHandlerContext) {
         guard !self.isDecoding else { return }
         self.isDecoding = true
-        defer { self.isDecoding = false }
+        defer {
+            self.isDecoding = false
+            // Answers given during the pass may have made room: let a held-back read through.
+            if self.readHeldBack, self.machine.nextFrame != nil, !self.closeStarted {
+                self.readHeldBack = false
+                context.read()
+            }
+        }
+        // Decode, then hand the pass's commands over together. A delegate that answers at once
+        // may have made room for more frames: decode again rather than recursing.
+        while true {
+            let wantsMore = self.decodeWhileWanted(context: context)
+            guard !self.dispatched.isEmpty else { return }
+            let commands = self.dispatched
+            self.dispatched.removeAll(keepingCapacity: true)
+            self.delegate.handle(commands)
+            guard wantsMore, self.cumulation != nil, self.machine.nextFrame != nil, !self.closeStarted else { return }
+        }
+    }
 
+    /// Decodes frames while the state machine wants them; false when the bytes ran out or the
+    /// connection closed.
+    private func decodeWhileWanted(context: ChannelHandlerContext) -> Bool {
         while let kind = self.machine.nextFrame, var buffer = self.cumulation {
             let result = NBDFrameDecoder.decode(kind, from: &buffer, limits: self.machine.decoderLimits)
             self.cumulation = buffer.readableBytes > 0 ? buffer : nil
             switch result {
             case .needMoreData:
-                return
+                return false
             case .invalid:
                 self.closeNow(context: context)
-                return
+                return false
             case .frame(.clientFlags(let flags)):
                 self.apply(self.machine.receivedClientFlags(flags), context: context)
             case .frame(.option(let code, let data)):
@@ -208,6 +238,7 @@ final class NBDServerHandler: ChannelDuplexHandler {
                 self.apply(self.machine.receivedRequest(request), context: context)
             }
         }
+        return true
     }
 
     /// Called when the state machine may want input again: decode what is buffered, then let a
@@ -250,8 +281,9 @@ final class NBDServerHandler: ChannelDuplexHandler {
     private func apply(_ action: NBDServerStateMachine.RequestAction, context: ChannelHandlerContext) {
         switch action {
         case .dispatch(let command, let export, let token):
-            let responder = NBDResponder(connection: NIOLoopBound(self, eventLoop: context.eventLoop), token: token)
-            self.delegate.handle(command, export: export, responder: responder)
+            let responder = NBDResponder(
+                connection: NIOLoopBound(self, eventLoop: context.eventLoop), connectionID: ObjectIdentifier(self), token: token)
+            self.dispatched.append(NBDDispatch(command: command, export: export, responder: responder))
         case .reply(let reply):
             self.write(reply, context: context)
         case .waitForInFlight, .ignore:
@@ -275,6 +307,17 @@ final class NBDServerHandler: ChannelDuplexHandler {
                 self.resumeIfPossible(context: context)
             }
         }
+    }
+
+    /// Entry point for ``NBDReplyBatch``, on the event loop: the answers, then one flush.
+    func commandsCompleted(_ answers: [(NBDRequestToken, NBDCommandOutcome)]) {
+        // An answer may let held-back frames be decoded, whose answers can arrive (nested)
+        // before this batch ends: only the outermost batch flushes.
+        let nested = self.completingBatch
+        self.completingBatch = true
+        for (token, outcome) in answers { self.commandCompleted(token, outcome) }
+        self.completingBatch = nested
+        if !nested, let context = self.context, !self.inReadBurst { self.flushIfNeeded(context: context) }
     }
 
     /// Entry point for the registry, on the event loop.
@@ -328,7 +371,7 @@ final class NBDServerHandler: ChannelDuplexHandler {
     /// One flush per burst: the read burst's end flushes, or else one task per event-loop tick.
     private func scheduleFlush(context: ChannelHandlerContext) {
         self.flushNeeded = true
-        guard !self.inReadBurst, !self.flushScheduled else { return }
+        guard !self.inReadBurst, !self.completingBatch, !self.flushScheduled else { return }
         self.flushScheduled = true
         context.eventLoop.assumeIsolated().execute {
             self.flushScheduled = false

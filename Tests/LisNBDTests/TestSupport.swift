@@ -22,6 +22,7 @@ final class MemoryDelegate: NBDServerDelegate {
         var answerImmediately = true
         var received: [NBDCommand] = []
         var parked: [Received] = []
+        var batchSizes: [Int] = []
     }
 
     private let state: Mutex<State>
@@ -47,6 +48,14 @@ final class MemoryDelegate: NBDServerDelegate {
     var received: [NBDCommand] { self.state.withLock { $0.received } }
 
     var parkedCount: Int { self.state.withLock { $0.parked.count } }
+
+    /// How many commands each hand-over carried, in order.
+    var batchSizes: [Int] { self.state.withLock { $0.batchSizes } }
+
+    func handle(_ commands: [NBDDispatch]) {
+        self.state.withLock { $0.batchSizes.append(commands.count) }
+        for c in commands { self.handle(c.command, export: c.export, responder: c.responder) }
+    }
 
     func bytes(of export: String, at offset: Int, count: Int) -> [UInt8] {
         self.state.withLock { Array($0.storage[export]![offset..<(offset + count)]) }

@@ -140,6 +140,40 @@ struct TransmissionTests {
         #expect(harness.inbox.readableBytes == 0)
     }
 
+    @Test func aBurstIsHandedOverInOnePassAndABatchAnswersIt() throws {
+        let harness = try Harness()
+        try harness.negotiate()
+        harness.delegate.answerImmediately = false
+        harness.delegate.fill("disk0", at: 0, with: pattern(4096, seed: 3))
+        var burst = Wire.read(cookie: 1, offset: 0, length: 4096)
+        burst.writeImmutableBuffer(Wire.request(Command.flush, cookie: 2))
+        burst.writeImmutableBuffer(Wire.request(Command.flush, cookie: 3))
+        try harness.send(burst)
+        #expect(harness.delegate.batchSizes == [3])
+
+        // Answered out of order through one batch, as a server answers a step's commands.
+        let read = try harness.delegate.takeParked(at: 0)
+        let first = try harness.delegate.takeParked(at: 0)
+        let second = try harness.delegate.takeParked(at: 0)
+        var batch = NBDReplyBatch()
+        batch.fail(second.responder, .eio)
+        batch.succeed(read.responder, data: ByteBuffer(bytes: pattern(4096, seed: 3)))
+        batch.succeed(first.responder)
+        #expect(!batch.isEmpty)
+        batch.send()
+        #expect(batch.isEmpty)
+        harness.runLoop()
+        #expect(try harness.readSimpleReply() == SimpleReply(error: NBDError.eio.rawValue, cookie: 3, data: []))
+        #expect(try harness.readSimpleReply(dataLength: 4096) == SimpleReply(error: 0, cookie: 1, data: pattern(4096, seed: 3)))
+        #expect(try harness.readSimpleReply() == SimpleReply(error: 0, cookie: 2, data: []))
+
+        // A second answer for a command already answered is ignored.
+        batch.succeed(first.responder)
+        batch.send()
+        harness.runLoop()
+        #expect(harness.inbox.readableBytes == 0)
+    }
+
     @Test func fuaAndNoHoleReachTheDelegate() throws {
         let harness = try Harness()
         try harness.negotiate()

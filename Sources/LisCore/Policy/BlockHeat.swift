@@ -27,10 +27,11 @@ public struct BlockHeat: Sendable, Equatable {
     public init() {}
 
     public mutating func record(region: RegionID, isWrite: Bool, bytes: UInt64, at hlc: HLCTimestamp) {
-        var counts = byRegion[region, default: RegionCounts()]
-        if isWrite { counts.writes += 1 } else { counts.reads += 1 }
-        counts.bytes += bytes
-        byRegion[region] = counts
+        func count(_ counts: inout RegionCounts) {
+            if isWrite { counts.writes += 1 } else { counts.reads += 1 }
+            counts.bytes += bytes
+        }
+        count(&byRegion[region, default: RegionCounts()])  // one lookup, in place
         lastAccess = max(lastAccess, hlc)
     }
 

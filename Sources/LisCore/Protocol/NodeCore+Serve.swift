@@ -93,11 +93,10 @@ extension NodeCore {
     /// Serves the operation if this node is the block's active holder. Never-moved blocks are
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
-        if blocks[key]?.holding == nil, blocks[key]?.steal == nil, takeUpIfNamed(key) { return false }
+        if peekBlock(key, { $0?.holding == nil && $0?.steal == nil }), takeUpIfNamed(key) { return false }
         // Only the term is kept: a copy of the whole state alive here would share the block's
         // newest-writes table, and the write path's change to it would copy it.
-        guard let holding = blocks[key]?.holding else { return false }
-        let promised = blocks[key]?.promised ?? .zero
+        guard let (holding, promised) = peekBlock(key, { s in s?.holding.map { ($0, s?.promised ?? .zero) } }) else { return false }
         guard holding.epoch == promised || (mutant == .acceptStaleEpoch && holding.epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
@@ -158,10 +157,12 @@ extension NodeCore {
         // The block's state is read where it is and changed in place: a copy taken out to
         // change shares the copy's newest-writes table, and the first change would copy the
         // whole table (`Replica.recentLimit` entries) on every write.
-        let logged = blocks[key]?.position ?? .empty
+        let (logged, promised, existing) = peekBlock(key) { s in
+            (s?.position ?? .empty, s?.promised ?? .zero, write.id.flatMap { s?.replica.recent[$0] })
+        }
         // The same write again (a retry after a redirect, a steal that adopted it): answer with
         // where it already is rather than applying it twice.
-        if let wid = write.id, let existing = blocks[key]?.recent[wid], existing.version <= logged.version {
+        if let wid = write.id, let existing, existing.version <= logged.version {
             if blocks[key]?.holding?.pendingWrites[existing.version]?.write.id == wid {
                 blocks[key]?.holding?.pendingWrites[existing.version]?.extraReplies.append(target)
             } else {
@@ -172,9 +173,14 @@ extension NodeCore {
         let previous = logged
         let position = LogPosition(epoch: holding.epoch, version: logged.version + 1)
         precondition(
-            holding.epoch == (blocks[key]?.promised ?? .zero) || mutant == .acceptStaleEpoch,
-            "\(id) writes \(key) at \(holding.epoch) having promised \(blocks[key]?.promised ?? .zero)")
+            holding.epoch == promised || mutant == .acceptStaleEpoch, "\(id) writes \(key) at \(holding.epoch) having promised \(promised)")
         blocks[key, default: BlockState()].replica.append(key, write, at: position, durable: write.fua, &effects)
+        // A quorum of this node alone (a one-node region, the only one the volume asks for) is
+        // complete with its own copy: no tally to build per write.
+        if holding.quorumRegions == [region], map.nodes(in: region) == [id] {
+            commit(key, position, previous: previous, write, target)
+            return
+        }
         var tally = QuorumTally(regions: holding.quorumRegions, map: map)
         tally.add(id)
         for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
@@ -213,7 +219,7 @@ extension NodeCore {
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
         replyWritten(key, target, write.id, position, fua: write.fua)
-        guard let holding = blocks[key]?.holding else { return }
+        guard let holding = peekBlock(key, { $0?.holding }) else { return }
         let copies = asyncCopies(key, holding)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
         // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.

@@ -289,6 +289,12 @@ public struct NodeCore: Sendable {
 
     func volume(_ key: BlockKey) -> VolumeSpec? { map.volumes[key.volume] }
 
+    /// Reads a block's state where it is. `blocks[key]?.field` copies the whole state (every
+    /// table in it retained, then released) to read one field, which the write path did
+    /// several times per write; this borrows it through the dictionary's in-place access.
+    @inline(__always)
+    mutating func peekBlock<R>(_ key: BlockKey, _ read: (inout BlockState?) -> R) -> R { read(&blocks[key]) }
+
     /// The newest known lease record: Hive's, or the volume's home if it never moved.
     func record(_ key: BlockKey) -> LeaseRecord? { blocks[key]?.route ?? map.homeRecord(of: key) }
 

@@ -72,8 +72,12 @@ public struct ActivityLog: Sendable {
         }
         let hour = atMs - atMs % 3_600_000
         let key = UsageKey(volume: volume, hourMs: hour, region: region)
-        if op == .write { usage[key, default: .init()].writes += 1 } else { usage[key, default: .init()].reads += 1 }
-        usage[key, default: .init()].bytes += bytes
+        Self.count(op, bytes: bytes, in: &usage[key, default: .init()])  // one lookup, not three
+    }
+
+    private static func count(_ op: Operation, bytes: UInt64, in counts: inout ActivitySnapshot.Counts) {
+        if op == .write { counts.writes += 1 } else { counts.reads += 1 }
+        counts.bytes += bytes
     }
 
     /// A decision or a move (`Decision.kind`).

@@ -2,7 +2,8 @@ import LisCore
 import LisNBD
 
 /// Serves the node's volumes as NBD exports (export name = volume name). NBD connections run
-/// on the runtime's event loop, so every call enters the runtime synchronously.
+/// on the runtime's event loop, so every call enters the runtime synchronously; each pass of
+/// decoded commands arrives together, and the runtime answers them in batches (`NBDReplyBatch`).
 final class NodeNBDDelegate: NBDServerDelegate {
     let runtime: NodeRuntime
 
@@ -23,12 +24,10 @@ final class NodeNBDDelegate: NBDServerDelegate {
     }
 
     func handle(_ command: NBDCommand, export: NBDExport, responder: NBDResponder) {
-        runtime.assumeIsolated { runtime in
-            guard let volume = runtime.volumeByName[export.name] else {
-                responder.fail(.eio)  // deleted while connected
-                return
-            }
-            runtime.handle(command, volume: volume, responder: responder)
-        }
+        handle([NBDDispatch(command: command, export: export, responder: responder)])
+    }
+
+    func handle(_ commands: [NBDDispatch]) {
+        runtime.assumeIsolated { $0.handle(commands) }
     }
 }

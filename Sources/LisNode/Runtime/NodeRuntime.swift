@@ -61,6 +61,10 @@ public actor NodeRuntime {
     var heldReads: [UInt64: [UInt8]] = [:]
     var inputs: Deque<NodeInput> = []
     var stepping = false
+    /// Answers to NBD commands, sent to their connections' loops when a step (or a batch of
+    /// commands) ends: one task per connection, not one per answer.
+    var replies = NBDReplyBatch()
+    var handlingCommands = false
     /// `sync` effects (their tokens) waiting for the next sync, and the one running off the
     /// event loop with the tokens it answers: a FLUSH waits for the disk, other I/O does not.
     var syncsWaiting: [UInt64] = []
@@ -130,18 +134,47 @@ public actor NodeRuntime {
         apply(call(&core))
         guard !nested else { return }
         defer { stepping = false }
-        while let next = inputs.popFirst() {
-            apply(core.step(next, now: now(), wallMs: wallMs()))
-        }
+        repeat {
+            while let next = inputs.popFirst() {
+                apply(core.step(next, now: now(), wallMs: wallMs()))
+            }
+            // A connection given its answers may decode commands it held back; they arrive as
+            // inputs while this step still runs, so drain again.
+            if !handlingCommands { sendReplies() }
+        } while !inputs.isEmpty
+    }
+
+    /// Sends the answers gathered so far. The batch is taken out first: sending may bring in
+    /// new commands (a connection decodes what it held back), whose answers start a new one.
+    private func sendReplies() {
+        guard !replies.isEmpty else { return }
+        var batch = replies
+        replies = NBDReplyBatch()
+        batch.send()
     }
 
     // MARK: NBD commands
+
+    /// Serves the commands one pass over a connection's bytes decoded, then sends what was
+    /// answered meanwhile.
+    func handle(_ commands: [NBDDispatch]) {
+        let nested = handlingCommands
+        handlingCommands = true
+        defer { if !nested { handlingCommands = false; sendReplies() } }
+        for c in commands {
+            if let volume = volumeByName[c.export.name] {
+                handle(c.command, volume: volume, responder: c.responder)
+            } else {
+                replies.fail(c.responder, .eio)  // deleted while connected
+            }
+        }
+    }
 
     /// Serves one NBD command on `volume` (the export's volume).
     func handle(_ command: NBDCommand, volume: VolumeSpec, responder: NBDResponder) {
         if failure != nil {
             if let series = requestSeries[Self.label(command)] { metrics.increment(series.errors) }
-            responder.fail(.eio)
+            replies.fail(responder, .eio)
             return
         }
         let id = nextID
@@ -153,9 +186,7 @@ public actor NodeRuntime {
             parts[id] = Part(command: id, bufferOffset: 0)
             input(.clientFlush(id))
         case .read(let offset, let length):
-            var buffer = allocator.buffer(capacity: Int(length))
-            buffer.moveWriterIndex(forwardBy: Int(length))
-            submit(id, volume, offset, UInt64(length), responder, readBuffer: buffer, op: "read", arrived: arrived) { _, within, partLength, _ in
+            submit(id, volume, offset, UInt64(length), responder, readLength: Int(length), op: "read", arrived: arrived) { _, within, partLength, _ in
                 .read(offset: within, length: partLength)
             }
         case .write(let offset, let data, let fua):
@@ -163,7 +194,7 @@ public actor NodeRuntime {
             // (the async copy to other regions), so it gets its own bytes; a one-node cluster
             // stores the network buffer as it is.
             let copies = transport != nil
-            submit(id, volume, offset, UInt64(data.readableBytes), responder, readBuffer: nil, op: "write", arrived: arrived) {
+            submit(id, volume, offset, UInt64(data.readableBytes), responder, readLength: nil, op: "write", arrived: arrived) {
                 handle, within, partLength, at in
                 let slice = data.getSlice(at: data.readerIndex + at, length: Int(partLength))!
                 if copies {
@@ -173,7 +204,7 @@ public actor NodeRuntime {
                 return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle)))
             }
         case .trim(let offset, let length, let fua), .writeZeroes(let offset, let length, let fua, _):
-            submit(id, volume, offset, UInt64(length), responder, readBuffer: nil, op: Self.label(command), arrived: arrived) {
+            submit(id, volume, offset, UInt64(length), responder, readLength: nil, op: Self.label(command), arrived: arrived) {
                 _, within, partLength, _ in
                 .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .zeros))
             }
@@ -183,7 +214,7 @@ public actor NodeRuntime {
     /// Splits a byte range into per-block operations and gives each to the core.
     private func submit(
         _ id: UInt64, _ volume: VolumeSpec, _ offset: UInt64, _ length: UInt64, _ responder: NBDResponder,
-        readBuffer: ByteBuffer?, op: String, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
+        readLength: Int?, op: String, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
     ) {
         let blockSize = volume.blockSizeBytes
         var ranges: [(BlockID, UInt32, UInt32, Int)] = []
@@ -194,8 +225,15 @@ public actor NodeRuntime {
             ranges.append((BlockID(block), UInt32(at - block * blockSize), UInt32(end - at), Int(at - offset)))
             at = end
         }
+        // A read's buffer is made here and lives only in the table: a reference kept by a caller
+        // while the parts are served (at once, by a local holder) would make filling it copy it.
         commands[id] = PendingCommand(
-            responder: responder, remaining: ranges.count, op: op, arrived: arrived, readBuffer: readBuffer, volume: volume.name.name,
+            responder: responder, remaining: ranges.count, op: op, arrived: arrived,
+            readBuffer: readLength.map { length in
+                var buffer = allocator.buffer(capacity: length)
+                buffer.moveWriterIndex(forwardBy: length)
+                return buffer
+            }, volume: volume.name.name,
             blocks: ranges.isEmpty ? nil : ranges.first!.0.index...ranges.last!.0.index, bytes: length)
         for (i, (block, within, partLength, bufferOffset)) in ranges.enumerated() {
             let partID = i == 0 ? id : nextID
@@ -280,7 +318,9 @@ public actor NodeRuntime {
 
     private func reply(_ id: ClientRequestID, _ result: ClientResult) {
         external[id] = nil
-        guard let part = parts.removeValue(forKey: id), var command = commands[part.command] else { return }
+        // Taken out of the table while it changes: a copy left there would make the read
+        // buffer shared, and filling it would copy it (a megabyte per 1 MiB read).
+        guard let part = parts.removeValue(forKey: id), var command = commands.removeValue(forKey: part.command) else { return }
         switch result {
         case .written, .flushed:
             break
@@ -315,7 +355,6 @@ public actor NodeRuntime {
             commands[part.command] = command
             return
         }
-        commands[part.command] = nil
         let series = requestSeries[command.op]
         let seconds = Self.seconds(since: command.arrived)
         if let series { metrics.observe(series.latency, seconds: seconds) }
@@ -325,11 +364,11 @@ public actor NodeRuntime {
             atMs: wallMs())
         if let error = failure.map({ _ in NBDError.eio }) ?? command.error {
             if let series { metrics.increment(series.errors) }
-            command.responder.fail(error)
+            replies.fail(command.responder, error)
         } else if let data = command.readBuffer {
-            command.responder.succeed(data: data)
+            replies.succeed(command.responder, data: data)
         } else {
-            command.responder.succeed()
+            replies.succeed(command.responder)
         }
     }
 
