@@ -1,23 +1,23 @@
-/// A name's bytes folded once (FNV-1a) when a name value is made: what the name types'
-/// `hash(into:)` feed the hasher. Block keys, nodes and regions are looked up several times per
-/// I/O, and hashing their `String`s each time was a tenth of the node's write path. Equal names
+/// A name with its bytes folded once (FNV-1a) when it is made: what the name types hash,
+/// instead of their `String`s. Block keys, nodes and regions are looked up several times per
+/// I/O, and hashing their strings each time was a tenth of the node's write path. Equal names
 /// have equal folds; `==` compares the folds, then the names.
-enum NameFold {
-    static func fold(_ name: String) -> UInt64 {
-        name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+struct FoldedName: Hashable, Sendable {
+    let name: String
+    let fold: UInt64
+    init(_ name: String) {
+        self.name = name
+        fold = name.utf8.reduce(0xcbf2_9ce4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
     }
+    static func == (a: FoldedName, b: FoldedName) -> Bool { a.fold == b.fold && a.name == b.name }
+    func hash(into hasher: inout Hasher) { hasher.combine(fold) }
 }
 
 /// A named site such as `nyc`, `london` or `sydney` (DESIGN §1).
 public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public let name: String
-    private let fold: UInt64  // see `NameFold`
-    public init(_ name: String) {
-        self.name = name
-        fold = NameFold.fold(name)
-    }
-    public static func == (a: RegionID, b: RegionID) -> Bool { a.fold == b.fold && a.name == b.name }
-    public func hash(into hasher: inout Hasher) { hasher.combine(fold) }
+    private let folded: FoldedName
+    public var name: String { folded.name }
+    public init(_ name: String) { folded = FoldedName(name) }
 
     /// What is wrong with `name` as a region (or node) name, or nil if nothing is.
     public static func problem(with name: String) -> String? {
@@ -31,14 +31,9 @@ public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible,
 
 /// One `lis` daemon. Belongs to exactly one region; stable for its lifetime.
 public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public let name: String
-    private let fold: UInt64  // see `NameFold`
-    public init(_ name: String) {
-        self.name = name
-        fold = NameFold.fold(name)
-    }
-    public static func == (a: NodeID, b: NodeID) -> Bool { a.fold == b.fold && a.name == b.name }
-    public func hash(into hasher: inout Hasher) { hasher.combine(fold) }
+    private let folded: FoldedName
+    public var name: String { folded.name }
+    public init(_ name: String) { folded = FoldedName(name) }
     public var description: String { name }
     public static func < (a: NodeID, b: NodeID) -> Bool { a.name < b.name }
     public init(from decoder: Decoder) throws { self.init(try decoder.singleValueContainer().decode(String.self)) }
@@ -47,15 +42,10 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, C
 
 /// The name of a volume (a VM disk or a file). Also its NBD export name.
 public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
-    public let name: String
-    private let fold: UInt64  // see `NameFold`
-    public init(_ name: String) {
-        self.name = name
-        fold = NameFold.fold(name)
-    }
+    private let folded: FoldedName
+    public var name: String { folded.name }
+    public init(_ name: String) { folded = FoldedName(name) }
     public var description: String { name }
-    public static func == (a: VolumeName, b: VolumeName) -> Bool { a.fold == b.fold && a.name == b.name }
-    public func hash(into hasher: inout Hasher) { hasher.combine(fold) }
     public static func < (a: VolumeName, b: VolumeName) -> Bool { a.name < b.name }
     public init(from decoder: Decoder) throws { self.init(try decoder.singleValueContainer().decode(String.self)) }
     public func encode(to encoder: Encoder) throws { var c = encoder.singleValueContainer(); try c.encode(name) }
