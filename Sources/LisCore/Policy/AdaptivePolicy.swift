@@ -123,8 +123,11 @@ public struct AdaptivePolicy: PlacementPolicy {
     }
 
     public mutating func clientUsed(_ key: BlockKey, wallMs: Int64) {
-        guard activity[key] != nil || activity.count < ActivityProfile.maxBlocks else { return }
-        activity[key, default: ActivityProfile()].record(wallMs: wallMs)
+        if let index = activity.index(forKey: key) {
+            activity.values[index].record(wallMs: wallMs)  // one lookup per client operation
+        } else if activity.count < ActivityProfile.maxBlocks {
+            activity[key, default: ActivityProfile()].record(wallMs: wallMs)
+        }
     }
 
     public var predictIntervalMs: Double { settings.predictIntervalMs }

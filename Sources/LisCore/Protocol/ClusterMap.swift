@@ -36,16 +36,24 @@ public struct ClusterMap: Sendable {
         if !inJoinOrder { for r in byRegion.keys { byRegion[r]?.sort() } }
         nodesByRegion = byRegion
         regionOfNode = region
+        regions = byRegion.keys.sorted()
     }
 
-    /// All regions with at least one node, sorted.
-    public var regions: [RegionID] { nodesByRegion.keys.sorted() }
+    /// All regions with at least one node, sorted (kept with the membership: the write path
+    /// asks for them on every write).
+    public private(set) var regions: [RegionID] = []
 
     /// The node's region; nil for a node that is not a member (a peer message from it is
     /// dropped, a lease naming it is treated as held far away).
     public func region(of node: NodeID) -> RegionID? { regionOfNode[node] }
 
     public func nodes(in region: RegionID) -> [NodeID] { nodesByRegion[region] ?? [] }
+
+    /// Whether `node` is the only node of `regions`: a quorum over them is complete with its
+    /// own copy, and a write there has no other copy to send or repair.
+    public func isAlone(_ node: NodeID, in regions: [RegionID]) -> Bool {
+        regions.count == 1 && regionOfNode[node] == regions[0] && nodesByRegion[regions[0]]?.count == 1
+    }
 
     /// Whether the node is a member of the cluster.
     public func contains(_ node: NodeID) -> Bool { regionOfNode[node] != nil }

@@ -93,10 +93,10 @@ extension NodeCore {
     /// Serves the operation if this node is the block's active holder. Never-moved blocks are
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
-        if peekBlock(key, { $0?.holding == nil && $0?.steal == nil }), takeUpIfNamed(key) { return false }
+        if peekBlock(key, absent: true, { $0.holding == nil && $0.steal == nil }), takeUpIfNamed(key) { return false }
         // Only the term is kept: a copy of the whole state alive here would share the block's
         // newest-writes table, and the write path's change to it would copy it.
-        guard let (holding, promised) = peekBlock(key, { s in s?.holding.map { ($0, s?.promised ?? .zero) } }) else { return false }
+        guard let (holding, promised) = peekBlock(key, absent: nil, { s in s.holding.map { ($0, s.promised) } }) else { return false }
         guard holding.epoch == promised || (mutant == .acceptStaleEpoch && holding.epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
@@ -157,8 +157,8 @@ extension NodeCore {
         // The block's state is read where it is and changed in place: a copy taken out to
         // change shares the copy's newest-writes table, and the first change would copy the
         // whole table (`Replica.recentLimit` entries) on every write.
-        let (logged, promised, existing) = peekBlock(key) { s in
-            (s?.position ?? .empty, s?.promised ?? .zero, write.id.flatMap { s?.replica.recent[$0] })
+        let (logged, promised, existing) = peekBlock(key, absent: (.empty, .zero, nil)) { s in
+            (s.position, s.promised, write.id.flatMap { s.replica.recent[$0] })
         }
         // The same write again (a retry after a redirect, a steal that adopted it): answer with
         // where it already is rather than applying it twice.
@@ -177,7 +177,7 @@ extension NodeCore {
         blocks[key, default: BlockState()].replica.append(key, write, at: position, durable: write.fua, &effects)
         // A quorum of this node alone (a one-node region, the only one the volume asks for) is
         // complete with its own copy: no tally to build per write.
-        if holding.quorumRegions == [region], map.nodes(in: region) == [id] {
+        if map.isAlone(id, in: holding.quorumRegions) {
             commit(key, position, previous: previous, write, target)
             return
         }
@@ -219,11 +219,11 @@ extension NodeCore {
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
         replyWritten(key, target, write.id, position, fua: write.fua)
-        guard let holding = peekBlock(key, { $0?.holding }) else { return }
+        guard let holding = peekBlock(key, absent: nil, { $0.holding }) else { return }
         let copies = asyncCopies(key, holding)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
         // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.
-        if !copies.isEmpty || map.nodes(inRegions: holding.quorumRegions).count > 1 { armRepair(key) }
+        if !copies.isEmpty || holding.quorumRegions.reduce(0, { $0 + map.nodes(in: $1).count }) > 1 { armRepair(key) }
     }
 
     /// Acknowledges a write; one acknowledged to a local client is the next flush's to vouch for.

@@ -289,11 +289,16 @@ public struct NodeCore: Sendable {
 
     func volume(_ key: BlockKey) -> VolumeSpec? { map.volumes[key.volume] }
 
-    /// Reads a block's state where it is. `blocks[key]?.field` copies the whole state (every
-    /// table in it retained, then released) to read one field, which the write path did
-    /// several times per write; this borrows it through the dictionary's in-place access.
+    /// Reads a block's state where it is, or returns `absent` for a block with no state.
+    /// `blocks[key]?.field` copies the whole state (every table in it retained, then
+    /// released) to read one field, and so does reading through the optional that
+    /// `blocks[key]`'s in-place access yields; the write path did that several times per
+    /// write. The values' in-place subscript reaches the state itself.
     @inline(__always)
-    mutating func peekBlock<R>(_ key: BlockKey, _ read: (inout BlockState?) -> R) -> R { read(&blocks[key]) }
+    mutating func peekBlock<R>(_ key: BlockKey, absent: R, _ read: (inout BlockState) -> R) -> R {
+        guard let index = blocks.index(forKey: key) else { return absent }
+        return read(&blocks.values[index])
+    }
 
     /// The newest known lease record: Hive's, or the volume's home if it never moved.
     func record(_ key: BlockKey) -> LeaseRecord? { blocks[key]?.route ?? map.homeRecord(of: key) }

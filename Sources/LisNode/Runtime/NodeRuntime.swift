@@ -26,8 +26,9 @@ public actor NodeRuntime {
     let allocator = ByteBufferAllocator()
     var probeFile: Int32 = -1
     nonisolated let metrics: Metrics
-    /// Per NBD operation, its latency and error series (made once: every command records).
-    nonisolated let requestSeries: [String: (latency: Metrics.Series, errors: Metrics.Series)]
+    /// Per NBD operation (`ClientOp.rawValue`), its latency and error series (made once:
+    /// every command records).
+    nonisolated let requestSeries: [(latency: Metrics.Series, errors: Metrics.Series)]
     /// The core's Hive calls in flight: when each was made, and its metric label.
     var hiveCallsMade: [HiveCallID: (at: NIODeadline, call: String)] = [:]
 
@@ -35,8 +36,8 @@ public actor NodeRuntime {
     struct PendingCommand {
         var responder: NBDResponder
         var remaining: Int
-        /// The operation's metric label, and when the command arrived.
-        var op: String
+        /// The operation, and when the command arrived.
+        var op: ClientOp
         var arrived: NIODeadline
         var error: NBDError?
         /// Reads: the reply buffer, filled part by part.
@@ -89,10 +90,9 @@ public actor NodeRuntime {
     ) {
         self.loop = loop
         self.metrics = metrics
-        requestSeries = Dictionary(
-            uniqueKeysWithValues: ["read", "write", "flush", "trim", "write_zeroes"].map {
-                ($0, (metrics.series(NodeMetrics.clientRequest, [("op", $0)]), metrics.series(NodeMetrics.clientErrors, [("op", $0)])))
-            })
+        requestSeries = ClientOp.allCases.map {
+            (metrics.series(NodeMetrics.clientRequest, [("op", $0.label)]), metrics.series(NodeMetrics.clientErrors, [("op", $0.label)]))
+        }
         self.core = core
         self.store = store
         regionName = core.map.region(of: core.id)?.name ?? ""
@@ -173,7 +173,7 @@ public actor NodeRuntime {
     /// Serves one NBD command on `volume` (the export's volume).
     func handle(_ command: NBDCommand, volume: VolumeSpec, responder: NBDResponder) {
         if failure != nil {
-            if let series = requestSeries[Self.label(command)] { metrics.increment(series.errors) }
+            metrics.increment(requestSeries[ClientOp(command).rawValue].errors)
             replies.fail(responder, .eio)
             return
         }
@@ -182,11 +182,11 @@ public actor NodeRuntime {
         let arrived = NIODeadline.now()
         switch command {
         case .flush:
-            commands[id] = PendingCommand(responder: responder, remaining: 1, op: "flush", arrived: arrived)
+            commands[id] = PendingCommand(responder: responder, remaining: 1, op: .flush, arrived: arrived)
             parts[id] = Part(command: id, bufferOffset: 0)
             input(.clientFlush(id))
         case .read(let offset, let length):
-            submit(id, volume, offset, UInt64(length), responder, readLength: Int(length), op: "read", arrived: arrived) { _, within, partLength, _ in
+            submit(id, volume, offset, UInt64(length), responder, readLength: Int(length), op: .read, arrived: arrived) { _, within, partLength, _ in
                 .read(offset: within, length: partLength)
             }
         case .write(let offset, let data, let fua):
@@ -194,7 +194,7 @@ public actor NodeRuntime {
             // (the async copy to other regions), so it gets its own bytes; a one-node cluster
             // stores the network buffer as it is.
             let copies = transport != nil
-            submit(id, volume, offset, UInt64(data.readableBytes), responder, readLength: nil, op: "write", arrived: arrived) {
+            submit(id, volume, offset, UInt64(data.readableBytes), responder, readLength: nil, op: .write, arrived: arrived) {
                 handle, within, partLength, at in
                 let slice = data.getSlice(at: data.readerIndex + at, length: Int(partLength))!
                 if copies {
@@ -204,7 +204,7 @@ public actor NodeRuntime {
                 return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle)))
             }
         case .trim(let offset, let length, let fua), .writeZeroes(let offset, let length, let fua, _):
-            submit(id, volume, offset, UInt64(length), responder, readLength: nil, op: Self.label(command), arrived: arrived) {
+            submit(id, volume, offset, UInt64(length), responder, readLength: nil, op: ClientOp(command), arrived: arrived) {
                 _, within, partLength, _ in
                 .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .zeros))
             }
@@ -214,32 +214,30 @@ public actor NodeRuntime {
     /// Splits a byte range into per-block operations and gives each to the core.
     private func submit(
         _ id: UInt64, _ volume: VolumeSpec, _ offset: UInt64, _ length: UInt64, _ responder: NBDResponder,
-        readLength: Int?, op: String, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
+        readLength: Int?, op: ClientOp, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
     ) {
         let blockSize = volume.blockSizeBytes
-        var ranges: [(BlockID, UInt32, UInt32, Int)] = []
-        var at = offset
-        while at < offset + length {
-            let block = at / blockSize
-            let end = min(offset + length, (block + 1) * blockSize)
-            ranges.append((BlockID(block), UInt32(at - block * blockSize), UInt32(end - at), Int(at - offset)))
-            at = end
-        }
+        let blocks = length == 0 ? nil : offset / blockSize...(offset + length - 1) / blockSize
         // A read's buffer is made here and lives only in the table: a reference kept by a caller
         // while the parts are served (at once, by a local holder) would make filling it copy it.
         commands[id] = PendingCommand(
-            responder: responder, remaining: ranges.count, op: op, arrived: arrived,
+            responder: responder, remaining: blocks?.count ?? 0, op: op, arrived: arrived,
             readBuffer: readLength.map { length in
                 var buffer = allocator.buffer(capacity: length)
                 buffer.moveWriterIndex(forwardBy: length)
                 return buffer
-            }, volume: volume.name.name,
-            blocks: ranges.isEmpty ? nil : ranges.first!.0.index...ranges.last!.0.index, bytes: length)
-        for (i, (block, within, partLength, bufferOffset)) in ranges.enumerated() {
-            let partID = i == 0 ? id : nextID
-            if i > 0 { nextID += 1 }
+            }, volume: volume.name.name, blocks: blocks, bytes: length)
+        var at = offset
+        while at < offset + length {
+            let block = at / blockSize
+            let end = min(offset + length, (block + 1) * blockSize)
+            let partID = at == offset ? id : nextID
+            if at != offset { nextID += 1 }
+            let bufferOffset = Int(at - offset)
             parts[partID] = Part(command: id, bufferOffset: bufferOffset)
-            input(.client(partID, BlockKey(volume.name, block), makeOp(partID, within, partLength, bufferOffset)))
+            let op = makeOp(partID, UInt32(at - block * blockSize), UInt32(end - at), bufferOffset)
+            input(.client(partID, BlockKey(volume.name, BlockID(block)), op))
+            at = end
         }
     }
 
@@ -355,15 +353,15 @@ public actor NodeRuntime {
             commands[part.command] = command
             return
         }
-        let series = requestSeries[command.op]
+        let series = requestSeries[command.op.rawValue]
         let seconds = Self.seconds(since: command.arrived)
-        if let series { metrics.observe(series.latency, seconds: seconds) }
+        metrics.observe(series.latency, seconds: seconds)
         activity.record(
-            command.op == "read" ? .read : command.op == "flush" ? .flush : .write, volume: command.volume, blocks: command.blocks,
+            command.op.activity, volume: command.volume, blocks: command.blocks,
             bytes: command.bytes, latencyMs: seconds * 1000, region: regionName, node: core.id.name,
             atMs: wallMs())
         if let error = failure.map({ _ in NBDError.eio }) ?? command.error {
-            if let series { metrics.increment(series.errors) }
+            metrics.increment(series.errors)
             replies.fail(command.responder, error)
         } else if let data = command.readBuffer {
             replies.succeed(command.responder, data: data)
@@ -526,14 +524,36 @@ public actor NodeRuntime {
         _ = page.withUnsafeMutableBytes { pwrite(probeFile, $0.baseAddress, 4096, 0) }
     }
 
-    /// An NBD command's metric label.
-    static func label(_ command: NBDCommand) -> String {
-        switch command {
-        case .read: "read"
-        case .write: "write"
-        case .flush: "flush"
-        case .trim: "trim"
-        case .writeZeroes: "write_zeroes"
+    /// An NBD command's kind: its metric label and what the activity log counts it as.
+    enum ClientOp: Int, CaseIterable {
+        case read, write, flush, trim, writeZeroes
+
+        init(_ command: NBDCommand) {
+            switch command {
+            case .read: self = .read
+            case .write: self = .write
+            case .flush: self = .flush
+            case .trim: self = .trim
+            case .writeZeroes: self = .writeZeroes
+            }
+        }
+
+        var label: String {
+            switch self {
+            case .read: "read"
+            case .write: "write"
+            case .flush: "flush"
+            case .trim: "trim"
+            case .writeZeroes: "write_zeroes"
+            }
+        }
+
+        var activity: ActivityLog.Operation {
+            switch self {
+            case .read: .read
+            case .flush: .flush
+            case .write, .trim, .writeZeroes: .write
+            }
         }
     }
 
