@@ -76,6 +76,13 @@ check "fio randwrite with crc32c verify" fio --name=verify --ioengine=nbd --uri=
     --iodepth=16 --verify=crc32c --do_verify=1 --verify_state_save=0 --output=/dev/null
 check "fio sequential 1 MiB with verify" fio --name=seq --ioengine=nbd --uri="$uri" --rw=write --bs=1M --size=128M --offset=256M \
     --iodepth=8 --verify=crc32c --verify_state_save=0 --output=/dev/null
+# Writes of 128 KiB and more are stored off the event loop; smaller ones, reads and flushes
+# after them must still see them, in order.
+check "fio random 64k-2M writes with verify" fio --name=large --ioengine=nbd --uri="$uri" --rw=randwrite --bsrange=64k-2M \
+    --size=96M --offset=640M --iodepth=8 --verify=crc32c --verify_state_save=0 --output=/dev/null
+check "a small write over a large one just written, then reads" qemu-io -f raw "$uri" -c 'write -P 0x11 736M 1M' \
+    -c 'write -P 0x22 754432k 4k' -c 'write -P 0x33 736M 512k' -c 'read -P 0x33 736M 512k' -c 'read -P 0x11 754176k 256k' \
+    -c 'read -P 0x22 754432k 4k' -c 'read -P 0x11 754436k 252k' -c flush
 
 echo "== hostile input"
 check "hostile traffic on the unix socket" /usr/bin/python3 "$root/scripts/lib/nbd_hostile.py" "unix:$sock" vm1 1

@@ -59,11 +59,11 @@ struct StorageRecoveryTests {
         do {
             let store = try makeStore(dir)
             try store.write(blockKey("disk", 0), logPosition(0, 1), at: 0, pattern(4096, seed: 1))
-            let job = try #require(store.beginSync())
+            let job = try #require(try store.beginSync())
             try store.write(blockKey("disk", 1), logPosition(0, 2), at: 0, pattern(4096, seed: 2))  // while it runs
             Thread { job.run() }.start()
             try store.finishSync(job)
-            let next = try #require(store.beginSync(), "block 1 waits for the next sync")
+            let next = try #require(try store.beginSync(), "block 1 waits for the next sync")
             #expect(next.dataFiles.count == 1)
             store.simulateCrash()  // before that one ran
         }
@@ -81,14 +81,14 @@ struct StorageRecoveryTests {
         do {
             let store = try makeStore(dir)
             try store.write(blockKey("disk", 2), logPosition(0, 3), at: 0, pattern(4096, seed: 3))
-            let job = try #require(store.beginSync())
+            let job = try #require(try store.beginSync())
             Thread {
                 Thread.sleep(forTimeInterval: 0.05)
                 job.run()
             }.start()
             try store.promise(blockKey("disk", 3), Epoch(4))
             try store.finishSync(job)  // finished by the promise's wait: nothing left to do
-            #expect(store.beginSync() == nil, "nothing was written since")
+            #expect(try store.beginSync() == nil, "nothing was written since")
             try store.write(blockKey("disk", 5), logPosition(0, 9), at: 0, pattern(4096, seed: 5))  // never synced
             store.simulateCrash()
         }

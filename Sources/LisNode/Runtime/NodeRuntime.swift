@@ -72,6 +72,15 @@ public actor NodeRuntime {
     var syncRunning: (job: BlockStore.SyncJob, tokens: [UInt64])?
     /// Where a sync's system calls run (one at a time: the store runs one sync at a time).
     let syncThread = NIOThreadPool(numberOfThreads: 1)
+    /// Large client writes are stored on a thread of their own (`BlockStore.queueWrite`) while
+    /// the loop reads the next commands; their answers (every `written` answer given while any
+    /// write is behind) wait for the job that stores them. Smaller ones are stored at once: the
+    /// two thread wake-ups a hand-over costs (tens of µs on a virtual machine) are about what
+    /// copying 128 KiB into the page cache takes, so below that nothing is gained (BENCHMARKS,
+    /// "Large writes stored behind").
+    static let writeBehindBytes = 128 << 10
+    var answersBehind: Deque<(job: UInt64, id: ClientRequestID, result: ClientResult)> = []
+    let writeThread = NIOThreadPool(numberOfThreads: 1)
     /// Set after a storage failure: the node stops acknowledging anything (fail-stop).
     var failure: String?
     /// The peer transport of a cluster node; nil for a one-node cluster, whose core never
@@ -100,6 +109,7 @@ public actor NodeRuntime {
         self.logger = logger
         probeFile = open(dataDirectory + "/probe", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         syncThread.start()
+        writeThread.start()
     }
 
     // MARK: Clock
@@ -140,7 +150,10 @@ public actor NodeRuntime {
             }
             // A connection given its answers may decode commands it held back; they arrive as
             // inputs while this step still runs, so drain again.
-            if !handlingCommands { sendReplies() }
+            if !handlingCommands {
+                handOverWrites()
+                sendReplies()
+            }
         } while !inputs.isEmpty
     }
 
@@ -160,7 +173,13 @@ public actor NodeRuntime {
     func handle(_ commands: [NBDDispatch]) {
         let nested = handlingCommands
         handlingCommands = true
-        defer { if !nested { handlingCommands = false; sendReplies() } }
+        defer {
+            if !nested {
+                handlingCommands = false
+                handOverWrites()
+                sendReplies()
+            }
+        }
         for c in commands {
             if let volume = volumeByName[c.export.name] {
                 handle(c.command, volume: volume, responder: c.responder)
@@ -255,10 +274,56 @@ public actor NodeRuntime {
                 }
             }
             do {
+                if !answersBehind.isEmpty || store.hasWritesBehind, !Self.goesWithWritesBehind(effect) {
+                    try storeWritesBehind()
+                }
                 try apply(effect)
             } catch {
                 failStop("storage failed: \(error)")
+                releaseAnswers()
             }
+        }
+    }
+
+    /// Effects that may be applied while writes are still being stored: a write that is
+    /// queued behind them, an answer that waits for them, and what touches no data.
+    private static func goesWithWritesBehind(_ effect: NodeEffect) -> Bool {
+        switch effect {
+        case .persistWrite, .reply(_, .written), .reply(_, .failed), .armTimer, .event: true
+        default: false
+        }
+    }
+
+    /// Waits until every write behind is stored, and gives their answers.
+    private func storeWritesBehind() throws {
+        defer { releaseAnswers() }
+        try store.drainWrites()
+    }
+
+    /// Hands the writes queued in this pass to the write thread.
+    private func handOverWrites() {
+        guard let job = store.takeQueuedWrites() else { return }
+        writeThread.submit { [loop] _ in
+            job.run()
+            loop.execute { self.assumeIsolated { $0.writesRan() } }
+        }
+    }
+
+    /// A write job ran: its answers go out (EIO for all if it failed, or if another caller
+    /// waiting for it found it failed first).
+    private func writesRan() {
+        do { try store.reapWrites() } catch { failStop("storage failed: \(error)") }
+        if failure == nil, let stored = store.failure { failStop("storage failed: \(stored)") }
+        releaseAnswers()
+        if !stepping && !handlingCommands { sendReplies() }
+    }
+
+    /// Gives the answers whose writes are stored, in order; all of them after a failure
+    /// (`reply` answers EIO then).
+    private func releaseAnswers() {
+        while let first = answersBehind.first, failure != nil || first.job <= store.writesStoredThrough {
+            answersBehind.removeFirst()
+            reply(first.id, first.result)
         }
     }
 
@@ -267,6 +332,10 @@ public actor NodeRuntime {
         case .persistWrite(let key, let position, let write, let durable):
             if case .external(let handle) = write.data {
                 guard let data = external[handle] else { preconditionFailure("write data \(handle) was released before it was stored") }
+                if !durable && data.readableBytes >= Self.writeBehindBytes {
+                    _ = try store.queueWrite(key, offsetInBlock: write.offset, data: data, at: position)
+                    return
+                }
                 try data.withUnsafeReadableBytes { bytes in
                     try store.write(key, offsetInBlock: write.offset, bytes: bytes, at: position, durable: durable)
                 }
@@ -302,6 +371,8 @@ public actor NodeRuntime {
         case .hive(let call, let request):
             hiveCallsMade[call] = (NIODeadline.now(), NodeMetrics.call(request))
             hiveCalls.yield((call, request))
+        case .reply(let id, .written(let position)) where store.hasWritesBehind:
+            answersBehind.append((store.newestWriteJob, id, .written(position)))
         case .reply(let id, let result):
             reply(id, result)
         case .armTimer(let timer, let at):
@@ -607,7 +678,7 @@ public actor NodeRuntime {
         guard syncRunning == nil, !syncsWaiting.isEmpty else { return }
         let tokens = syncsWaiting
         syncsWaiting.removeAll()
-        guard let job = store.beginSync() else {
+        guard let job = try store.beginSync() else {
             try store.sync()  // nothing was written since the last sync: no system call (or the store's error)
             inputs.append(contentsOf: tokens.map(NodeInput.synced))
             return
@@ -662,6 +733,7 @@ public actor NodeRuntime {
         syncRunning = nil
         syncsWaiting.removeAll()
         try? syncThread.syncShutdownGracefully()
+        try? writeThread.syncShutdownGracefully()
         store.close()
         if probeFile >= 0 { Foundation.close(probeFile) }
         probeFile = -1

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import LisCore
+import DequeModule
 import Dispatch
 import Synchronization
 
@@ -95,6 +96,12 @@ public final class BlockStore {
     var wal: WriteAheadLog
     /// The sync whose system calls run off the owner's thread (`beginSync`), until finished.
     private(set) var running: SyncJob?
+    /// Writes stored off the owner's thread (`queueWrite`): queued for the next job, handed
+    /// over in jobs not yet reaped, the id the next job gets and the newest stored.
+    var writesQueued: [WriteJob.Item] = []
+    var writesInFlight: Deque<WriteJob> = []
+    var nextWriteJob: UInt64 = 1
+    var writesDoneThrough: UInt64 = 0
     private var lockFD: Int32
     private(set) var failure: StorageError?
     private(set) var isClosed = false
@@ -164,7 +171,7 @@ public final class BlockStore {
     func sync(checkpointIfDue: Bool) throws(StorageError) {
         try checkUsable()
         try finishRunningSync()
-        if let job = beginSync() {
+        if let job = try beginSync() {
             job.run()
             try finishSync(job)
         }
@@ -216,8 +223,10 @@ public final class BlockStore {
     /// Takes what a sync must make durable now; nil if nothing was written since the last one
     /// (then everything stored is durable already). The caller MUST `run` the job and give it
     /// to `finishSync`, and MUST NOT begin another before that.
-    public func beginSync() -> SyncJob? {
+    public func beginSync() throws(StorageError) -> SyncJob? {
         precondition(running == nil, "a sync began while another runs")
+        // The positions it logs must name stored data.
+        if hasWritesBehind { try drainWrites() }
         guard failure == nil, !isClosed, !dirtyFiles.isEmpty || !unloggedPositions.isEmpty || !wal.isEmpty else { return nil }
         let files = dirtyFiles.map { file in
             file.dirty = false
@@ -287,6 +296,7 @@ public final class BlockStore {
     }
 
     private func releaseResources() {
+        waitForWritesInFlight()
         wal.abandon()
         for file in files.values where file.fd >= 0 {
             StorageIO.closeFile(file.fd)
@@ -299,8 +309,16 @@ public final class BlockStore {
 
     // MARK: Internals
 
+    /// The store is open and has not failed, and every write queued before is stored
+    /// (`drainWrites`): whatever the caller does next sees them.
     @inline(__always)
     func checkUsable() throws(StorageError) {
+        try checkOpen()
+        if hasWritesBehind { try drainWrites() }
+    }
+
+    @inline(__always)
+    func checkOpen() throws(StorageError) {
         if let failure {
             throw StorageError(
                 .failedEarlier, "the store stopped after an earlier failure (\(failure.message))",
