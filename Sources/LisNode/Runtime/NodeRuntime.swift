@@ -79,7 +79,7 @@ public actor NodeRuntime {
     /// copying 128 KiB into the page cache takes, so below that nothing is gained (BENCHMARKS,
     /// "Large writes stored behind").
     static let writeBehindBytes = 128 << 10
-    var answersBehind: Deque<(job: UInt64, id: ClientRequestID, result: ClientResult)> = []
+    var answersBehind: Deque<(job: UInt64, id: ClientRequestID, position: LogPosition)> = []
     let writeThread = NIOThreadPool(numberOfThreads: 1)
     /// Set after a storage failure: the node stops acknowledging anything (fail-stop).
     var failure: String?
@@ -323,7 +323,7 @@ public actor NodeRuntime {
     private func releaseAnswers() {
         while let first = answersBehind.first, failure != nil || first.job <= store.writesStoredThrough {
             answersBehind.removeFirst()
-            reply(first.id, first.result)
+            reply(first.id, .written(first.position))
         }
     }
 
@@ -372,7 +372,7 @@ public actor NodeRuntime {
             hiveCallsMade[call] = (NIODeadline.now(), NodeMetrics.call(request))
             hiveCalls.yield((call, request))
         case .reply(let id, .written(let position)) where store.hasWritesBehind:
-            answersBehind.append((store.newestWriteJob, id, .written(position)))
+            answersBehind.append((store.newestWriteJob, id, position))
         case .reply(let id, let result):
             reply(id, result)
         case .armTimer(let timer, let at):

@@ -1,8 +1,5 @@
-import DequeModule
-import Dispatch
 import LisCore
 import NIOCore
-import Synchronization
 
 extension BlockStore {
     // MARK: Writes stored off the owner's thread
@@ -26,8 +23,7 @@ extension BlockStore {
         }
         let id: UInt64
         let items: [Item]
-        private let outcome = Mutex<(done: Bool, error: StorageError?)>((false, nil))
-        private let done = DispatchSemaphore(value: 0)
+        private let outcome = JobOutcome()
 
         init(id: UInt64, items: [Item]) {
             self.id = id
@@ -45,18 +41,13 @@ extension BlockStore {
                     break
                 }
             }
-            outcome.withLock { $0 = (true, error) }
-            done.signal()
+            outcome.finish(error)
         }
 
-        var isDone: Bool { outcome.withLock { $0.done } }
+        var isDone: Bool { outcome.isDone }
 
         /// Blocks until `run` has finished; the error it met, if any.
-        func waitUntilRun() -> StorageError? {
-            done.wait()
-            done.signal()
-            return outcome.withLock { $0.error }
-        }
+        func waitUntilRun() -> StorageError? { outcome.wait() }
     }
 
     /// Writes queued or handed over and not yet known to be stored.

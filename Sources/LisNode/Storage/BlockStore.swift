@@ -190,9 +190,7 @@ public final class BlockStore {
     public final class SyncJob: Sendable {
         let dataFiles: [(fd: Int32, path: String)]
         let batch: WriteAheadLog.Batch?
-        private let error = Mutex<StorageError?>(nil)
-        /// Signalled once `run` is done; every waiter passes the signal on.
-        private let done = DispatchSemaphore(value: 0)
+        private let outcome = JobOutcome()
 
         init(dataFiles: [(fd: Int32, path: String)], batch: WriteAheadLog.Batch?) {
             self.dataFiles = dataFiles
@@ -208,15 +206,32 @@ public final class BlockStore {
                 if r != 0 { error = .os("cannot sync", path: file.path, code: r) }
             }
             if error == nil, let batch { error = batch.write() }
-            self.error.withLock { $0 = error }
-            done.signal()
+            outcome.finish(error)
         }
 
         /// Blocks until `run` has finished; the error it met, if any.
-        func waitUntilRun() -> StorageError? {
+        func waitUntilRun() -> StorageError? { outcome.wait() }
+    }
+
+    /// How a job run once on another thread ended (`SyncJob`, `WriteJob`): set by the job,
+    /// waited for by the owner.
+    final class JobOutcome: Sendable {
+        private let state = Mutex<(done: Bool, error: StorageError?)>((false, nil))
+        /// Signalled once the job is done; every waiter passes the signal on.
+        private let done = DispatchSemaphore(value: 0)
+
+        func finish(_ error: StorageError?) {
+            state.withLock { $0 = (true, error) }
+            done.signal()
+        }
+
+        var isDone: Bool { state.withLock { $0.done } }
+
+        /// Blocks until the job has finished; the error it met, if any.
+        func wait() -> StorageError? {
             done.wait()
             done.signal()
-            return error.withLock { $0 }
+            return state.withLock { $0.error }
         }
     }
 
