@@ -196,7 +196,7 @@ extension Simulation {
         core.mutant = mutant
         nodes[n].incarnation += 1
         let recent = Dictionary(uniqueKeysWithValues: positions.keys.map { key in
-            (key, (nodes[n].storage.logs[key] ?? []).suffix(256).compactMap { entry in
+            (key, (nodes[n].storage.logs[key] ?? []).suffix(WriteRef.keptPerBlock).compactMap { entry in
                 writeIDs[entry.tag].map { WriteRef(id: $0, position: entry.position) }
             })
         })

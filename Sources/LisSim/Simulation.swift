@@ -448,7 +448,7 @@ public final class Simulation {
                 if let id = write.id { writeIDs[tag] = id }
 
                 cursor = cursor + .ms(draw(parameters.diskWriteMs) + (durable ? draw(parameters.fsyncMs) + stallMs(n) : 0))
-            case .installTransfer(let key, let payload, let upTo):
+            case .installTransfer(let key, let payload, let upTo, _):
                 var bytes: UInt64 = 0
                 var transfer: SimTransfer?
                 if let payload {

@@ -10,6 +10,11 @@ import Testing
         name: VolumeName("vm"), sizeBytes: 64 << 20, blockSizeBytes: 1 << 20, home: RegionID("nyc"))
     static let key = BlockKey(VolumeName("vm"), BlockID(7))
 
+    /// Writes of `origin`'s clients, as (request seq, version at epoch 0).
+    static func refs(_ origin: NodeID, _ writes: [(UInt64, Version)]) -> [WriteRef] {
+        writes.map { WriteRef(id: RequestID(origin: origin, seq: $0.0), position: LogPosition(epoch: .zero, version: $0.1)) }
+    }
+
     static func cluster() -> (NodeCore, NodeCore) {
         let map = ClusterMap(
             nodes: [(nyc, RegionID("nyc")), (sydney, RegionID("sydney"))], volumes: [volume]
@@ -106,7 +111,12 @@ import Testing
                 //    storage), Sydney makes its copy durable and asks Hive to activate.
                 t = t + .ms(115)
                 let installOut = sydney.step(.peer(Self.sent(fencedOut)[0].1), now: t, wallMs: t.us / 1000)
-                #expect(installOut.first == .installTransfer(Self.key, .transfer(Self.key, after: v2, upTo: v3), upTo: v3))
+                // The install stores the ids of the writes it carries (Sydney's clients' three).
+                #expect(
+                    installOut.first
+                        == .installTransfer(
+                            Self.key, .transfer(Self.key, after: v2, upTo: v3), upTo: v3,
+                            recent: Self.refs(Self.sydney, [(1, 1), (3, 2), (5, 3)])))
                 let activate = Self.hiveCalls(installOut)
                 guard activate.count == 1, case .compareAndSet(_, _, let active) = activate[0].1 else {
                     Issue.record("expected the activation CAS")
@@ -170,7 +180,10 @@ import Testing
         // 3. Sydney promises, installs the log and activates: no fence crosses the Pacific.
         let atSydney = sydney.step(.peer(sent[0].1), now: t, wallMs: 0)
         #expect(atSydney.first == .persistPromise(Self.key, Epoch(1)))
-        #expect(atSydney.contains(.installTransfer(Self.key, .transfer(Self.key, after: .empty, upTo: v2), upTo: v2)))
+        #expect(
+            atSydney.contains(
+                .installTransfer(
+                    Self.key, .transfer(Self.key, after: .empty, upTo: v2), upTo: v2, recent: Self.refs(Self.nyc, [(1, 1), (2, 2)]))))
         #expect(Self.sent(atSydney).isEmpty)
         let activate = Self.hiveCalls(atSydney)
         guard activate.count == 1, case .compareAndSet(_, claim, let active) = activate[0].1 else {
@@ -247,7 +260,10 @@ import Testing
         #expect(early.isEmpty, "kept until Hive confirms the claim")
         let confirmed = sydney.step(.hive(Self.hiveCalls(claimOut)[0].0, .swapped(Self.key, ok: true, current: claim)), now: t, wallMs: t.us / 1000)
         #expect(Self.sent(confirmed).isEmpty, "no fence needed: New York already promised")
-        #expect(confirmed.contains(.installTransfer(Self.key, .transfer(Self.key, after: v1, upTo: v2), upTo: v2)))
+        #expect(
+            confirmed.contains(
+                .installTransfer(
+                    Self.key, .transfer(Self.key, after: v1, upTo: v2), upTo: v2, recent: Self.refs(Self.nyc, [(1, 1), (2, 2)]))))
         #expect(Self.hiveCalls(confirmed).count == 1, "straight on to activation")
     }
 

@@ -107,7 +107,7 @@ struct Replica: Sendable {
     /// with its position instead of being applied twice.
     private(set) var recent: [RequestID: LogPosition] = [:]
     private var recentOrder: Deque<RequestID> = []
-    static let recentLimit = 256
+    static let recentLimit = WriteRef.keptPerBlock
 
     /// What storage recovered after a restart (already durable: nothing to persist).
     mutating func restore(promised: Epoch?, position: LogPosition?, recent refs: [WriteRef]) {
@@ -125,8 +125,9 @@ struct Replica: Sendable {
 
     /// Stores a write as the copy's next entry at `at` (entries past it are gone).
     mutating func append(_ key: BlockKey, _ write: BlockWrite, at: LogPosition, durable: Bool, _ effects: inout [NodeEffect]) {
-        // Only a copy that reached past this position holds entries that are now gone.
-        if position.version >= at.version { forgetAfter(at) }
+        // Only a copy that reached this version holds entries that are now gone, the one at
+        // this version included (another epoch's write there is replaced by this one).
+        if position.version >= at.version { forget(fromVersion: at.version) }
         position = at
         remember(write.id, at)
         effects.append(.persistWrite(key, at, write, durable: durable))
@@ -141,13 +142,13 @@ struct Replica: Sendable {
             recentOrder = []
             for ref in refs where ref.position <= upTo { remember(ref.id, ref.position) }
         }
-        effects.append(.installTransfer(key, payload, upTo: upTo))
+        effects.append(.installTransfer(key, payload, upTo: upTo, recent: recentRefs))
     }
 
     /// A steal adopts another copy's history: its newest writes replace this copy's when this
     /// copy is not that history.
     mutating func adoptRecent(_ refs: [WriteRef], upTo best: LogPosition) {
-        if position != best { forgetAfter(LogPosition(epoch: .zero, version: 0)) }
+        if position != best { forget(fromVersion: 0) }
         for ref in refs where ref.position <= best { remember(ref.id, ref.position) }
     }
 
@@ -165,8 +166,8 @@ struct Replica: Sendable {
     }
 
     /// Forgets writes past `position` (entries the copy no longer has).
-    private mutating func forgetAfter(_ position: LogPosition) {
-        recent = recent.filter { $0.value.version <= position.version }
+    private mutating func forget(fromVersion version: Version) {
+        recent = recent.filter { $0.value.version < version }
         recentOrder = Deque(recentOrder.filter { recent[$0] != nil })
     }
 

@@ -113,6 +113,8 @@ public struct RegionRtt: Hashable, Sendable, Codable {
 
 /// A client write and its place in a block's log.
 public struct WriteRef: Hashable, Sendable, Codable {
+    /// How many of a copy's newest writes a node remembers (and stores) per block.
+    public static let keptPerBlock = 256
     public var id: RequestID
     public var position: LogPosition
     public init(id: RequestID, position: LogPosition) {

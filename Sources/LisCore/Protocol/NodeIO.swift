@@ -75,8 +75,10 @@ public enum NodeEffect: Hashable, Sendable {
     /// `durable`: fsync before what follows (FUA).
     case persistWrite(BlockKey, LogPosition, BlockWrite, durable: Bool)
     /// Store a transfer durably; afterwards this node's copy is at `upTo`.
-    /// `nil`: nothing to add; only make the copy durable.
-    case installTransfer(BlockKey, Payload?, upTo: LogPosition)
+    /// `nil`: nothing to add; only make the copy durable. `recent`: the copy's newest writes
+    /// after the install (`Replica.recent`, oldest first), to be stored with it: a write that
+    /// arrives again after a restart must be recognised (`NodeCore.restore`).
+    case installTransfer(BlockKey, Payload?, upTo: LogPosition, recent: [WriteRef] = [])
     /// Make everything stored so far durable, then report `NodeInput.synced(token)`.
     case sync(UInt64)
     /// Persist a small record and report `NodeInput.probed(token)`, to measure local latency.

@@ -21,6 +21,7 @@ public actor NodeRuntime {
     let store: BlockStore
     /// The name of this node's region, as the activity log labels its clients' commands.
     let regionName: String
+    let nodeID: NodeID
     let hiveCalls: AsyncStream<(HiveCallID, HiveRequest)>.Continuation
     let startedAt = NIODeadline.now()
     let allocator = ByteBufferAllocator()
@@ -105,6 +106,7 @@ public actor NodeRuntime {
         self.core = core
         self.store = store
         regionName = core.map.region(of: core.id)?.name ?? ""
+        nodeID = core.id
         self.hiveCalls = hiveCalls
         self.logger = logger
         probeFile = open(dataDirectory + "/probe", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
@@ -327,6 +329,14 @@ public actor NodeRuntime {
         }
     }
 
+    /// A write's id if another node's client sent it: the store keeps those so that one
+    /// retried after this node restarted is recognised (`StoreState.recent`). Its own clients'
+    /// writes never come again once the process is gone, and keeping none is free.
+    private func foreign(_ id: RequestID?) -> RequestID? {
+        guard let id, id.origin != nodeID else { return nil }
+        return id
+    }
+
     private func apply(_ effect: NodeEffect) throws {
         switch effect {
         case .persistWrite(let key, let position, let write, let durable):
@@ -337,19 +347,21 @@ public actor NodeRuntime {
                     return
                 }
                 try data.withUnsafeReadableBytes { bytes in
-                    try store.write(key, offsetInBlock: write.offset, bytes: bytes, at: position, durable: durable)
+                    try store.write(key, offsetInBlock: write.offset, bytes: bytes, at: position, durable: durable, id: foreign(write.id))
                 }
             } else {
-                try store.apply(write: write, at: position, to: key, durable: durable)
+                try store.apply(write: write, at: position, to: key, durable: durable, id: foreign(write.id))
             }
         case .persistPromise(let key, let epoch):
             try store.promise(key, epoch)
-        case .installTransfer(let key, let payload, let upTo):
+        case .installTransfer(let key, let payload, let upTo, let recent):
+            let image: [UInt8]?
             switch payload {
-            case .bytes(let image)?: try store.install(key, image: image, upTo: upTo)
-            case nil: try store.sync()
+            case .bytes(let bytes)?: image = bytes
+            case nil: image = nil
             default: preconditionFailure("transfers arrive resolved")
             }
+            try store.install(key, image: image, upTo: upTo, recent: recent.filter { $0.id.origin != nodeID })
         case .sync(let token):
             syncsWaiting.append(token)
             try startSync()

@@ -130,7 +130,7 @@ public enum NodeServer {
         // writes it lost in a crash, so its blocks take new epochs before it serves them.
         core.restore(
             promises: recovered.promises, positions: recovered.positions, restarted: recovered.records > 0,
-            incarnation: try nextIncarnation(in: dataDirectory))
+            incarnation: try nextIncarnation(in: dataDirectory), recent: recovered.recent)
 
         // One event loop serves NBD and owns the core: no locks and no hops on the I/O path.
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -21,9 +21,10 @@ extension BlockStore {
     }
 
     /// Applies a `persistWrite` effect. `.read` and `.transfer` payloads must have been
-    /// resolved by the shell before.
+    /// resolved by the shell before. `id`: the write's id if another node's client sent it
+    /// (`StoreState.recent`), else nil.
     public func apply(
-        write: BlockWrite, at position: LogPosition, to key: BlockKey, durable: Bool
+        write: BlockWrite, at position: LogPosition, to key: BlockKey, durable: Bool, id: RequestID? = nil
     ) throws(StorageError) {
         switch write.data {
         case .bytes(let bytes):
@@ -33,12 +34,12 @@ extension BlockStore {
             }
             let written = bytes.withUnsafeBytes { raw in
                 Swift.Result { () throws(StorageError) in
-                    try self.write(key, offsetInBlock: write.offset, bytes: raw, at: position, durable: durable)
+                    try self.write(key, offsetInBlock: write.offset, bytes: raw, at: position, durable: durable, id: id)
                 }
             }
             try written.get()
         case .zeros:
-            try writeZeroes(key, offsetInBlock: write.offset, length: write.length, at: position, durable: durable)
+            try writeZeroes(key, offsetInBlock: write.offset, length: write.length, at: position, durable: durable, id: id)
         case .external, .read, .transfer, .held:
             throw StorageError(.unresolvedPayload, "write to \(key) carries an unresolved payload (\(write.data))")
         }
@@ -47,8 +48,10 @@ extension BlockStore {
     /// Stores `bytes` at `offsetInBlock` of the block and records `position`. `durable` (FUA):
     /// synced before it returns (with everything stored before it). `bytes` may be any
     /// contiguous memory, such as a NIO `ByteBuffer`'s readable bytes: nothing is copied.
+    /// `id`: the write's id if another node's client sent it (`StoreState.recent`).
     public func write(
-        _ key: BlockKey, offsetInBlock: UInt32, bytes: UnsafeRawBufferPointer, at position: LogPosition, durable: Bool
+        _ key: BlockKey, offsetInBlock: UInt32, bytes: UnsafeRawBufferPointer, at position: LogPosition, durable: Bool,
+        id: RequestID? = nil
     ) throws(StorageError) {
         try checkUsable()
         guard bytes.count <= Int(UInt32.max) else {
@@ -62,12 +65,13 @@ extension BlockStore {
             if r != 0 { throw fail(.os("cannot write \(length) bytes at \(at) to", path: file.path, code: r)) }
             markDirty(file)
         }
-        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: false, durable: durable)
+        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: false, durable: durable, id: id)
     }
 
     /// Stores `length` zero bytes (NBD WRITE_ZEROES / TRIM): whole 4 KiB pages become holes.
     public func writeZeroes(
-        _ key: BlockKey, offsetInBlock: UInt32, length: UInt32, at position: LogPosition, durable: Bool
+        _ key: BlockKey, offsetInBlock: UInt32, length: UInt32, at position: LogPosition, durable: Bool,
+        id: RequestID? = nil
     ) throws(StorageError) {
         try checkUsable()
         let (file, at) = try locate(key, offsetInBlock: offsetInBlock, length: length)
@@ -76,7 +80,7 @@ extension BlockStore {
             if r != 0 { throw fail(.os("cannot write \(length) zero bytes at \(at) to", path: file.path, code: r)) }
             markDirty(file)
         }
-        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: true, durable: durable)
+        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: true, durable: durable, id: id)
     }
 
     /// Records a promise; durable when it returns (`persistPromise`).
@@ -91,17 +95,20 @@ extension BlockStore {
 
     /// Applies an `installTransfer` effect: replaces the whole block with `image` (exactly the
     /// block's length; nil: keep the bytes) and sets its position; durable when it returns.
-    public func install(_ key: BlockKey, image: [UInt8]?, upTo position: LogPosition) throws(StorageError) {
-        guard let image else { return try install(key, imageBytes: nil, upTo: position) }
+    /// `recent`: the block's recent writes from now on (`StoreState.recent`; nil: unchanged).
+    public func install(
+        _ key: BlockKey, image: [UInt8]?, upTo position: LogPosition, recent: [WriteRef]? = nil
+    ) throws(StorageError) {
+        guard let image else { return try install(key, imageBytes: nil, upTo: position, recent: recent) }
         let installed = image.withUnsafeBytes { raw in
-            Swift.Result { () throws(StorageError) in try self.install(key, imageBytes: raw, upTo: position) }
+            Swift.Result { () throws(StorageError) in try self.install(key, imageBytes: raw, upTo: position, recent: recent) }
         }
         try installed.get()
     }
 
-    /// `install(_:image:upTo:)` from any contiguous bytes (a NIO `ByteBuffer`'s view).
+    /// `install(_:image:upTo:recent:)` from any contiguous bytes (a NIO `ByteBuffer`'s view).
     public func install(
-        _ key: BlockKey, imageBytes image: UnsafeRawBufferPointer?, upTo position: LogPosition
+        _ key: BlockKey, imageBytes image: UnsafeRawBufferPointer?, upTo position: LogPosition, recent: [WriteRef]? = nil
     ) throws(StorageError) {
         try checkUsable()
         let (file, at) = try locate(key, offsetInBlock: 0, length: 0)
@@ -118,6 +125,10 @@ extension BlockStore {
         let slot = SlotKey(volumeID: file.id, block: key.block.index)
         state.positions[slot] = position
         wal.append(.install(slot, position))
+        if let recent {
+            state.setRecent(slot, recent)
+            unloggedRecent[slot] = Int.max
+        }
         try sync()
     }
 

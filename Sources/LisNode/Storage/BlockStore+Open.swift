@@ -58,6 +58,7 @@ extension BlockStore {
         func key(_ slot: SlotKey) -> BlockKey { BlockKey(state.volumes[slot.volumeID]!.name, BlockID(slot.block)) }
         for (slot, epoch) in state.promises { r.promises[key(slot)] = epoch }
         for (slot, position) in state.positions { r.positions[key(slot)] = position }
+        for (slot, refs) in state.recent { r.recent[key(slot)] = refs }
         r.droppedTailBytes = outcome.droppedTailBytes
         r.records = outcome.records
         r.segments = outcome.segments.count

@@ -75,7 +75,7 @@ extension BlockStore {
             writesQueued.append(WriteJob.Item(fd: file.fd, at: at, path: file.path, data: data))
             markDirty(file)
         }
-        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: false, durable: false)
+        try logWrite(file, key, position, offsetInBlock: offsetInBlock, length: length, zero: false, durable: false, id: nil)
         return nextWriteJob
     }
 

@@ -39,6 +39,8 @@ public final class BlockStore {
         public var promises: [BlockKey: Epoch] = [:]
         /// The position of every block written or installed.
         public var positions: [BlockKey: LogPosition] = [:]
+        /// The ids of the newest writes other nodes sent each block, oldest first (`NodeCore.restore`).
+        public var recent: [BlockKey: [WriteRef]] = [:]
         /// Bytes of a torn last batch cut off the log (writes that were never synced).
         public var droppedTailBytes = 0
         /// Log records replayed.
@@ -93,6 +95,9 @@ public final class BlockStore {
     /// Blocks written since the last sync, with their newest position (bounded by the number
     /// of blocks, so it never forces a sync).
     var unloggedPositions: [SlotKey: LogPosition] = [:]
+    /// Blocks whose recent writes (`state.recent`) changed since the last sync: how many of
+    /// the newest are not logged yet; `Int.max`: the list was cut or replaced, log it whole.
+    var unloggedRecent: [SlotKey: Int] = [:]
     var wal: WriteAheadLog
     /// The sync whose system calls run off the owner's thread (`beginSync`), until finished.
     private(set) var running: SyncJob?
@@ -242,7 +247,9 @@ public final class BlockStore {
         precondition(running == nil, "a sync began while another runs")
         // The positions it logs must name stored data.
         if hasWritesBehind { try drainWrites() }
-        guard failure == nil, !isClosed, !dirtyFiles.isEmpty || !unloggedPositions.isEmpty || !wal.isEmpty else { return nil }
+        guard failure == nil, !isClosed,
+            !dirtyFiles.isEmpty || !unloggedPositions.isEmpty || !unloggedRecent.isEmpty || !wal.isEmpty
+        else { return nil }
         let files = dirtyFiles.map { file in
             file.dirty = false
             return (fd: file.fd, path: file.path)
@@ -250,6 +257,12 @@ public final class BlockStore {
         dirtyFiles.removeAll(keepingCapacity: true)
         for slot in unloggedPositions.keys.sorted() { wal.append(.install(slot, unloggedPositions[slot]!)) }
         unloggedPositions.removeAll(keepingCapacity: true)
+        for slot in unloggedRecent.keys.sorted() {
+            let refs = state.recent[slot] ?? []
+            let new = unloggedRecent[slot]!
+            wal.append(.recentWrites(slot, replace: new >= refs.count, new >= refs.count ? refs : Array(refs.suffix(new))))
+        }
+        unloggedRecent.removeAll(keepingCapacity: true)
         let job = SyncJob(dataFiles: files, batch: wal.takeBatch())
         running = job
         return job
@@ -378,15 +391,37 @@ public final class BlockStore {
     @inline(__always)
     func logWrite(
         _ file: VolumeFile, _ key: BlockKey, _ position: LogPosition, offsetInBlock: UInt32, length: UInt32, zero: Bool,
-        durable: Bool
+        durable: Bool, id: RequestID?
     ) throws(StorageError) {
         let slot = SlotKey(volumeID: file.id, block: key.block.index)
         state.positions[slot] = position
         // The position is logged at the next sync, once per block however many writes it had:
         // the data is in place, and the log must not name a position before its data is durable.
         unloggedPositions[slot] = position
+        // A node whose blocks only its own clients write (a one-node cluster) keeps no ids.
+        if id != nil || !state.recent.isEmpty { noteRecent(slot, id, at: position) }
         stats.writes += 1
         if durable { try sync() }
+    }
+
+    /// A write at `position` replaced the copy's entries from its version on, and their ids
+    /// with them; `id`, another node's write, joins the block's recent writes. Logged at the
+    /// next sync with the position (`beginSync`), so the ids recovered after a crash are those
+    /// of the writes the recovered position covers.
+    func noteRecent(_ slot: SlotKey, _ id: RequestID?, at position: LogPosition) {
+        var refs = state.recent.removeValue(forKey: slot) ?? []
+        var new = unloggedRecent[slot] ?? 0
+        if let last = refs.last, last.position.version >= position.version {
+            refs.removeAll { $0.position.version >= position.version }
+            new = Int.max
+        }
+        if let id {
+            refs.append(WriteRef(id: id, position: position))
+            if refs.count > WriteRef.keptPerBlock { refs.removeFirst(refs.count - WriteRef.keptPerBlock) }
+            if new != Int.max { new += 1 }
+        }
+        if !refs.isEmpty { state.recent[slot] = refs }
+        if new > 0 { unloggedRecent[slot] = new }
     }
 
     /// Zeroes `length` bytes at `at`: whole 4 KiB pages are punched out (they read as zero and

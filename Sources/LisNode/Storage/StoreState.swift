@@ -1,13 +1,20 @@
 import LisCore
 
-/// What the log describes: the volumes and, per block, the promise and the position. Replay
-/// builds it record by record; the live store keeps it current and checkpoints it.
+/// What the log describes: the volumes and, per block, the promise, the position and the ids of
+/// the newest writes other nodes sent it. Replay builds it record by record; the live store
+/// keeps it current and checkpoints it.
 struct StoreState: Equatable, Sendable {
     var nextVolumeID: UInt32 = 1
     var volumes: [UInt32: VolumeRecord] = [:]
     var idByName: [VolumeName: UInt32] = [:]
     var promises: [SlotKey: Epoch] = [:]
     var positions: [SlotKey: LogPosition] = [:]
+    /// Per block, the newest writes in the copy that another node sent (forwarded, accepted,
+    /// replicated or installed), oldest first, at most `WriteRef.keptPerBlock`: such a write
+    /// may arrive again after this node restarted (its origin retries), and must be recognised
+    /// rather than applied twice. A write of this node's own clients never arrives again: its
+    /// client and its retries end with the process.
+    var recent: [SlotKey: [WriteRef]] = [:]
 
     /// Applies one record, or says why it cannot apply (the log contradicts itself).
     mutating func apply(_ record: WALRecord) -> String? {
@@ -30,6 +37,7 @@ struct StoreState: Equatable, Sendable {
             idByName[v.name] = nil
             promises = promises.filter { $0.key.volumeID != id }
             positions = positions.filter { $0.key.volumeID != id }
+            recent = recent.filter { $0.key.volumeID != id }
         case .promise(let slot, let epoch):
             if let problem = check(slot) { return problem }
             promises[slot] = epoch
@@ -43,10 +51,18 @@ struct StoreState: Equatable, Sendable {
         case .install(let slot, let position):
             if let problem = check(slot) { return problem }
             positions[slot] = position
+        case .recentWrites(let slot, let replace, let refs):
+            if let problem = check(slot) { return problem }
+            setRecent(slot, (replace ? [] : recent[slot] ?? []) + refs)
         case .checkpoint(let state):
             self = state
         }
         return nil
+    }
+
+    /// Keeps the newest `WriteRef.keptPerBlock` of `refs` as the block's recent writes.
+    mutating func setRecent(_ slot: SlotKey, _ refs: [WriteRef]) {
+        recent[slot] = refs.isEmpty ? nil : Array(refs.suffix(WriteRef.keptPerBlock))
     }
 
     private func check(_ slot: SlotKey) -> String? {
@@ -72,6 +88,13 @@ struct StoreState: Equatable, Sendable {
             out.walAppend(slot.block)
             out.walAppend(position.epoch.value)
             out.walAppend(position.version)
+        }
+        out.walAppend(UInt64(recent.count))
+        for (slot, refs) in recent.sorted(by: { $0.key < $1.key }) {
+            out.walAppend(slot.volumeID)
+            out.walAppend(slot.block)
+            out.walAppend(UInt32(refs.count))
+            for ref in refs { ref.encode(into: &out) }
         }
     }
 
@@ -101,6 +124,22 @@ struct StoreState: Equatable, Sendable {
             let slot = SlotKey(volumeID: id, block: block)
             guard s.check(slot) == nil else { return nil }
             s.positions[slot] = LogPosition(epoch: Epoch(epoch), version: version)
+        }
+        // Checkpoints written before writes' ids were stored end here.
+        if r.isAtEnd { return s }
+        guard let recentCount = r.u64(), recentCount <= UInt64(r.raw.count / 16) else { return nil }
+        for _ in 0..<recentCount {
+            guard let id = r.u32(), let block = r.u64(), let count = r.u32(), count > 0,
+                count <= UInt32(WriteRef.keptPerBlock)
+            else { return nil }
+            let slot = SlotKey(volumeID: id, block: block)
+            guard s.check(slot) == nil, s.recent[slot] == nil else { return nil }
+            var refs: [WriteRef] = []
+            for _ in 0..<count {
+                guard let ref = WriteRef.decode(&r) else { return nil }
+                refs.append(ref)
+            }
+            s.recent[slot] = refs
         }
         return s
     }

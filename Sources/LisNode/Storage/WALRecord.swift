@@ -28,13 +28,16 @@ enum WALRecord: Equatable, Sendable {
     case write(SlotKey, LogPosition, offset: UInt32, length: UInt32, zero: Bool)
     /// A whole-block image was installed; the block is now at `position`.
     case install(SlotKey, LogPosition)
+    /// Ids of writes other nodes sent to the block, with their positions (`StoreState.recent`):
+    /// `replace` — these are all of them; else they follow the ones logged before.
+    case recentWrites(SlotKey, replace: Bool, [WriteRef])
     /// Everything the log knew: replaces the state built so far. First record of a segment.
     case checkpoint(StoreState)
     /// `close()` ran: everything before was synced. Absent after a crash.
     case closed
 
     enum Tag: UInt8 {
-        case batch = 1, volumeCreated, volumeResized, volumeDeleted, promise, write, install, checkpoint, closed
+        case batch = 1, volumeCreated, volumeResized, volumeDeleted, promise, write, install, checkpoint, closed, recentWrites
     }
 
     static let headerBytes = 9
@@ -54,6 +57,7 @@ enum WALRecord: Equatable, Sendable {
         case .promise: .promise
         case .write: .write
         case .install: .install
+        case .recentWrites: .recentWrites
         case .checkpoint: .checkpoint
         case .closed: .closed
         }
@@ -92,6 +96,12 @@ enum WALRecord: Equatable, Sendable {
             out.walAppend(slot.block)
             out.walAppend(position.epoch.value)
             out.walAppend(position.version)
+        case .recentWrites(let slot, let replace, let refs):
+            out.walAppend(slot.volumeID)
+            out.walAppend(slot.block)
+            out.append(replace ? 1 : 0)
+            out.walAppend(UInt32(refs.count))
+            for ref in refs { ref.encode(into: &out) }
         case .checkpoint(let state):
             state.encode(into: &out)
         case .closed:
@@ -146,6 +156,17 @@ enum WALRecord: Equatable, Sendable {
         case .install:
             guard let id = r.u32(), let block = r.u64(), let epoch = r.u64(), let version = r.u64() else { return nil }
             record = .install(SlotKey(volumeID: id, block: block), LogPosition(epoch: Epoch(epoch), version: version))
+        case .recentWrites:
+            guard let id = r.u32(), let block = r.u64(), let replace = r.u8(), replace <= 1, let count = r.u32(),
+                count <= UInt32(r.raw.count / WriteRef.walBytesMin)
+            else { return nil }
+            var refs: [WriteRef] = []
+            refs.reserveCapacity(Int(count))
+            for _ in 0..<count {
+                guard let ref = WriteRef.decode(&r) else { return nil }
+                refs.append(ref)
+            }
+            record = .recentWrites(SlotKey(volumeID: id, block: block), replace: replace == 1, refs)
         case .checkpoint:
             record = StoreState.decode(&r).map { .checkpoint($0) }
         case .closed:
@@ -183,6 +204,30 @@ struct VolumeRecord: Equatable, Sendable {
             let name = String(validating: nameBytes, as: UTF8.self), blockSize > 0
         else { return nil }
         return VolumeRecord(id: id, name: VolumeName(name), sizeBytes: size, blockSizeBytes: blockSize)
+    }
+}
+
+extension WriteRef {
+    /// The fewest bytes one takes in the log (an origin name of one byte).
+    static let walBytesMin = 26
+
+    /// `[u64 epoch][u64 version][u64 seq][u8 n][n bytes: origin node id]`.
+    func encode(into out: inout [UInt8]) {
+        out.walAppend(position.epoch.value)
+        out.walAppend(position.version)
+        out.walAppend(id.seq)
+        let origin = Array(id.origin.name.utf8)
+        precondition(!origin.isEmpty && origin.count <= 255, "node ids are 1 to 255 bytes")
+        out.append(UInt8(origin.count))
+        out.append(contentsOf: origin)
+    }
+
+    static func decode(_ r: inout WALPayloadReader) -> WriteRef? {
+        guard let epoch = r.u64(), let version = r.u64(), let seq = r.u64(), let count = r.u8(), count > 0,
+            let bytes = r.bytes(Int(count)), let origin = String(validating: bytes, as: UTF8.self)
+        else { return nil }
+        return WriteRef(
+            id: RequestID(origin: NodeID(origin), seq: seq), position: LogPosition(epoch: Epoch(epoch), version: version))
     }
 }
 
