@@ -379,6 +379,40 @@ check "nyc's write completes once london is back" test "$retried_status" -eq 0
 echo "read -P 0x42 0 4k" > once-read.txt
 check "the block holds london's newer write, read through nyc" reads_back "$(uri nyc-1 once)" once-read.txt 1
 check "… and through london" reads_back "$(uri london-1 once)" once-read.txt 1
+# The same, but london is killed before it logged the write (no FUA, no flush): it comes back
+# with its bytes in the volume file and no record of it. Its client overwrites the block with
+# FUA before nyc's retry gets through (nyc drops what it sends london meanwhile). The retry,
+# sent first to london's previous run, must not be stored: nyc's client gets EIO, the
+# write's outcome being unknown (PROTOCOL.md "Writes").
+check "volume twice homed in london reaches nyc" bash -c "
+    '$lis' volume create twice --size 4M --home london --api http://127.0.0.1:${api[london-1]} &&
+    for i in \$(seq 100); do '$lis' volume list --api http://127.0.0.1:${api[nyc-1]} | grep -q '^twice ' && exit 0; sleep 0.1; done; exit 1"
+faults london-1 '{"peers": {"nyc-1": {"send_loss": 1}}}'
+# libnbd, not qemu-io: qemu-io writes through (each write with FUA), and this one must not be.
+timeout 60 /usr/bin/python3 -c "
+import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+h.pwrite(bytes([0x51]) * 4096, 0)" "$(uri nyc-1 twice)" > twice-nyc.out 2>&1 &
+unlogged_writer=$!
+# Read with libnbd, which does not flush as it disconnects (qemu-io does: the write would be logged).
+check "london stored nyc's write, unlogged, and its answer is lost" wait_for 10 /usr/bin/python3 -c "
+import nbd, sys
+h = nbd.NBD()
+h.connect_uri(sys.argv[1])
+sys.exit(0 if h.pread(4096, 0) == bytes([0x51]) * 4096 else 1)" "$(uri london-1 twice)"
+faults nyc-1 '{"peers": {"london-1": {"send_loss": 1}}}'
+kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
+start_node london-1
+check "london's client overwrites the block with FUA" qemu-io -f raw "$(uri london-1 twice)" -c 'write -f -P 0x52 0 4k'
+faults nyc-1 '{"peers": {}}'
+wait "$unlogged_writer"
+unlogged_status=$?
+check "nyc's write, sent to london's previous run, fails (EIO): its outcome is unknown" \
+    bash -c "test $unlogged_status -ne 0 && grep -q 'Input/output error' twice-nyc.out"
+echo "read -P 0x52 0 4k" > twice-read.txt
+check "the block holds london's newer write, read through nyc" reads_back "$(uri nyc-1 twice)" twice-read.txt 1
+check "… and through london" reads_back "$(uri london-1 twice)" twice-read.txt 1
 check "placement resumed" "$lis" policy resume --api "http://127.0.0.1:${api[nyc-1]}"
 
 echo "== a stealer killed in the middle of its steal"

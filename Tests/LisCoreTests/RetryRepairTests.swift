@@ -471,6 +471,60 @@ import Testing
         #expect(Self.sent(out).first?.1 == .forwardReply(RequestID(origin: Self.london, seq: 99), .written(v3)))
     }
 
+    /// A write whose id a restarted holder does not have, but which its origin sent to the
+    /// holder's earlier run: that run may have stored it and been killed before logging its id
+    /// (the bytes survive in the page cache), so storing it again could put it over newer
+    /// writes. The holder answers that its outcome is unknown; a write first sent to this run,
+    /// or one whose id it has, is served as always. (A real cluster read an old write back
+    /// over newer acknowledged ones across kill -9, one history in fourteen.)
+    @Test func aRestartedHolderDoesNotStoreAWriteItsEarlierRunMayHave() {
+        var holder = Self.node(Self.nyc1)
+        let known = RequestID(origin: Self.london, seq: 57)
+        let v3 = Self.position(2, 3)
+        holder.restore(
+            promises: [Self.key: Epoch(2)], positions: [Self.key: v3], restarted: false, incarnation: 1,
+            recent: [Self.key: [WriteRef(id: known, position: v3)]])
+        holder.blocks[Self.key]!.holding = HolderTerm(epoch: Epoch(2), quorumRegions: [RegionID("nyc")], start: v3)
+        func forward(_ seq: UInt64, _ id: RequestID, sentEarlier: UInt64?) -> [NodeEffect] {
+            let envelope = PeerEnvelope(
+                from: Self.london, hlc: .zero,
+                message: .forward(ForwardedOp(id: RequestID(origin: Self.london, seq: seq), key: Self.key,
+                    op: .write(BlockWrite(offset: 0, length: 4096, data: .bytes([9]), id: id)), sentEarlier: sentEarlier)))
+            return holder.step(.peer(envelope), now: .ms(0), wallMs: 0)
+        }
+        func stored(_ out: [NodeEffect]) -> Bool { out.contains { if case .persistWrite = $0 { true } else { false } } }
+
+        var out = forward(100, RequestID(origin: Self.london, seq: 58), sentEarlier: 0)
+        #expect(!stored(out))
+        #expect(Self.sent(out).first?.1 == .forwardReply(RequestID(origin: Self.london, seq: 100), .failed(.unavailable)))
+        out = forward(101, known, sentEarlier: 0)
+        #expect(!stored(out))
+        #expect(Self.sent(out).first?.1 == .forwardReply(RequestID(origin: Self.london, seq: 101), .written(v3)), "its id is known")
+        out = forward(102, RequestID(origin: Self.london, seq: 59), sentEarlier: 1)
+        #expect(stored(out), "sent to this run before: not stored yet, or its id would be known")
+        out = forward(103, RequestID(origin: Self.london, seq: 60), sentEarlier: nil)
+        #expect(stored(out), "never sent here before")
+    }
+
+    /// The origin names the run of the holder that an earlier attempt went to, as it learnt it
+    /// from the holder's messages.
+    @Test func aRetriedForwardNamesTheRunItWasFirstSentTo() {
+        var origin = Self.node(Self.london)
+        let pong = PeerEnvelope(from: Self.nyc1, incarnation: 4, hlc: .zero, message: .pong(1, rtts: [], hiveMs: nil))
+        _ = origin.step(.peer(pong), now: .ms(0), wallMs: 0)
+        let out = origin.step(.client(1, Self.key, Self.write(1)), now: .ms(1), wallMs: 1)
+        guard case .forward(let first)? = Self.sent(out).first?.1,
+            let timer = Self.timers(out).first(where: { if case .forwardTimeout = $0 { true } else { false } })
+        else {
+            Issue.record("expected a forward and its timer, got \(out)")
+            return
+        }
+        #expect(first.sentEarlier == nil)
+        let retry = origin.step(.timer(timer), now: .ms(5000), wallMs: 5000)
+        let again = Self.sent(retry).compactMap { if case .forward(let op) = $0.1 { op } else { nil } }
+        #expect(again.map(\.sentEarlier) == [4])
+    }
+
     /// A copy holding the holder's pending entries (its own epoch) is never taken back to the
     /// last committed position, which may lie in the previous epoch (swarm seed 5490).
     @Test func aRepairNeverTakesBackACopyWithTheHoldersPendingWrites() {

@@ -98,12 +98,15 @@ import Testing
         var forwarder = Forwarder()
         let request = RequestID(origin: Self.nyc1, seq: 1)
         forwarder.start(request, Outgoing(key: Self.key, op: .read(offset: 0, length: 1), client: 1, issuedAt: .zero, target: Self.lon1, hops: 0))
-        #expect(forwarder.sending(request)?.attempt == 1)
-        #expect(forwarder.sending(request)?.attempt == 2)
+        let first = forwarder.sending(request, targetRun: 3)
+        #expect(first?.0.attempt == 1 && first?.sentEarlier == nil, "nothing sent to London before")
+        // London restarted meanwhile (run 4): the retry still names the run that got the first.
+        let second = forwarder.sending(request, targetRun: 4)
+        #expect(second?.0.attempt == 2 && second?.sentEarlier == 3)
         for hop in 1...Forwarder.maxHops { #expect(forwarder.redirected(request)?.hops == hop) }
         #expect(forwarder.redirected(request) == nil, "one hop too many")
         #expect(forwarder[request] == nil, "and it is no longer awaited")
-        #expect(forwarder.sending(request) == nil)
+        #expect(forwarder.sending(request, targetRun: 4) == nil)
     }
 
     /// Flushes are answered in the order they arrived, and a `lost` item fails its flush.

@@ -10,6 +10,8 @@ enum ReplyTarget: Hashable, Sendable {
 struct QueuedOp: Hashable, Sendable {
     var op: BlockOp
     var reply: ReplyTarget
+    /// A forwarded operation an earlier run of this node may have got (`ForwardedOp.sentEarlier`).
+    var sentToEarlierRun = false
 }
 
 /// A steal this node runs for a block (DESIGN §3 steps 1–4): each phase carries what it needs,

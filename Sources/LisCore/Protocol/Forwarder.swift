@@ -8,6 +8,8 @@ struct Outgoing: Sendable {
     var hops: Int
     /// Sends so far that met no answer (a lost message, a holder that crashed).
     var attempt = 0
+    /// The run of each node an attempt was first sent to, as this node knew it then.
+    var sentTo: [NodeID: UInt64] = [:]
 }
 
 /// The operations this node's clients sent to holders elsewhere (PROTOCOL.md "Forwarding",
@@ -30,10 +32,16 @@ struct Forwarder: Sendable {
         outgoing[request] = operation
     }
 
-    /// The operation is sent (again) to its target: counts the attempt.
-    mutating func sending(_ request: RequestID) -> Outgoing? {
-        outgoing[request]?.attempt += 1
-        return outgoing[request]
+    /// The operation is sent (again) to its target, whose newest run this node knows is
+    /// `incarnation`: counts the attempt. Returns it, with the run of the target an earlier
+    /// attempt went to (nil if none did).
+    mutating func sending(_ request: RequestID, targetRun incarnation: UInt64) -> (Outgoing, sentEarlier: UInt64?)? {
+        guard var pending = outgoing[request] else { return nil }
+        pending.attempt += 1
+        let earlier = pending.sentTo[pending.target]
+        if earlier == nil { pending.sentTo[pending.target] = incarnation }
+        outgoing[request] = pending
+        return (pending, earlier)
     }
 
     /// The operation is answered, failed or handed back to the node: it is no longer awaited.

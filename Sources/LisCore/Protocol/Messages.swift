@@ -14,10 +14,16 @@ public struct ForwardedOp: Hashable, Sendable, Codable {
     public var id: RequestID
     public var key: BlockKey
     public var op: BlockOp
-    public init(id: RequestID, key: BlockKey, op: BlockOp) {
+    /// The run (incarnation) of the receiver that an earlier attempt of this operation was
+    /// sent to, as the sender knew it; nil if none was sent to the receiver before. A receiver
+    /// that restarted since may have stored the write and lost its id with its unsynced log
+    /// (the bytes survive a process crash in the page cache): it must not store it again.
+    public var sentEarlier: UInt64?
+    public init(id: RequestID, key: BlockKey, op: BlockOp, sentEarlier: UInt64? = nil) {
         self.id = id
         self.key = key
         self.op = op
+        self.sentEarlier = sentEarlier
     }
 }
 
@@ -123,15 +129,29 @@ public struct WriteRef: Hashable, Sendable, Codable {
     }
 }
 
-/// A peer message with its sender and the sender's hybrid logical clock.
+/// A peer message with its sender, the sender's run and its hybrid logical clock.
 public struct PeerEnvelope: Hashable, Sendable, Codable {
     public var from: NodeID
+    /// How many times the sender started before this run (`NodeCore.restore`): its receivers
+    /// tell which run of it an operation went to (`ForwardedOp.sentEarlier`).
+    public var incarnation: UInt64
     public var hlc: HLCTimestamp
     public var message: PeerMessage
-    public init(from: NodeID, hlc: HLCTimestamp, message: PeerMessage) {
+    public init(from: NodeID, incarnation: UInt64 = 0, hlc: HLCTimestamp, message: PeerMessage) {
         self.from = from
+        self.incarnation = incarnation
         self.hlc = hlc
         self.message = message
+    }
+
+    enum CodingKeys: String, CodingKey { case from, incarnation, hlc, message }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        from = try c.decode(NodeID.self, forKey: .from)
+        incarnation = try c.decodeIfPresent(UInt64.self, forKey: .incarnation) ?? 0  // a node before runs were sent
+        hlc = try c.decode(HLCTimestamp.self, forKey: .hlc)
+        message = try c.decode(PeerMessage.self, forKey: .message)
     }
 }
 

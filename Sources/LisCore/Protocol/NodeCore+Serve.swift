@@ -100,7 +100,7 @@ extension NodeCore {
         guard holding.epoch == promised || (mutant == .acceptStaleEpoch && holding.epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
-        case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding)
+        case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding, sentToEarlierRun: queued.sentToEarlierRun)
         case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
         }
         return true
@@ -153,7 +153,9 @@ extension NodeCore {
         return true
     }
 
-    mutating func holderWrite(_ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: HolderTerm) {
+    mutating func holderWrite(
+        _ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: HolderTerm, sentToEarlierRun: Bool = false
+    ) {
         // The block's state is read where it is and changed in place: a copy taken out to
         // change shares the copy's newest-writes table, and the first change would copy the
         // whole table (`Replica.recentLimit` entries) on every write.
@@ -168,6 +170,14 @@ extension NodeCore {
             } else {
                 replyWritten(key, target, wid, existing, fua: write.fua)
             }
+            return
+        }
+        // A write an earlier run of this node got, and whose id it does not have: that run may
+        // have stored it without logging its id or position (killed before its sync), and the
+        // bytes survive in the volume file. Storing it again could put it over newer writes;
+        // its outcome is unknown, and the client is told so (EIO) rather than misled.
+        if sentToEarlierRun {
+            reply(target, .failed(.unavailable))
             return
         }
         let previous = logged
@@ -458,7 +468,8 @@ extension NodeCore {
         blocks[forwarded.key, default: BlockState()].heat.record(
             region: origin, isWrite: forwarded.op.isWrite, bytes: UInt64(forwarded.op.length),
             at: hlc.now(physicalMs: wallMs))
-        dispatch(forwarded.key, QueuedOp(op: forwarded.op, reply: .peer(from, forwarded.id)))
+        let sentToEarlierRun = forwarded.sentEarlier.map { $0 < incarnation } ?? false
+        dispatch(forwarded.key, QueuedOp(op: forwarded.op, reply: .peer(from, forwarded.id), sentToEarlierRun: sentToEarlierRun))
     }
 
     mutating func onForwardReply(_ from: NodeID, _ request: RequestID, _ result: ForwardResult) {
@@ -499,8 +510,10 @@ extension NodeCore {
 
     /// Sends (again) a forwarded operation to its target, and waits a while for the answer.
     mutating func sendForward(_ request: RequestID) {
-        guard let pending = forwarder.sending(request) else { return }
-        send(pending.target, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op)))
+        guard let target = forwarder[request]?.target,
+            let (pending, earlier) = forwarder.sending(request, targetRun: peerIncarnations[target] ?? 0)
+        else { return }
+        send(pending.target, .forward(ForwardedOp(id: request, key: pending.key, op: pending.op, sentEarlier: earlier)))
         let wait = 2 * (map.region(of: pending.target).map { map.rttMs(region, $0) } ?? 0) + retryMs
         effects.append(.armTimer(.forwardTimeout(request, attempt: pending.attempt), at: now + .ms(wait)))
     }

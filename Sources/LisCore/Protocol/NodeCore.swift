@@ -61,6 +61,10 @@ public struct NodeCore: Sendable {
     /// Peer messages dropped because their sender is not a member of the cluster map.
     public internal(set) var droppedFromUnknownPeers = 0
     var nextSeq: UInt64 = 1
+    /// This run of the node: how many times it started before (`restore`).
+    var incarnation: UInt64 = 0
+    /// The newest run of each peer this node heard from.
+    var peerIncarnations: [NodeID: UInt64] = [:]
     var nextToken: UInt64 = 1
 
     var effects: [NodeEffect] = []
@@ -102,6 +106,7 @@ public struct NodeCore: Sendable {
                 return effects
             }
             _ = hlc.receive(envelope.hlc, physicalMs: wallMs)
+            if envelope.incarnation > peerIncarnations[envelope.from] ?? 0 { peerIncarnations[envelope.from] = envelope.incarnation }
             onPeer(envelope.from, envelope.message)
         case .hive(let call, let response): onHive(call, response)
         case .hiveWatch(let key, let record): learn(key, record)
@@ -181,6 +186,7 @@ public struct NodeCore: Sendable {
         recent: [BlockKey: [WriteRef]] = [:]
     ) {
         self.restarted = restarted
+        self.incarnation = incarnation
         nextSeq = incarnation << 40 | 1
         for key in Set(promises.keys).union(positions.keys).union(recent.keys) {
             blocks[key, default: BlockState()].replica.restore(promised: promises[key], position: positions[key], recent: recent[key] ?? [])
@@ -251,7 +257,7 @@ public struct NodeCore: Sendable {
 
     mutating func send(_ to: NodeID, _ message: PeerMessage) {
         precondition(to != id, "a node does not message itself")
-        effects.append(.send(to, PeerEnvelope(from: id, hlc: hlc.now(physicalMs: wallMs), message: message)))
+        effects.append(.send(to, PeerEnvelope(from: id, incarnation: incarnation, hlc: hlc.now(physicalMs: wallMs), message: message)))
     }
 
     mutating func token() -> UInt64 {
