@@ -355,6 +355,57 @@ for p in ("c10", "c11"):
 PY
 check "lis check history: linearizable across the crash (no acknowledged write lost)" "$lis" check history history-crash.jsonl
 
+echo "== a stealer killed in the middle of its steal"
+# London starts stealing block 5 while cut off from New York: its claim reaches Hive (the
+# fault switches cut peers, not Hive) and New York, seeing the claim in its watch, stops
+# serving, but the transfer cannot come. London dies there. New York must take the block over
+# once the claim has stalled (takeover after 10 s) with the data it had.
+check "nyc writes block 5 and flushes" timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'write -P 0x55 5M 4k' -c flush
+faults nyc-1 '{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1}}}'
+faults london-1 '{"peers": {"nyc-1": {"send_loss": 1, "receive_loss": 1}}}'
+/usr/bin/python3 - "$work/london-1/nbd.sock" <<'PY' &
+import nbd, os, sys, time
+h = nbd.NBD()
+h.set_export_name("vm")
+h.connect_unix(sys.argv[1])
+for i in range(8):  # writes that cannot complete: their slow-write timers start the steal
+    h.aio_pwrite(bytes([0x66]) * 4096, 5 * 1048576 + 65536 + i * 4096)
+time.sleep(30)
+os._exit(0)
+PY
+stuck_writer=$!
+check "london started stealing block 5" wait_for 20 grep -q 'block=vm:5 .*stealing block' london-1.log
+check "… and its claim is in Hive" bash -c "
+    etcdctl --endpoints $ETCD_ENDPOINT get /lis/leases/vm/00000000000000000005 | grep -q '\"holder\":\"london-1\".*\"state\":\"stealing\"'"
+kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
+kill "$stuck_writer" 2>/dev/null; wait "$stuck_writer" 2>/dev/null
+faults nyc-1 '{"peers": {}}'
+check "nyc takes the stalled claim over and writes block 5 again" bash -c "
+    for i in \$(seq 5); do timeout 60 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x57 5M 8k' -c flush && exit 0; done; exit 1"
+check "nyc's log says it took the block over from london" grep -q 'block=vm:5 .*reason=taking over london-1.s stalled claim.*block moved here' nyc-1.log
+check "the block holds nyc's writes, none of london's unacknowledged ones" \
+    timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x57 5M 8k' -c 'read -P 0 5184k 32k'
+start_node london-1
+check "london, restarted, reads nyc's write" bash -c "
+    for i in \$(seq 50); do timeout 60 qemu-io -f raw '$(uri london-1 vm)' -c 'read -P 0x57 5M 8k' && exit 0; sleep 0.2; done; exit 1"
+
+echo "== hostile peers"
+check "garbage, an oversized frame and a wrong proof on nyc's peer port each cost only their connection" \
+    python3 "$root/scripts/lib/peer_hostile.py" "${peer[nyc-1]}" test
+check "nyc logged the refused proof" grep -q 'intruder did not prove the join secret' nyc-1.log
+check "… and counted it in its metrics" \
+    metric nyc-1 '^lis_peer_connections_refused_total\{node="nyc-1",reason="unauthenticated",region="nyc"\} [1-9]'
+check "nyc is still up" kill -0 "${pids[nyc-1]}"
+check "the cluster still serves" timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x21 4096 4k'
+# A restarted holder that no client asks for a block must still answer flushes of the writes
+# it acknowledged before the crash (every qemu-io flushes as it closes: this hung once).
+check "with the clients gone, neither node waits on anything" bash -c "
+    for i in \$(seq 50); do
+        for port in ${api[nyc-1]} ${api[london-1]}; do curl -sf http://127.0.0.1:\$port/v1/cluster; echo; done |
+            python3 -c 'import json,sys; sys.exit(any(v for l in sys.stdin if l.strip() for v in json.loads(l)[\"in_flight\"].values()))' && exit 0
+        sleep 0.2
+    done; exit 1"
+
 echo "== a forwarded write retried across its holder's kill -9 is stored once"
 # London stores nyc's forwarded write, but its answer is lost (london drops what it sends
 # nyc); london's own client then overwrites the block with FUA, and london is killed. Back,
@@ -414,57 +465,6 @@ echo "read -P 0x52 0 4k" > twice-read.txt
 check "the block holds london's newer write, read through nyc" reads_back "$(uri nyc-1 twice)" twice-read.txt 1
 check "… and through london" reads_back "$(uri london-1 twice)" twice-read.txt 1
 check "placement resumed" "$lis" policy resume --api "http://127.0.0.1:${api[nyc-1]}"
-
-echo "== a stealer killed in the middle of its steal"
-# London starts stealing block 5 while cut off from New York: its claim reaches Hive (the
-# fault switches cut peers, not Hive) and New York, seeing the claim in its watch, stops
-# serving, but the transfer cannot come. London dies there. New York must take the block over
-# once the claim has stalled (takeover after 10 s) with the data it had.
-check "nyc writes block 5 and flushes" timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'write -P 0x55 5M 4k' -c flush
-faults nyc-1 '{"peers": {"london-1": {"send_loss": 1, "receive_loss": 1}}}'
-faults london-1 '{"peers": {"nyc-1": {"send_loss": 1, "receive_loss": 1}}}'
-/usr/bin/python3 - "$work/london-1/nbd.sock" <<'PY' &
-import nbd, os, sys, time
-h = nbd.NBD()
-h.set_export_name("vm")
-h.connect_unix(sys.argv[1])
-for i in range(8):  # writes that cannot complete: their slow-write timers start the steal
-    h.aio_pwrite(bytes([0x66]) * 4096, 5 * 1048576 + 65536 + i * 4096)
-time.sleep(30)
-os._exit(0)
-PY
-stuck_writer=$!
-check "london started stealing block 5" wait_for 20 grep -q 'block=vm:5 .*stealing block' london-1.log
-check "… and its claim is in Hive" bash -c "
-    etcdctl --endpoints $ETCD_ENDPOINT get /lis/leases/vm/00000000000000000005 | grep -q '\"holder\":\"london-1\".*\"state\":\"stealing\"'"
-kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
-kill "$stuck_writer" 2>/dev/null; wait "$stuck_writer" 2>/dev/null
-faults nyc-1 '{"peers": {}}'
-check "nyc takes the stalled claim over and writes block 5 again" bash -c "
-    for i in \$(seq 5); do timeout 60 qemu-io -f raw '$(uri nyc-1 vm)' -c 'write -P 0x57 5M 8k' -c flush && exit 0; done; exit 1"
-check "nyc's log says it took the block over from london" grep -q 'block=vm:5 .*reason=taking over london-1.s stalled claim.*block moved here' nyc-1.log
-check "the block holds nyc's writes, none of london's unacknowledged ones" \
-    timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x57 5M 8k' -c 'read -P 0 5184k 32k'
-start_node london-1
-check "london, restarted, reads nyc's write" bash -c "
-    for i in \$(seq 50); do timeout 60 qemu-io -f raw '$(uri london-1 vm)' -c 'read -P 0x57 5M 8k' && exit 0; sleep 0.2; done; exit 1"
-
-echo "== hostile peers"
-check "garbage, an oversized frame and a wrong proof on nyc's peer port each cost only their connection" \
-    python3 "$root/scripts/lib/peer_hostile.py" "${peer[nyc-1]}" test
-check "nyc logged the refused proof" grep -q 'intruder did not prove the join secret' nyc-1.log
-check "… and counted it in its metrics" \
-    metric nyc-1 '^lis_peer_connections_refused_total\{node="nyc-1",reason="unauthenticated",region="nyc"\} [1-9]'
-check "nyc is still up" kill -0 "${pids[nyc-1]}"
-check "the cluster still serves" timeout 60 qemu-io -f raw "$(uri nyc-1 vm)" -c 'read -P 0x21 4096 4k'
-# A restarted holder that no client asks for a block must still answer flushes of the writes
-# it acknowledged before the crash (every qemu-io flushes as it closes: this hung once).
-check "with the clients gone, neither node waits on anything" bash -c "
-    for i in \$(seq 50); do
-        for port in ${api[nyc-1]} ${api[london-1]}; do curl -sf http://127.0.0.1:\$port/v1/cluster; echo; done |
-            python3 -c 'import json,sys; sys.exit(any(v for l in sys.stdin if l.strip() for v in json.loads(l)[\"in_flight\"].values()))' && exit 0
-        sleep 0.2
-    done; exit 1"
 
 echo "== two regions of three nodes: Q2 is a majority of the holder's region"
 for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
