@@ -69,7 +69,12 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ]
+            ],
+            // The runtime's state is an actor's, touched by one thread at a time; a release build
+            // does not check each access to it for overlap at run time (28 checks per NBD write,
+            // about a tenth of the node's instructions per write: docs/BENCHMARKS.md). Debug
+            // builds, which the tests run, still check.
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
         ),
         // The HTTP API and the dashboard over a node or a simulated run, as routes on interfaces.
         .target(

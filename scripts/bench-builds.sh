@@ -11,9 +11,11 @@
 #   scripts/bench-builds.sh /tmp/base/.build/release/lis
 # Each server gets a fresh 1 GiB volume (first 256 MiB written once). Jobs (fio ioengine=nbd,
 # unix socket, 4 s each): 4 KiB random writes and reads at QD32, random writes at QD1, 1 MiB
-# sequential writes and reads at QD8. BENCH_ONLY (a bash regular expression over the job
-# names wQD32 rQD32 wQD1 seqW seqR) picks jobs. The CPU figures are the servers' user and
-# system time over the job (all threads, from /proc) divided by the I/Os fio completed.
+# sequential writes and reads at QD8, and 4 KiB random writes and reads on two connections at
+# QD16 each (w2conn, r2conn). BENCH_ONLY (a bash regular expression over the job names wQD32
+# rQD32 wQD1 seqW seqR w2conn r2conn) picks jobs. The CPU figures are the servers' user and
+# system time over the job (all threads, from /proc) divided by the I/Os fio completed. Each
+# run starts after a `sync` and a second's pause.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 other=${1:?usage: scripts/bench-builds.sh OTHER_LIS [ROUNDS]}
@@ -57,6 +59,8 @@ jobs=(
     "wQD1|--rw=randwrite --bs=4k --iodepth=1 --size=256M"
     "seqW|--rw=write --bs=1M --iodepth=8 --size=1G"
     "seqR|--rw=read --bs=1M --iodepth=8 --size=256M"
+    "w2conn|--rw=randwrite --bs=4k --iodepth=16 --numjobs=2 --group_reporting --size=256M"
+    "r2conn|--rw=randread --bs=4k --iodepth=16 --numjobs=2 --group_reporting --size=256M"
 )
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 : >results.txt
@@ -68,6 +72,10 @@ for round in $(seq "$rounds"); do
         order="this other nbdkit"
         [ $((round % 2)) -eq 0 ] && order="other this nbdkit"
         for v in $order; do
+            # Each run starts with no dirty pages of the run before: their writeback, which the
+            # next run would pay for in system time, decided more than the builds did.
+            sync
+            sleep 1
             read -r u0 s0 < <(ticks "${pid[$v]}")
             # shellcheck disable=SC2086
             fio --name=b --ioengine=nbd --uri="${uri[$v]}" $args --time_based --runtime=4 --output-format=json \
@@ -95,11 +103,11 @@ for line in open("results.txt"):
     name, server, *values = line.split()
     rows[(name, server)].append([float(v) for v in values])
 print(f"\nmedians of {sys.argv[1]} rounds, fio ioengine=nbd, unix socket, 4 s per job; CPU = server time per I/O")
-print(f"{'job':<6} {'server':<7} {'IOPS':>8} {'p50 µs':>8} {'user µs/IO':>11} {'sys µs/IO':>10}")
-for name in ["wQD32", "rQD32", "wQD1", "seqW", "seqR"]:
+print(f"{'job':<7} {'server':<7} {'IOPS':>8} {'p50 µs':>8} {'user µs/IO':>11} {'sys µs/IO':>10}")
+for name in ["wQD32", "rQD32", "wQD1", "seqW", "seqR", "w2conn", "r2conn"]:
     for server in ["this", "other", "nbdkit"]:
         if (name, server) not in rows:
             continue
         m = [statistics.median(r[i] for r in rows[(name, server)]) for i in range(4)]
-        print(f"{name:<6} {server:<7} {m[0]:>8.0f} {m[1]:>8.1f} {m[2]:>11.2f} {m[3]:>10.2f}")
+        print(f"{name:<7} {server:<7} {m[0]:>8.0f} {m[1]:>8.1f} {m[2]:>11.2f} {m[3]:>10.2f}")
 PY

@@ -31,21 +31,42 @@ public final class Metrics: Sendable {
 
     struct Histogram: Sendable {
         /// Per bucket (not cumulative), then the count above the last bound.
-        var counts = [UInt64](repeating: 0, count: Metrics.latencyBuckets.count + 1)
+        var counts: [UInt64]
         var sum = 0.0
         var count: UInt64 = 0
 
+        init(bucketCount: Int) { counts = [UInt64](repeating: 0, count: bucketCount) }
+
         mutating func record(_ bucket: Int, _ seconds: Double) {
+            guard counts.indices.contains(bucket) else { return }  // a series of another kind
             counts[bucket] += 1
             sum += seconds
             count += 1
         }
     }
 
+    /// Every series has a slot, made the first time its family and labels are named; recording
+    /// into a `Series` touches only its slot, with no lookup by name and labels per call.
     private struct State: Sendable {
         var families: [String: Family] = [:]
-        var values: [String: [String: Double]] = [:]
-        var histograms: [String: [String: Histogram]] = [:]
+        /// A family's series: their rendered labels and slots.
+        var slots: [String: [String: Int]] = [:]
+        var values: [Double] = []
+        var histograms: [Histogram] = []
+        /// Whether anything was recorded in the slot: a series made but never used is not listed.
+        var used: [Bool] = []
+
+        /// The slot of a series, made if new (values and histograms share the numbering).
+        mutating func slot(_ family: Family, _ labels: String) -> Int {
+            families[family.name] = family
+            if let slot = slots[family.name]?[labels] { return slot }
+            let slot = used.count
+            used.append(false)
+            values.append(0)
+            histograms.append(Histogram(bucketCount: family.kind == .histogram ? Metrics.latencyBuckets.count + 1 : 0))
+            slots[family.name, default: [:]][labels] = slot
+            return slot
+        }
     }
 
     private let state = Mutex(State())
@@ -58,13 +79,14 @@ public final class Metrics: Sendable {
 
     /// One series of a family, its labels rendered once: a hot path records into a series it
     /// made at start rather than rendering labels per call.
+    /// A series is its slot: recording into it copies no strings.
     public struct Series: Sendable, Hashable {
-        public let family: Family
-        let labels: String
+        let slot: Int
     }
 
     public func series(_ family: Family, _ labels: [(String, String)] = []) -> Series {
-        Series(family: family, labels: render(labels))
+        let labels = render(labels)
+        return Series(slot: state.withLock { $0.slot(family, labels) })
     }
 
     /// Declares a family, so that it is listed (with no series) before anything is recorded.
@@ -79,17 +101,17 @@ public final class Metrics: Sendable {
 
     public func increment(_ series: Series, by: Double = 1) {
         state.withLock {
-            $0.families[series.family.name] = series.family
-            $0.values[series.family.name, default: [:]][series.labels, default: 0] += by
+            $0.values[series.slot] += by
+            $0.used[series.slot] = true
         }
     }
 
     /// Sets a gauge, or a counter whose total something else keeps (copied at a scrape).
     public func set(_ family: Family, _ labels: [(String, String)] = [], to value: Double) {
-        let series = render(labels)
+        let series = series(family, labels)
         state.withLock {
-            $0.families[family.name] = family
-            $0.values[family.name, default: [:]][series] = value
+            $0.values[series.slot] = value
+            $0.used[series.slot] = true
         }
     }
 
@@ -101,8 +123,8 @@ public final class Metrics: Sendable {
     public func observe(_ series: Series, seconds: Double) {
         let bucket = Self.latencyBuckets.firstIndex { seconds <= $0 } ?? Self.latencyBuckets.count
         state.withLock {
-            $0.families[series.family.name] = series.family
-            $0.histograms[series.family.name, default: [:]][series.labels, default: Histogram()].record(bucket, seconds)
+            $0.histograms[series.slot].record(bucket, seconds)
+            $0.used[series.slot] = true
         }
     }
 
@@ -114,13 +136,15 @@ public final class Metrics: Sendable {
         for name in snapshot.families.keys.sorted() {
             let family = snapshot.families[name]!
             out += "# HELP \(name) \(Self.escapeHelp(family.help))\n# TYPE \(name) \(family.kind.rawValue)\n"
+            let series = (snapshot.slots[name] ?? [:]).filter { snapshot.used[$0.value] }.sorted { $0.key < $1.key }
             switch family.kind {
             case .counter, .gauge:
-                for (series, value) in (snapshot.values[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    out += "\(name)\(braced(series)) \(Self.format(value))\n"
+                for (series, slot) in series {
+                    out += "\(name)\(braced(series)) \(Self.format(snapshot.values[slot]))\n"
                 }
             case .histogram:
-                for (series, histogram) in (snapshot.histograms[name] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                for (series, slot) in series {
+                    let histogram = snapshot.histograms[slot]
                     var cumulative: UInt64 = 0
                     for (i, bound) in Self.latencyBuckets.enumerated() {
                         cumulative += histogram.counts[i]

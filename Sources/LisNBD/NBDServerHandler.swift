@@ -29,6 +29,9 @@ final class NBDServerHandler: ChannelDuplexHandler {
 
     /// Received bytes not yet decoded.
     private var cumulation: ByteBuffer?
+    /// The cumulation is a buffer this handler made for a frame split across reads (not a
+    /// received buffer the channel's pool shares): the rest of the frame is written into it.
+    private var cumulationIsOwn = false
     /// Guards against re-entrant decoding when a delegate answers synchronously.
     private var isDecoding = false
     /// Between `channelRead` and `channelReadComplete`: replies are flushed by the latter.
@@ -127,6 +130,7 @@ final class NBDServerHandler: ChannelDuplexHandler {
         self.inReadBurst = true
         guard var pending = self.cumulation else {
             self.cumulation = incoming
+            self.cumulationIsOwn = false
             self.decodeBufferedFrames(context: context)
             return
         }
@@ -134,6 +138,10 @@ final class NBDServerHandler: ChannelDuplexHandler {
         // decode it, then decode the rest of `incoming` in place: a read costs at most one
         // frame's worth of copying, not a copy of everything received.
         self.cumulation = nil
+        // Unless a split frame is being assembled already, `pending` is what is left of an
+        // earlier read's buffer, which the channel's receive-buffer pool still shares: writing
+        // into it would copy that whole buffer (64 KiB under load) per split frame.
+        var ownsPending = self.cumulationIsOwn
         if let kind = self.machine.nextFrame {
             let limits = self.machine.decoderLimits
             while incoming.readableBytes > 0 {
@@ -141,15 +149,19 @@ final class NBDServerHandler: ChannelDuplexHandler {
                 guard missing > 0, var part = incoming.readSlice(length: min(missing, incoming.readableBytes)) else {
                     break
                 }
-                // Room for the whole frame at once: growing by doubling would copy a large
-                // WRITE's payload several times as its pieces arrive.
-                if pending.writableBytes < missing {
-                    pending.reserveCapacity(minimumWritableBytes: missing)
+                // A buffer of its own, with room for the whole frame at once: growing by
+                // doubling would copy a large WRITE's payload several times as its pieces arrive.
+                if !ownsPending || pending.writableBytes < missing {
+                    var own = context.channel.allocator.buffer(capacity: pending.readableBytes + missing)
+                    own.writeBuffer(&pending)
+                    pending = own
+                    ownsPending = true
                 }
                 pending.writeBuffer(&part)
             }
         }
         self.cumulation = pending
+        self.cumulationIsOwn = ownsPending
         guard incoming.readableBytes > 0 else {
             self.decodeBufferedFrames(context: context)
             return
@@ -162,8 +174,10 @@ final class NBDServerHandler: ChannelDuplexHandler {
             rest.discardReadBytes()
             rest.writeBuffer(&incoming)
             self.cumulation = rest
+            self.cumulationIsOwn = true  // written to: a copy of its own
         } else {
             self.cumulation = incoming
+            self.cumulationIsOwn = false
         }
         self.decodeBufferedFrames(context: context)
     }

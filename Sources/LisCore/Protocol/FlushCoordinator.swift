@@ -24,8 +24,14 @@ struct FlushCoordinator: Sendable {
     /// holder can no longer place it in, would report it lost).
     mutating func acknowledged(_ key: BlockKey, _ id: RequestID?, _ position: LogPosition, holder: NodeID, fua: Bool) {
         guard let id, !fua else { return }
-        if let known = unflushed[key]?[position.epoch], known.write.position.version >= position.version { return }
-        unflushed[key, default: [:]][position.epoch] = AckedWrite(write: WriteRef(id: id, position: position), holder: holder)
+        // One lookup of the block (a write of a block already listed changes its entry in place).
+        Self.note(AckedWrite(write: WriteRef(id: id, position: position), holder: holder), in: &unflushed[key, default: [:]])
+    }
+
+    private static func note(_ acked: AckedWrite, in byEpoch: inout [Epoch: AckedWrite]) {
+        let position = acked.write.position
+        if let known = byEpoch[position.epoch], known.write.position.version >= position.version { return }
+        byEpoch[position.epoch] = acked
     }
 
     /// A client flush: it vouches for every write acknowledged since the previous one, each

@@ -96,12 +96,13 @@ extension NodeCore {
         if peekBlock(key, absent: true, { $0.holding == nil && $0.steal == nil }), takeUpIfNamed(key) { return false }
         // Only the term is kept: a copy of the whole state alive here would share the block's
         // newest-writes table, and the write path's change to it would copy it.
-        guard let (holding, promised) = peekBlock(key, absent: nil, { s in s.holding.map { ($0, s.promised) } }) else { return false }
-        guard holding.epoch == promised || (mutant == .acceptStaleEpoch && holding.epoch < promised) else { return false }
+        guard let (epoch, quorum, promised) = peekBlock(key, absent: nil, { s in s.holding.map { ($0.epoch, $0.quorumRegions, s.promised) } })
+        else { return false }
+        guard epoch == promised || (mutant == .acceptStaleEpoch && epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
-        case .write(let write): holderWrite(key, write, reply: queued.reply, holding: holding, sentToEarlierRun: queued.sentToEarlierRun)
-        case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, holding: holding)
+        case .write(let write): holderWrite(key, write, reply: queued.reply, epoch: epoch, quorum: quorum, sentToEarlierRun: queued.sentToEarlierRun)
+        case .read(let offset, let length): holderRead(key, offset, length, reply: queued.reply, epoch: epoch, quorum: quorum)
         }
         return true
     }
@@ -154,7 +155,7 @@ extension NodeCore {
     }
 
     mutating func holderWrite(
-        _ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, holding: HolderTerm, sentToEarlierRun: Bool = false
+        _ key: BlockKey, _ write: BlockWrite, reply target: ReplyTarget, epoch: Epoch, quorum: [RegionID], sentToEarlierRun: Bool = false
     ) {
         // The block's state is read where it is and changed in place: a copy taken out to
         // change shares the copy's newest-writes table, and the first change would copy the
@@ -181,19 +182,19 @@ extension NodeCore {
             return
         }
         let previous = logged
-        let position = LogPosition(epoch: holding.epoch, version: logged.version + 1)
+        let position = LogPosition(epoch: epoch, version: logged.version + 1)
         precondition(
-            holding.epoch == promised || mutant == .acceptStaleEpoch, "\(id) writes \(key) at \(holding.epoch) having promised \(promised)")
+            epoch == promised || mutant == .acceptStaleEpoch, "\(id) writes \(key) at \(epoch) having promised \(promised)")
         blocks[key, default: BlockState()].replica.append(key, write, at: position, durable: write.fua, &effects)
         // A quorum of this node alone (a one-node region, the only one the volume asks for) is
         // complete with its own copy: no tally to build per write.
-        if map.isAlone(id, in: holding.quorumRegions) {
+        if map.isAlone(id, in: quorum) {
             commit(key, position, previous: previous, write, target)
             return
         }
-        var tally = QuorumTally(regions: holding.quorumRegions, map: map)
+        var tally = QuorumTally(regions: quorum, map: map)
         tally.add(id)
-        for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
+        for node in map.nodes(inRegions: quorum) where node != id {
             send(node, .accept(key, position: position, previous: previous, write: write))
         }
         if tally.isComplete || mutant == .ackBeforeQuorum {
@@ -229,11 +230,11 @@ extension NodeCore {
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
         replyWritten(key, target, write.id, position, fua: write.fua)
-        guard let holding = peekBlock(key, absent: nil, { $0.holding }) else { return }
-        let copies = asyncCopies(key, holding)
+        guard let quorum = peekBlock(key, absent: nil, { $0.holding?.quorumRegions }) else { return }
+        let copies = asyncCopies(key, quorum: quorum)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
         // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.
-        if !copies.isEmpty || holding.quorumRegions.reduce(0, { $0 + map.nodes(in: $1).count }) > 1 { armRepair(key) }
+        if !copies.isEmpty || quorum.reduce(0, { $0 + map.nodes(in: $1).count }) > 1 { armRepair(key) }
     }
 
     /// Acknowledges a write; one acknowledged to a local client is the next flush's to vouch for.
@@ -243,15 +244,15 @@ extension NodeCore {
     }
 
     /// One node in every other region the volume allows: they get committed writes in order.
-    func asyncCopies(_ key: BlockKey, _ holding: HolderTerm) -> [NodeID] {
+    func asyncCopies(_ key: BlockKey, quorum: [RegionID]) -> [NodeID] {
         guard let volume = volume(key) else { return [] }
         return map.regions.compactMap { other in
-            holding.quorumRegions.contains(other) || !volume.allows(other) ? nil : map.homeNode(of: other)
+            quorum.contains(other) || !volume.allows(other) ? nil : map.homeNode(of: other)
         }
     }
 
-    mutating func holderRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, reply target: ReplyTarget, holding: HolderTerm) {
-        var tally = QuorumTally(regions: holding.quorumRegions, map: map)
+    mutating func holderRead(_ key: BlockKey, _ offset: UInt32, _ length: UInt32, reply target: ReplyTarget, epoch: Epoch, quorum: [RegionID]) {
+        var tally = QuorumTally(regions: quorum, map: map)
         tally.add(id)
         if tally.isComplete {
             answerRead(key, offset, length, target)
@@ -260,8 +261,8 @@ extension NodeCore {
         // Several nodes share Q2: confirm with a majority that no newer epoch was promised.
         let nonce = token()
         blocks[key, default: BlockState()].holding?.pendingReads[nonce] = HolderTerm.PendingRead(tally: tally, reply: target, offset: offset, length: length)
-        for node in map.nodes(inRegions: holding.quorumRegions) where node != id {
-            send(node, .readCheck(key, epoch: holding.epoch, nonce: nonce))
+        for node in map.nodes(inRegions: quorum) where node != id {
+            send(node, .readCheck(key, epoch: epoch, nonce: nonce))
         }
         armQuorumResend(key)
     }
@@ -365,7 +366,7 @@ extension NodeCore {
     mutating func repairCopies(_ key: BlockKey, _ epoch: Epoch) {
         guard let state = blocks[key], var term = state.holding, term.epoch == epoch else { return }
         term.repairArmed = false
-        let copies = (map.nodes(inRegions: term.quorumRegions) + asyncCopies(key, term)).filter { $0 != id }
+        let copies = (map.nodes(inRegions: term.quorumRegions) + asyncCopies(key, quorum: term.quorumRegions)).filter { $0 != id }
         let lagging = term.askLagging(copies, committed: term.committed(state.position))
         blocks[key]?.holding = term
         for node in lagging { send(node, .probeCopy(key, epoch: epoch)) }

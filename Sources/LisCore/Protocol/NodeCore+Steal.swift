@@ -58,7 +58,9 @@ extension NodeCore {
     /// A holder-side policy sees every operation the holder serves; when it wants the block in
     /// another region, the holder asks that region's home node to steal it.
     mutating func observeAtHolder(_ key: BlockKey, _ queued: QueuedOp) {
-        guard placement.decidesAtHolder, let volume = volume(key), var holding = blocks[key]?.holding else { return }
+        guard placement.decidesAtHolder, let volume = volume(key), let index = blocks.index(forKey: key),
+            let holding = blocks.values[index].holding.map({ (epoch: $0.epoch, start: $0.start, observed: $0.observed) })
+        else { return }
         let origin: RegionID
         switch queued.reply {
         case .client: origin = region
@@ -68,22 +70,22 @@ extension NodeCore {
         }
         let candidates = map.regions.filter { volume.allows($0) }
         // The first operation anyone made on the block (never-used neighbours).
-        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks[key, default: BlockState()].position == .empty
+        let firstUse = holding.epoch == .zero && holding.start == .empty && blocks.values[index].position == .empty
             && holding.observed == 0 && !restarted
-        holding.observed += 1
         defer { if firstUse { onFirstUse(key, by: origin, candidates: candidates) } }
         // The policy sees this node's measured round trips, and each region's to Hive.
         let known = knownRtts
         let hive = Dictionary(uniqueKeysWithValues: candidates.compactMap { r in known.hiveRttMs(r).map { (r, $0) } })
-        let verdict = placement.observeErased(
-            &holding.policyStats,
-            ServedOperation(
-                key: key, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: { known.rttMs($0, $1) },
-                costs: MoveCosts(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive)))
+        let operation = ServedOperation(
+            key: key, origin: origin, holderRegion: region, candidates: candidates, now: now, rttMs: { known.rttMs($0, $1) },
+            costs: MoveCosts(localMs: local.expectedMs, blockBytes: volume.blockSizeBytes, hiveRttMs: hive))
+        // The term is changed where it is: taken out and put back, it was copied twice per
+        // operation the holder served.
+        blocks.values[index].holding!.observed += 1
+        let verdict = placement.observeErased(&blocks.values[index].holding!.policyStats, operation)
         if let declined = verdict.declined {
             effects.append(.event(.declined(key, to: declined.to, reason: declined.reason)))
         }
-        blocks[key, default: BlockState()].holding = holding
         guard let decision = verdict.handOver, let target = handOverTarget(in: decision.to) else { return }
         if let interval = placement.minHandOverIntervalMs, let last = lastHandOverAt, (now - last).ms < interval { return }
         guard handOver(key, to: target, reason: decision.reason) else {

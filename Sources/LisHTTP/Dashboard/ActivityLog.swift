@@ -24,6 +24,14 @@ public struct ActivityLog: Sendable {
         var block: UInt64
         var column: Int64
         var region: String
+
+        /// The numbers only: keys that differ in volume or region alone are few (a node's
+        /// clients are in one region), and hashing two strings per command cost more than the
+        /// rest of recording it.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(block)
+            hasher.combine(column)
+        }
     }
     struct LatencyKey: Hashable {
         var region: String
@@ -38,8 +46,10 @@ public struct ActivityLog: Sendable {
     }
 
     private var cells: [CellKey: ActivitySnapshot.Counts] = [:]
-    private var latency: [LatencyKey: LatencyHistogram] = [:]
-    private var usage: [UsageKey: ActivitySnapshot.Counts] = [:]
+    /// Per operation (`Operation.index`): a node's commands of one kind go to one series per
+    /// column, so each table keeps the one used last apart (`RecentFirst`).
+    private var latency = [RecentFirst<LatencyKey, LatencyHistogram>](repeating: RecentFirst(), count: Operation.allCases.count)
+    private var usage = RecentFirst<UsageKey, ActivitySnapshot.Counts>()
     private var moves: [Decision] = []
     private var others: [Decision] = []
     private var newestColumn: Int64 = 0
@@ -54,6 +64,14 @@ public struct ActivityLog: Sendable {
 
     public enum Operation: String, Sendable, CaseIterable {
         case read, write, flush
+
+        var index: Int {
+            switch self {
+            case .read: 0
+            case .write: 1
+            case .flush: 2
+            }
+        }
     }
 
     /// A client operation the node in `region` answered: `blocks` of `volume` (none for a
@@ -64,15 +82,17 @@ public struct ActivityLog: Sendable {
     ) {
         let column = atMs / columnMs
         advance(to: column)
-        latency[LatencyKey(region: region, node: node, op: op.rawValue, column: column), default: LatencyHistogram()].add(latencyMs)
+        latency[op.index].update(LatencyKey(region: region, node: node, op: op.rawValue, column: column), LatencyHistogram()) {
+            $0.add(latencyMs)
+        }
         guard let volume, let blocks, op != .flush else { return }
-        for block in blocks {
+        // A stride, not the range itself: iterating a ClosedRange copies its generic index per step.
+        for block in stride(from: blocks.lowerBound, through: blocks.upperBound, by: 1) {
             let key = CellKey(volume: volume, block: block, column: column, region: region)
             if op == .write { cells[key, default: .init()].writes += 1 } else { cells[key, default: .init()].reads += 1 }
         }
         let hour = atMs - atMs % 3_600_000
-        let key = UsageKey(volume: volume, hourMs: hour, region: region)
-        Self.count(op, bytes: bytes, in: &usage[key, default: .init()])  // one lookup, not three
+        usage.update(UsageKey(volume: volume, hourMs: hour, region: region), .init()) { Self.count(op, bytes: bytes, in: &$0) }
     }
 
     private static func count(_ op: Operation, bytes: UInt64, in counts: inout ActivitySnapshot.Counts) {
@@ -99,9 +119,9 @@ public struct ActivityLog: Sendable {
         let oldest = column - keepColumns
         guard oldest > 0, column % 16 == 0 else { return }
         cells = cells.filter { $0.key.column >= oldest }
-        latency = latency.filter { $0.key.column >= oldest }
+        for i in latency.indices { latency[i].removeAll { $0.column < oldest } }
         let oldestHour = oldest * columnMs - oldest * columnMs % 3_600_000
-        usage = usage.filter { $0.key.hourMs >= oldestHour }
+        usage.removeAll { $0.hourMs < oldestHour }
     }
 
     /// Every move kept, oldest first.
@@ -119,18 +139,50 @@ public struct ActivityLog: Sendable {
                 ? ActivitySnapshot.Cell(volume: key.volume, block: key.block, column: key.column, region: key.region, counts: counts)
                 : nil
         }
-        snapshot.latency = latency.compactMap { key, histogram in
+        snapshot.latency = latency.flatMap(\.entries).compactMap { key, histogram in
             window.contains(key.column)
                 ? ActivitySnapshot.Latency(region: key.region, node: key.node, op: key.op, column: key.column, histogram: histogram)
                 : nil
         }
         let firstHour = sinceMs - sinceMs % 3_600_000
-        snapshot.usage = usage.compactMap { key, counts in
+        snapshot.usage = usage.entries.compactMap { key, counts in
             key.hourMs >= firstHour && key.hourMs < untilMs
                 ? ActivitySnapshot.Usage(volume: key.volume, hour_ms: key.hourMs, region: key.region, counts: counts) : nil
         }
         snapshot.decisions = moves + others.filter { $0.at_ms >= sinceMs && $0.at_ms < untilMs }
         return snapshot
+    }
+}
+
+/// A table whose entry changed last is kept out of the dictionary: when the next change is to
+/// the same key (a node's next command of a kind, in the same column), it costs a comparison of
+/// keys instead of hashing them.
+struct RecentFirst<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+    private var table: [Key: Value] = [:]
+    private var recent: (key: Key, value: Value)?
+
+    /// Changes the entry for `key`, made from `initial` if there is none.
+    mutating func update(_ key: Key, _ initial: @autoclosure () -> Value, _ change: (inout Value) -> Void) {
+        if recent?.key != key {
+            if let (k, v) = recent { table[k] = v }
+            recent = (key, table.removeValue(forKey: key) ?? initial())
+        }
+        change(&recent!.value)
+    }
+
+    mutating func removeAll(where drop: (Key) -> Bool) {
+        if let (k, v) = recent {
+            table[k] = v
+            recent = nil
+        }
+        table = table.filter { !drop($0.key) }
+    }
+
+    /// Every entry, in no order.
+    var entries: [(key: Key, value: Value)] {
+        var all = table.map { ($0.key, $0.value) }
+        if let recent { all.append(recent) }
+        return all
     }
 }
 
@@ -141,8 +193,8 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
     static let smallestMs = 0.01
     static let factor = 1.25
 
-    /// Counts by bucket, only the non-zero ones: `[bucket, count]`.
-    public var counts: [Int: Int] = [:]
+    /// Counts by bucket (all `buckets` of them, so that adding one is an index, not a lookup).
+    private var counts = [Int](repeating: 0, count: LatencyHistogram.buckets)
 
     public init() {}
 
@@ -150,14 +202,14 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
 
     public mutating func add(_ ms: Double) {
         let i = ms <= Self.smallestMs ? 0 : Int((Foundation.log(ms / Self.smallestMs) / Foundation.log(Self.factor)).rounded(.up))
-        counts[min(max(i, 0), Self.buckets - 1), default: 0] += 1
+        counts[min(max(i, 0), Self.buckets - 1)] += 1
     }
 
     public mutating func merge(_ other: LatencyHistogram) {
-        for (i, n) in other.counts { counts[i, default: 0] += n }
+        for i in counts.indices { counts[i] += other.counts[i] }
     }
 
-    public var total: Int { counts.values.reduce(0, +) }
+    public var total: Int { counts.reduce(0, +) }
 
     /// The bucket bound below which a share `q` (0…1) of the latencies lie.
     public func quantile(_ q: Double) -> Double? {
@@ -165,23 +217,24 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         guard total > 0 else { return nil }
         let rank = max(1, Int((q * Double(total)).rounded(.up)))
         var seen = 0
-        for i in counts.keys.sorted() {
-            seen += counts[i]!
+        for i in counts.indices {
+            seen += counts[i]
             if seen >= rank { return Self.bound(i) }
         }
-        return Self.bound(counts.keys.max()!)
+        return Self.bound(counts.lastIndex { $0 > 0 }!)
     }
 
     public init(from decoder: any Decoder) throws {
         let pairs = try decoder.singleValueContainer().decode([[Int]].self)
         for pair in pairs where pair.count == 2 && (0..<Self.buckets).contains(pair[0]) && pair[1] > 0 {
-            counts[pair[0], default: 0] += pair[1]
+            counts[pair[0]] += pair[1]
         }
     }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
-        try c.encode(counts.sorted { $0.key < $1.key }.map { [$0.key, $0.value] })
+        // Only the non-zero buckets, as `[bucket, count]` pairs.
+        try c.encode(counts.indices.filter { counts[$0] > 0 }.map { [$0, counts[$0]] })
     }
 }
 
