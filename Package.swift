@@ -1,6 +1,14 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// The modules an NBD command runs through (the NBD codec, the core, the runtime, the activity
+// log): their release builds do not check each access to a variable for an overlapping access
+// at run time. The state they touch is a value or an actor's, used by one thread at a time, and
+// the checks were about a tenth of the node's instructions per write (28 per write in the
+// runtime, and one per dictionary lookup in every module that looks up a table:
+// docs/BENCHMARKS.md). Debug builds, which the tests run, still check.
+let dataPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Lis",
     platforms: [.macOS(.v15)],
@@ -28,7 +36,8 @@ let package = Package(
             dependencies: [
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
-            ]
+            ],
+            swiftSettings: dataPathSettings
         ),
         // The deterministic simulator: drives LisCore nodes on a virtual clock.
         .target(
@@ -45,7 +54,8 @@ let package = Package(
         // The NBD protocol: handshake and transmission state machine, codec, channel handler.
         .target(
             name: "LisNBD",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: dataPathSettings
         ),
         // The peer wire: frames, the message codec and the join-secret handshake. No sockets.
         .target(
@@ -70,11 +80,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            // The runtime's state is an actor's, touched by one thread at a time; a release build
-            // does not check each access to it for overlap at run time (28 checks per NBD write,
-            // about a tenth of the node's instructions per write: docs/BENCHMARKS.md). Debug
-            // builds, which the tests run, still check.
-            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+            swiftSettings: dataPathSettings
         ),
         // The HTTP API and the dashboard over a node or a simulated run, as routes on interfaces.
         .target(
@@ -89,7 +95,8 @@ let package = Package(
             resources: [
                 .embedInCode("Dashboard/index.html"), .embedInCode("Dashboard/dashboard.js"),
                 .embedInCode("Dashboard/dashboard.css"),
-            ]
+            ],
+            swiftSettings: dataPathSettings
         ),
         .executableTarget(
             name: "lis",

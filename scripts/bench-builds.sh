@@ -15,7 +15,8 @@
 # QD16 each (w2conn, r2conn). BENCH_ONLY (a bash regular expression over the job names wQD32
 # rQD32 wQD1 seqW seqR w2conn r2conn) picks jobs. The CPU figures are the servers' user and
 # system time over the job (all threads, from /proc) divided by the I/Os fio completed. Each
-# run starts after a `sync` and a second's pause.
+# run starts after a `sync` and a second's pause. The builds swap data directories every round,
+# so both must read the same storage format (any two builds of one format version).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 other=${1:?usage: scripts/bench-builds.sh OTHER_LIS [ROUNDS]}
@@ -30,28 +31,30 @@ work=$(mktemp -d /tmp/lis-bench-builds.XXXXXX)
 declare -A pid
 trap 'for p in "${pid[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
-declare -A binary=([this]="$this" [other]="$other") port=([this]=7797 [other]=7798)
-for v in this other; do
-    "${binary[$v]}" serve --data-dir "$work/$v" --nbd-address none --http-address "127.0.0.1:${port[$v]}" \
-        --log-level warning 2>>"$v.log" &
-    pid[$v]=$!
-done
-for v in this other; do
-    for _ in $(seq 300); do curl -sf "http://127.0.0.1:${port[$v]}/v1/status" >/dev/null && break; sleep 0.1; done
-    "$this" volume create bench --size 1G --api "http://127.0.0.1:${port[$v]}" >/dev/null
-done
-truncate -s 1G nbdkit.img
-nbdkit --exit-with-parent -U "$work/nbdkit.sock" file file="$work/nbdkit.img" &
-pid[nbdkit]=$!
-for _ in $(seq 100); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
-declare -A uri=(
-    [this]="nbd+unix:///bench?socket=$work/this/nbd.sock"
-    [other]="nbd+unix:///bench?socket=$work/other/nbd.sock"
-    [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock"
-)
-for v in this other nbdkit; do
-    fio --name=fill --ioengine=nbd --uri="${uri[$v]}" --rw=write --bs=1M --iodepth=8 --size=256M --output=/dev/null
-done
+# shellcheck source=lib/bench-servers.sh
+. "$root/scripts/lib/bench-servers.sh"
+declare -A binary=([this]="$this" [other]="$other") port=([this]=7797 [other]=7798) uri
+# The two builds swap data directories (and which starts first) every round: with each build
+# on a directory of its own, the same binary on both sides ran 4 KiB writes a fifth slower on
+# the first directory in every round, which was the directory's doing, not the build's.
+serve_builds() {  # serve_builds ROUND
+    local first=this second=other
+    [ $(($1 % 2)) -eq 0 ] && first=other second=this
+    for v in this other; do
+        if [ -n "${pid[$v]:-}" ]; then kill "${pid[$v]}" 2>/dev/null; wait "${pid[$v]}" 2>/dev/null || true; fi
+    done
+    start_lis "${binary[$first]}" "$work/a" "${port[$first]}"
+    pid[$first]=$server_pid
+    uri[$first]=$(lis_uri "$work/a")
+    start_lis "${binary[$second]}" "$work/b" "${port[$second]}"
+    pid[$second]=$server_pid
+    uri[$second]=$(lis_uri "$work/b")
+}
+serve_builds 1
+start_nbdkit "$work/nbdkit.img" "$work/nbdkit.sock"
+pid[nbdkit]=$server_pid
+uri[nbdkit]=$(nbdkit_uri "$work/nbdkit.sock")
+for v in this other nbdkit; do fill "${uri[$v]}" 256M; done
 
 jobs=(
     "wQD32|--rw=randwrite --bs=4k --iodepth=32 --size=256M"
@@ -65,6 +68,7 @@ jobs=(
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 : >results.txt
 for round in $(seq "$rounds"); do
+    [ "$round" -gt 1 ] && serve_builds "$round"
     for job in "${jobs[@]}"; do
         IFS='|' read -r name args <<<"$job"
         [[ "$name" =~ $only ]] || continue

@@ -16,7 +16,8 @@
 # expression, such as 'mixed' or 'QD32') runs only the jobs whose names match. Both servers keep
 # their data in one temporary directory on the same file system. After the table it prints each
 # server's CPU use per job (cores) and, for QD32, CPU time per I/O: on a machine whose cores the
-# client shares, a server that spends less CPU per I/O leaves more to the client.
+# client shares, a server that spends less CPU per I/O leaves more to the client. Each run
+# starts after a `sync` and a second's pause.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
@@ -40,21 +41,16 @@ trap 'stop_servers; rm -rf "$work"' EXIT
 cd "$work"
 
 size=1G
-declare -A uri=(
-    [lis]="nbd+unix:///bench?socket=$work/lis/nbd.sock"
-    [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock"
-)
+# shellcheck source=lib/bench-servers.sh
+. "$root/scripts/lib/bench-servers.sh"
+declare -A uri=([lis]=$(lis_uri "$work/lis") [nbdkit]=$(nbdkit_uri "$work/nbdkit.sock"))
 start_servers() {  # fresh disks on both servers
     stop_servers
-    rm -rf "$work/lis" "$work/nbdkit.img" "$work/nbdkit.sock"
-    "$lis" serve --data-dir "$work/lis" --nbd-address none --http-address 127.0.0.1:7790 --log-level warning 2>>lis.log &
-    lis_pid=$!
-    for _ in $(seq 300); do curl -sf http://127.0.0.1:7790/v1/status >/dev/null && break; sleep 0.1; done
-    "$lis" volume create bench --size $size --api http://127.0.0.1:7790 >/dev/null
-    truncate -s $size "$work/nbdkit.img"
-    nbdkit --exit-with-parent -U "$work/nbdkit.sock" file file="$work/nbdkit.img" &
-    kit_pid=$!
-    for _ in $(seq 100); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
+    rm -rf "$work/lis" "$work/nbdkit.img"
+    start_lis "$lis" "$work/lis" 7790
+    lis_pid=$server_pid
+    start_nbdkit "$work/nbdkit.img" "$work/nbdkit.sock"
+    kit_pid=$server_pid
 }
 
 # name | fio arguments | metric
@@ -78,7 +74,7 @@ for set in cached prefilled; do
     else
         range=$size
         for s in lis nbdkit; do
-            fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1M --iodepth=8 --size=$size --output=/dev/null
+            fill "${uri[$s]}" $size
         done
     fi
     for run in $(seq "$runs"); do
@@ -89,6 +85,10 @@ for set in cached prefilled; do
             [[ "$name" == 1M* ]] && span=$size || span=$range
             for s in lis nbdkit; do
                 [ "$s" = lis ] && pid=$lis_pid || pid=$kit_pid
+                # No run pays for the dirty pages of the one before: their writeback, charged
+                # to whoever runs next, decided more than the servers did.
+                sync
+                sleep 1
                 ticks0=$(cpu_ticks "$pid")
                 start_ns=$(date +%s%N)
                 # shellcheck disable=SC2086

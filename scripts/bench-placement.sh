@@ -21,18 +21,14 @@ work=$(mktemp -d /tmp/lis-bench-placement.XXXXXX)
 declare -A pid
 trap 'for p in "${pid[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$work"' EXIT
 cd "$work"
-"$lis" serve --data-dir "$work/lis" --nbd-address none --http-address 127.0.0.1:7796 --log-level warning 2>lis.log &
-pid[lis]=$!
-for _ in $(seq 300); do curl -sf http://127.0.0.1:7796/v1/status >/dev/null && break; sleep 0.1; done
-"$lis" volume create bench --size 1G --api http://127.0.0.1:7796 >/dev/null
-truncate -s 1G nbdkit.img
-nbdkit --exit-with-parent -U "$work/nbdkit.sock" file file="$work/nbdkit.img" &
-pid[nbdkit]=$!
-for _ in $(seq 100); do [ -S "$work/nbdkit.sock" ] && break; sleep 0.1; done
-declare -A uri=([lis]="nbd+unix:///bench?socket=$work/lis/nbd.sock" [nbdkit]="nbd+unix:///?socket=$work/nbdkit.sock")
-for v in lis nbdkit; do
-    fio --name=fill --ioengine=nbd --uri="${uri[$v]}" --rw=write --bs=1M --iodepth=8 --size=256M --output=/dev/null
-done
+# shellcheck source=lib/bench-servers.sh
+. "$root/scripts/lib/bench-servers.sh"
+start_lis "$lis" "$work/lis" 7796
+pid[lis]=$server_pid
+start_nbdkit "$work/nbdkit.img" "$work/nbdkit.sock"
+pid[nbdkit]=$server_pid
+declare -A uri=([lis]=$(lis_uri "$work/lis") [nbdkit]=$(nbdkit_uri "$work/nbdkit.sock"))
+for v in lis nbdkit; do fill "${uri[$v]}" 256M; done
 
 printf '%-5s %-6s %-6s %8s %8s %8s\n' round server place IOPS 'p50 µs' 'p99 µs'
 for round in $(seq "$rounds"); do

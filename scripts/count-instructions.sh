@@ -21,24 +21,24 @@ if [ $# -eq 0 ]; then
     set -- "$root/.build/release/lis"
 fi
 
+# shellcheck source=lib/bench-servers.sh
+. "$root/scripts/lib/bench-servers.sh"
+
 count() {
     local bin=$1 work pid vpid
     work=$(mktemp -d /tmp/lis-count.XXXXXX)
     # valgrind cannot read the static binary's DWARF; its symbol table is enough.
     strip --strip-debug -o "$work/lis" "$bin"
-    "$work/lis" serve --data-dir "$work/d" --nbd-address none --http-address 127.0.0.1:7799 --log-level warning 2>/dev/null &
-    pid=$!
-    for _ in $(seq 300); do curl -sf http://127.0.0.1:7799/v1/status >/dev/null && break; sleep 0.1; done
-    "$work/lis" volume create bench --size 1G --api http://127.0.0.1:7799 >/dev/null
-    local uri="nbd+unix:///bench?socket=$work/d/nbd.sock"
-    fio --name=fill --ioengine=nbd --uri="$uri" --rw=write --bs=1M --iodepth=8 --size=256M --output=/dev/null
+    start_lis "$work/lis" "$work/d" 7799
+    pid=$server_pid
+    local uri
+    uri=$(lis_uri "$work/d")
+    fill "$uri" 256M
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
-        "$work/lis" serve --data-dir "$work/d" --nbd-address none --http-address 127.0.0.1:7799 --log-level warning \
-        2>"$work/valgrind.log" &
-    vpid=$!
-    for _ in $(seq 600); do curl -sf http://127.0.0.1:7799/v1/status >/dev/null && break; sleep 0.2; done
+    start_lis "$work/lis" "$work/d" 7799 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.out" \
+        --log-file="$work/valgrind.log"
+    vpid=$server_pid
     fio --name=warm --ioengine=nbd --uri="$uri" --rw="${RW:-randwrite}" --bs=4k --iodepth="${QD:-32}" --size=256M \
         --number_ios=2000 --randseed=3 --output=/dev/null
     callgrind_control -i on "$vpid" >/dev/null

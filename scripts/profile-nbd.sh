@@ -21,11 +21,11 @@ work=$(mktemp -d /tmp/lis-profile.XXXXXX)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP_PERF:-}" ] && cp "$work/perf.data" "$KEEP_PERF"; rm -rf "$work"' EXIT
 cd "$work"
-"$lis" serve --data-dir "$work/lis" --nbd-address none --http-address 127.0.0.1:7792 --log-level warning 2>lis.log &
-pid=$!
-for _ in $(seq 300); do curl -sf http://127.0.0.1:7792/v1/status >/dev/null && break; sleep 0.1; done
-"$lis" volume create bench --size 1G --api http://127.0.0.1:7792 >/dev/null
-uri="nbd+unix:///bench?socket=$work/lis/nbd.sock"
+# shellcheck source=lib/bench-servers.sh
+. "$root/scripts/lib/bench-servers.sh"
+start_lis "$lis" "$work/lis" 7792
+pid=$server_pid
+uri=$(lis_uri "$work/lis")
 fio --name=p --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k --iodepth="${QD:-32}" --size=256M --time_based \
     --runtime=$((seconds + 4)) --output-format=json --output=fio.json >/dev/null &
 fio_pid=$!

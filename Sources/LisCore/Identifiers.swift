@@ -13,10 +13,36 @@ struct FoldedName: Hashable, Sendable {
     func hash(into hasher: inout Hasher) { hasher.combine(fold) }
 }
 
+/// A table's hash of 64 bits that already stand for a key (a name's fold, a block's key): the
+/// bits mixed with the table's seed by murmur3's finalizer, a bijection in which every input
+/// bit changes about half the output bits. The identifiers a node looks up on every I/O give
+/// this to `Dictionary` and `Set` (`_rawHashValue(seed:)`, the standard library's hook for a
+/// type's own hash) instead of running `Hasher` over the same bits: SipHash cost 150
+/// instructions a lookup, about 20 lookups per write (docs/BENCHMARKS.md). Each table's seed
+/// is random per process and per table, so which keys share a bucket cannot be chosen from
+/// outside.
+@inline(__always)
+func tableHash(_ bits: UInt64, seed: Int) -> Int {
+    var x = bits ^ UInt64(truncatingIfNeeded: seed)
+    x ^= x >> 33
+    x &*= 0xff51_afd7_ed55_8ccd
+    x ^= x >> 33
+    x &*= 0xc4ce_b9fe_1a85_ec53
+    x ^= x >> 33
+    return Int(truncatingIfNeeded: x)
+}
+
+/// Combines two keys' bits into one for `tableHash` (a block's volume and index, a request's
+/// origin and sequence number).
+@inline(__always)
+func pairBits(_ a: UInt64, _ b: UInt64) -> UInt64 { a ^ (b &* 0x9e37_79b9_7f4a_7c15) }
+
 /// A named site such as `nyc`, `london` or `sydney` (DESIGN §1).
 public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     private let folded: FoldedName
     public var name: String { folded.name }
+    var fold: UInt64 { folded.fold }
+    public func _rawHashValue(seed: Int) -> Int { tableHash(folded.fold, seed: seed) }
     public init(_ name: String) { folded = FoldedName(name) }
 
     /// What is wrong with `name` as a region (or node) name, or nil if nothing is.
@@ -33,6 +59,8 @@ public struct RegionID: Hashable, Comparable, Sendable, CustomStringConvertible,
 public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     private let folded: FoldedName
     public var name: String { folded.name }
+    var fold: UInt64 { folded.fold }
+    public func _rawHashValue(seed: Int) -> Int { tableHash(folded.fold, seed: seed) }
     public init(_ name: String) { folded = FoldedName(name) }
     public var description: String { name }
     public static func < (a: NodeID, b: NodeID) -> Bool { a.name < b.name }
@@ -44,6 +72,8 @@ public struct NodeID: Hashable, Comparable, Sendable, CustomStringConvertible, C
 public struct VolumeName: Hashable, Comparable, Sendable, CustomStringConvertible, Codable {
     private let folded: FoldedName
     public var name: String { folded.name }
+    var fold: UInt64 { folded.fold }
+    public func _rawHashValue(seed: Int) -> Int { tableHash(folded.fold, seed: seed) }
     public init(_ name: String) { folded = FoldedName(name) }
     public var description: String { name }
     public static func < (a: VolumeName, b: VolumeName) -> Bool { a.name < b.name }
@@ -91,6 +121,7 @@ public struct BlockKey: Hashable, Comparable, Sendable, CustomStringConvertible,
         volume.hash(into: &hasher)
         hasher.combine(block.index)
     }
+    public func _rawHashValue(seed: Int) -> Int { tableHash(pairBits(volume.fold, block.index), seed: seed) }
 }
 
 /// A block's ballot. Only grows; every steal takes a new one; an acceptor that has promised

@@ -7,6 +7,7 @@ public struct RequestID: Hashable, Sendable, CustomStringConvertible, Codable {
         self.seq = seq
     }
     public var description: String { "\(origin)#\(seq)" }
+    public func _rawHashValue(seed: Int) -> Int { tableHash(pairBits(origin.fold, seq), seed: seed) }
 }
 
 /// An operation on its way from the node a client talks to, to the block's holder.
