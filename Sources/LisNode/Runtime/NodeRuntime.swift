@@ -52,13 +52,14 @@ public actor NodeRuntime {
         var command: UInt64
         /// Where this part's bytes sit in the command's read buffer.
         var bufferOffset: Int
+        /// A write's bytes for this part, held for the core as `Payload.external` (handle = the
+        /// part's id) until the part is answered: a write may wait (a steal in progress) before
+        /// it is stored.
+        var data: ByteBuffer? = nil
     }
     var commands: [UInt64: PendingCommand] = [:]
     var parts: [ClientRequestID: Part] = [:]
     var nextID: UInt64 = 1
-    /// Write data held for the core as `Payload.external` (handle = the part's id), released
-    /// when the part is answered: a write may wait (a steal in progress) before it is stored.
-    var external: [UInt64: ByteBuffer] = [:]
     /// Bytes read for the core's held reads (`NodeEffect.holdRead`), until answered or dropped.
     var heldReads: [UInt64: [UInt8]] = [:]
     var inputs: Deque<NodeInput> = []
@@ -208,7 +209,7 @@ public actor NodeRuntime {
             input(.clientFlush(id))
         case .read(let offset, let length):
             submit(id, volume, offset, UInt64(length), responder, readLength: Int(length), op: .read, arrived: arrived) { _, within, partLength, _ in
-                .read(offset: within, length: partLength)
+                (.read(offset: within, length: partLength), nil)
             }
         case .write(let offset, let data, let fua):
             // A cluster node's core may send a write's data after the client has its answer
@@ -219,23 +220,23 @@ public actor NodeRuntime {
                 handle, within, partLength, at in
                 let slice = data.getSlice(at: data.readerIndex + at, length: Int(partLength))!
                 if copies {
-                    return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .bytes(Array(buffer: slice))))
+                    return (.write(BlockWrite(offset: within, length: partLength, fua: fua, data: .bytes(Array(buffer: slice)))), nil)
                 }
-                self.external[handle] = slice
-                return .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle)))
+                return (.write(BlockWrite(offset: within, length: partLength, fua: fua, data: .external(handle))), slice)
             }
         case .trim(let offset, let length, let fua), .writeZeroes(let offset, let length, let fua, _):
             submit(id, volume, offset, UInt64(length), responder, readLength: nil, op: ClientOp(command), arrived: arrived) {
                 _, within, partLength, _ in
-                .write(BlockWrite(offset: within, length: partLength, fua: fua, data: .zeros))
+                (.write(BlockWrite(offset: within, length: partLength, fua: fua, data: .zeros)), nil)
             }
         }
     }
 
-    /// Splits a byte range into per-block operations and gives each to the core.
+    /// Splits a byte range into per-block operations and gives each to the core; `makeOp` makes
+    /// a part's operation, and for a write held as `Payload.external` the bytes to hold with it.
     private func submit(
         _ id: UInt64, _ volume: VolumeSpec, _ offset: UInt64, _ length: UInt64, _ responder: NBDResponder,
-        readLength: Int?, op: ClientOp, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> BlockOp
+        readLength: Int?, op: ClientOp, arrived: NIODeadline, _ makeOp: (UInt64, UInt32, UInt32, Int) -> (BlockOp, ByteBuffer?)
     ) {
         let blockSize = volume.blockSizeBytes
         let blocks = length == 0 ? nil : offset / blockSize...(offset + length - 1) / blockSize
@@ -255,8 +256,8 @@ public actor NodeRuntime {
             let partID = at == offset ? id : nextID
             if at != offset { nextID += 1 }
             let bufferOffset = Int(at - offset)
-            parts[partID] = Part(command: id, bufferOffset: bufferOffset)
-            let op = makeOp(partID, UInt32(at - block * blockSize), UInt32(end - at), bufferOffset)
+            let (op, data) = makeOp(partID, UInt32(at - block * blockSize), UInt32(end - at), bufferOffset)
+            parts[partID] = Part(command: id, bufferOffset: bufferOffset, data: data)
             input(.client(partID, BlockKey(volume.name, BlockID(block)), op))
             at = end
         }
@@ -341,7 +342,7 @@ public actor NodeRuntime {
         switch effect {
         case .persistWrite(let key, let position, let write, let durable):
             if case .external(let handle) = write.data {
-                guard let data = external[handle] else { preconditionFailure("write data \(handle) was released before it was stored") }
+                guard let data = parts[handle]?.data else { preconditionFailure("write data \(handle) was released before it was stored") }
                 if !durable && data.readableBytes >= Self.writeBehindBytes {
                     _ = try store.queueWrite(key, offsetInBlock: write.offset, data: data, at: position)
                     return
@@ -398,7 +399,6 @@ public actor NodeRuntime {
     }
 
     private func reply(_ id: ClientRequestID, _ result: ClientResult) {
-        external[id] = nil
         // Taken out of the table while it changes: a copy left there would make the read
         // buffer shared, and filling it would copy it (a megabyte per 1 MiB read).
         guard let part = parts.removeValue(forKey: id), var command = commands.removeValue(forKey: part.command) else { return }
@@ -588,7 +588,7 @@ public actor NodeRuntime {
         case .bytes, .zeros:
             return payload
         case .external(let handle):
-            guard let buffer = external[handle] else { preconditionFailure("write data \(handle) was released before it was sent") }
+            guard let buffer = parts[handle]?.data else { preconditionFailure("write data \(handle) was released before it was sent") }
             return .bytes(Array(buffer: buffer))
         case .held(let handle):
             guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) sent twice") }
