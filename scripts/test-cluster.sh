@@ -375,7 +375,8 @@ os._exit(0)
 PY
 stuck_writer=$!
 check "london started stealing block 5" wait_for 20 grep -q 'block=vm:5 .*stealing block' london-1.log
-check "… and its claim is in Hive" bash -c "
+# The log line comes when london decides to steal; its claim reaches Hive a round trip later.
+check "… and its claim is in Hive" wait_for 10 bash -c "
     etcdctl --endpoints $ETCD_ENDPOINT get /lis/leases/vm/00000000000000000005 | grep -q '\"holder\":\"london-1\".*\"state\":\"stealing\"'"
 kill -9 "${pids[london-1]}"; wait "${pids[london-1]}" 2>/dev/null
 kill "$stuck_writer" 2>/dev/null; wait "$stuck_writer" 2>/dev/null
