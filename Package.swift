@@ -6,8 +6,12 @@ import PackageDescription
 // at run time. The state they touch is a value or an actor's, used by one thread at a time, and
 // the checks were about a tenth of the node's instructions per write (28 per write in the
 // runtime, and one per dictionary lookup in every module that looks up a table:
-// docs/BENCHMARKS.md). Debug builds, which the tests run, still check.
-let dataPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+// docs/BENCHMARKS.md). Debug builds, which the tests run, still check. They also copy their
+// values field by field (`-disable-type-layout`): by default a copy of a large struct or enum
+// (a node effect, an optional request id) called the type's value witness through its metadata,
+// a few hundred instructions where a field copy and a retain do. The release build runs every
+// node, cluster and swarm test of the test command.
+let dataPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-Xfrontend", "-disable-type-layout"], .when(configuration: .release))]
 
 let package = Package(
     name: "Lis",

@@ -60,7 +60,7 @@ extension NBDServerStateMachine {
             self.nextRequestID &+= 1
             let isRead = request.type == NBDProtocol.Command.read
             let payloadBytes = (isRead || request.type == NBDProtocol.Command.write) ? request.length : 0
-            self.inFlight.insert(id)
+            self.inFlight.insert(RequestKey(id))
             self.inFlightBytes += UInt64(payloadBytes)
             let token = NBDRequestToken(
                 id: id, cookie: request.cookie, kind: isRead ? .read : .other,
@@ -169,7 +169,7 @@ extension NBDServerStateMachine {
     // MARK: - Completions
 
     mutating func commandCompleted(_ token: NBDRequestToken, _ outcome: NBDCommandOutcome) -> CompletionAction {
-        guard self.phase == .transmission, self.inFlight.remove(token.id) != nil else { return .ignore }
+        guard self.phase == .transmission, self.inFlight.remove(RequestKey(token.id)) != nil else { return .ignore }
         self.inFlightBytes -= UInt64(token.payloadBytes)
 
         let reply: NBDReply

@@ -45,7 +45,7 @@ struct NBDServerStateMachine {
     // Transmission.
     var export: NBDExport?
     /// Ids of commands handed to the delegate and not yet answered: exactly-once bookkeeping.
-    var inFlight: Set<UInt64> = []
+    var inFlight: Set<RequestKey> = []
     var inFlightBytes: UInt64 = 0
     var nextRequestID: UInt64 = 0
     /// `NBD_CMD_DISC` arrived: read nothing more, close when idle.

@@ -36,8 +36,11 @@ import Testing
         #expect(Self.fullestBucket(hashes, buckets: 4_096) <= 12)
     }
 
-    /// The same block in 4,096 volumes, and 4,096 requests of one origin.
+    /// The same block in 4,096 volumes, 4,096 requests of one origin, and sequence numbers and
+    /// epochs that differ only in high bits.
     @Test func volumesAndRequestsSpreadOverBuckets() {
+        #expect(Self.fullestBucket((0..<UInt64(4_096)).map { SequenceKey($0 << 32)._rawHashValue(seed: 7) }, buckets: 4_096) <= 12)
+        #expect(Self.fullestBucket((0..<UInt64(4_096)).map { Epoch($0 << 32)._rawHashValue(seed: 7) }, buckets: 4_096) <= 12)
         let volumes = (0..<4_096).map { BlockKey(VolumeName("vm-\($0)"), BlockID(0))._rawHashValue(seed: 7) }
         #expect(Self.fullestBucket(volumes, buckets: 4_096) <= 12)
         let origin = NodeID("london-2")

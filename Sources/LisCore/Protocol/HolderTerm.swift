@@ -61,6 +61,12 @@ struct HolderTerm: Sendable {
     /// The highest version of this epoch each Q2 member (this node included) reported synced.
     private var syncedVersion: [NodeID: Version] = [:]
 
+    /// Its epoch and Q2 regions. Mutating only so that callers reach the term where it is,
+    /// through its optional (`state.holding?.epochAndQuorum()`): read as a value
+    /// (`holding.map`, `holding == nil`) the optional term was copied whole, tables and all,
+    /// through its value witness, about 280 instructions a time and three times per write.
+    mutating func epochAndQuorum() -> (epoch: Epoch, quorum: [RegionID]) { (epoch, quorumRegions) }
+
     /// `durableVersion`: how far the start is known durable (a steal's install is synced on
     /// Q2 before the term begins; a take-up at epoch 0 knows nothing yet).
     init(epoch: Epoch, quorumRegions: [RegionID], start: LogPosition, copies: [NodeID: LogPosition] = [:], durableVersion: Version = 0) {

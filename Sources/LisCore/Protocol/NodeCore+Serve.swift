@@ -93,11 +93,17 @@ extension NodeCore {
     /// Serves the operation if this node is the block's active holder. Never-moved blocks are
     /// taken up lazily at epoch 0 by the home node, unless it already promised a newer epoch.
     mutating func serveIfHolder(_ key: BlockKey, _ queued: QueuedOp) -> Bool {
-        if peekBlock(key, absent: true, { $0.holding == nil && $0.steal == nil }), takeUpIfNamed(key) { return false }
-        // Only the term is kept: a copy of the whole state alive here would share the block's
-        // newest-writes table, and the write path's change to it would copy it.
-        guard let (epoch, quorum, promised) = peekBlock(key, absent: nil, { s in s.holding.map { ($0.epoch, $0.quorumRegions, s.promised) } })
-        else { return false }
+        // Only what the write path needs is read: a copy of the whole state alive here would
+        // share the block's newest-writes table, and the write path's change to it would copy it.
+        func term() -> (epoch: Epoch, quorum: [RegionID], promised: Epoch)? {
+            peekBlock(key, absent: nil) { s in (s.holding?.epochAndQuorum()).map { ($0.epoch, $0.quorum, s.promised) } }
+        }
+        var held = term()
+        if held == nil, peekBlock(key, absent: true, { $0.steal == nil }) {
+            if takeUpIfNamed(key) { return false }
+            held = term()
+        }
+        guard let (epoch, quorum, promised) = held else { return false }
         guard epoch == promised || (mutant == .acceptStaleEpoch && epoch < promised) else { return false }
         observeAtHolder(key, queued)
         switch queued.op {
@@ -230,7 +236,7 @@ extension NodeCore {
     mutating func commit(_ key: BlockKey, _ position: LogPosition, previous: LogPosition, _ write: BlockWrite, _ target: ReplyTarget) {
         assert(position <= blocks[key, default: BlockState()].position, "\(id) commits \(key) at \(position) past its log")
         replyWritten(key, target, write.id, position, fua: write.fua)
-        guard let quorum = peekBlock(key, absent: nil, { $0.holding?.quorumRegions }) else { return }
+        guard let quorum = peekBlock(key, absent: nil, { $0.holding?.epochAndQuorum().quorum }) else { return }
         let copies = asyncCopies(key, quorum: quorum)
         for node in copies { send(node, .replicate(key, position: position, previous: previous, write: write)) }
         // A block with no other copy (a one-node cluster) has nothing to repair: no timer per write.

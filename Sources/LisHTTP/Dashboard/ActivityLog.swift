@@ -1,4 +1,5 @@
 import Foundation
+import LisCore
 
 /// What clients did and what placement decided, in time columns: the raw material of the
 /// dashboard's views (`DashboardViews`). A node keeps one for its own clients and decisions and
@@ -27,11 +28,12 @@ public struct ActivityLog: Sendable {
 
         /// The numbers only: keys that differ in volume or region alone are few (a node's
         /// clients are in one region), and hashing two strings per command cost more than the
-        /// rest of recording it.
+        /// rest of recording it. A table hashes them by `tableHash`, not SipHash.
         func hash(into hasher: inout Hasher) {
             hasher.combine(block)
             hasher.combine(column)
         }
+        func _rawHashValue(seed: Int) -> Int { tableHash(pairBits(block, UInt64(bitPattern: column)), seed: seed) }
     }
     struct LatencyKey: Hashable {
         var region: String

@@ -57,11 +57,11 @@ public actor NodeRuntime {
         /// it is stored.
         var data: ByteBuffer? = nil
     }
-    var commands: [UInt64: PendingCommand] = [:]
-    var parts: [ClientRequestID: Part] = [:]
+    var commands: [SequenceKey: PendingCommand] = [:]
+    var parts: [SequenceKey: Part] = [:]
     var nextID: UInt64 = 1
     /// Bytes read for the core's held reads (`NodeEffect.holdRead`), until answered or dropped.
-    var heldReads: [UInt64: [UInt8]] = [:]
+    var heldReads: [SequenceKey: [UInt8]] = [:]
     var inputs: Deque<NodeInput> = []
     var stepping = false
     /// Answers to NBD commands, sent to their connections' loops when a step (or a batch of
@@ -183,8 +183,11 @@ public actor NodeRuntime {
                 sendReplies()
             }
         }
+        // The commands of a pass are mostly on one export: one lookup of its name, not one each.
+        var last: (name: String, volume: VolumeSpec?)?
         for c in commands {
-            if let volume = volumeByName[c.export.name] {
+            if last?.name != c.export.name { last = (c.export.name, volumeByName[c.export.name]) }
+            if let volume = last?.volume {
                 handle(c.command, volume: volume, responder: c.responder)
             } else {
                 replies.fail(c.responder, .eio)  // deleted while connected
@@ -204,8 +207,8 @@ public actor NodeRuntime {
         let arrived = NIODeadline.now()
         switch command {
         case .flush:
-            commands[id] = PendingCommand(responder: responder, remaining: 1, op: .flush, arrived: arrived)
-            parts[id] = Part(command: id, bufferOffset: 0)
+            commands[SequenceKey(id)] = PendingCommand(responder: responder, remaining: 1, op: .flush, arrived: arrived)
+            parts[SequenceKey(id)] = Part(command: id, bufferOffset: 0)
             input(.clientFlush(id))
         case .read(let offset, let length):
             submit(id, volume, offset, UInt64(length), responder, readLength: Int(length), op: .read, arrived: arrived) { _, within, partLength, _ in
@@ -242,7 +245,7 @@ public actor NodeRuntime {
         let blocks = length == 0 ? nil : offset / blockSize...(offset + length - 1) / blockSize
         // A read's buffer is made here and lives only in the table: a reference kept by a caller
         // while the parts are served (at once, by a local holder) would make filling it copy it.
-        commands[id] = PendingCommand(
+        commands[SequenceKey(id)] = PendingCommand(
             responder: responder, remaining: blocks?.count ?? 0, op: op, arrived: arrived,
             readBuffer: readLength.map { length in
                 var buffer = allocator.buffer(capacity: length)
@@ -257,7 +260,7 @@ public actor NodeRuntime {
             if at != offset { nextID += 1 }
             let bufferOffset = Int(at - offset)
             let (op, data) = makeOp(partID, UInt32(at - block * blockSize), UInt32(end - at), bufferOffset)
-            parts[partID] = Part(command: id, bufferOffset: bufferOffset, data: data)
+            parts[SequenceKey(partID)] = Part(command: id, bufferOffset: bufferOffset, data: data)
             input(.client(partID, BlockKey(volume.name, BlockID(block)), op))
             at = end
         }
@@ -342,7 +345,7 @@ public actor NodeRuntime {
         switch effect {
         case .persistWrite(let key, let position, let write, let durable):
             if case .external(let handle) = write.data {
-                guard let data = parts[handle]?.data else { preconditionFailure("write data \(handle) was released before it was stored") }
+                guard let data = parts[SequenceKey(handle)]?.data else { preconditionFailure("write data \(handle) was released before it was stored") }
                 if !durable && data.readableBytes >= Self.writeBehindBytes {
                     _ = try store.queueWrite(key, offsetInBlock: write.offset, data: data, at: position)
                     return
@@ -370,9 +373,9 @@ public actor NodeRuntime {
             probe()
             inputs.append(.probed(token))
         case .holdRead(let handle, let key, let offset, let length):
-            heldReads[handle] = try store.read(key, offsetInBlock: offset, length: length)
+            heldReads[SequenceKey(handle)] = try store.read(key, offsetInBlock: offset, length: length)
         case .dropHeldRead(let handle):
-            heldReads[handle] = nil
+            heldReads[SequenceKey(handle)] = nil
         case .send(let to, let envelope):
             guard let transport else {
                 logger.warning("no peer transport in a one-node cluster; dropped a message", metadata: ["to": "\(to)"])
@@ -401,12 +404,12 @@ public actor NodeRuntime {
     private func reply(_ id: ClientRequestID, _ result: ClientResult) {
         // Taken out of the table while it changes: a copy left there would make the read
         // buffer shared, and filling it would copy it (a megabyte per 1 MiB read).
-        guard let part = parts.removeValue(forKey: id), var command = commands.removeValue(forKey: part.command) else { return }
+        guard let part = parts.removeValue(forKey: SequenceKey(id)), var command = commands.removeValue(forKey: SequenceKey(part.command)) else { return }
         switch result {
         case .written, .flushed:
             break
         case .read(.held(let handle)):
-            guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) answered twice") }
+            guard let bytes = heldReads.removeValue(forKey: SequenceKey(handle)) else { preconditionFailure("held read \(handle) answered twice") }
             command.readBuffer!.setBytes(bytes, at: command.readBuffer!.readerIndex + part.bufferOffset)
         case .read(.bytes(let bytes)):
             // Served by a holder in another node, forwarded back.
@@ -433,7 +436,7 @@ public actor NodeRuntime {
         }
         command.remaining -= 1
         guard command.remaining == 0 else {
-            commands[part.command] = command
+            commands[SequenceKey(part.command)] = command
             return
         }
         let series = requestSeries[command.op.rawValue]
@@ -588,10 +591,10 @@ public actor NodeRuntime {
         case .bytes, .zeros:
             return payload
         case .external(let handle):
-            guard let buffer = parts[handle]?.data else { preconditionFailure("write data \(handle) was released before it was sent") }
+            guard let buffer = parts[SequenceKey(handle)]?.data else { preconditionFailure("write data \(handle) was released before it was sent") }
             return .bytes(Array(buffer: buffer))
         case .held(let handle):
-            guard let bytes = heldReads.removeValue(forKey: handle) else { preconditionFailure("held read \(handle) sent twice") }
+            guard let bytes = heldReads.removeValue(forKey: SequenceKey(handle)) else { preconditionFailure("held read \(handle) sent twice") }
             return .bytes(bytes)
         case .read(let key, let offset, let length):
             return .bytes(try store.read(key, offsetInBlock: offset, length: length))

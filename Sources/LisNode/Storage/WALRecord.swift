@@ -5,6 +5,7 @@ import LisCore
 struct SlotKey: Hashable, Comparable, Sendable {
     var volumeID: UInt32
     var block: UInt64
+    func _rawHashValue(seed: Int) -> Int { tableHash(pairBits(UInt64(volumeID), block), seed: seed) }
     static func < (a: SlotKey, b: SlotKey) -> Bool {
         a.volumeID != b.volumeID ? a.volumeID < b.volumeID : a.block < b.block
     }
